@@ -1,0 +1,24 @@
+# resilinet-mcu: `make demo` and `make test` set everything up themselves (idempotently).
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+OUT    ?= build/demo
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: setup demo test test-fast clean help
+
+help:
+	@echo "make demo   set up, then train + evaluate the fashion preset (ResiliNet) into $(OUT)"
+	@echo "make test   set up, then run the test suite"
+	@echo "make setup  only install Debian packages and the Python venv"
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	$(PY) -m host.build --preset fashion --scheme resilinet --board qemu --out $(OUT)
+
+test: setup
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf build .pytest_cache

@@ -1,0 +1,1 @@
+"""resilinet-mcu host side: datasets, topologies, training, evaluation, build and harness."""
