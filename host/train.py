@@ -226,7 +226,7 @@ class _RichProgress:
                 info = (f"epoch {epoch + 1}/{epochs} loss {logs.get('loss', 0):.3f} "
                         f"acc {logs.get('accuracy', 0):.3f} val {logs.get('val_accuracy', 0):.3f}")
                 self.bar.update(self.task, info=info)
-                self.bar.console.log(f"{label}: {info}")  # a line per epoch stays in logs and CI output
+                print(f"{label}: {info}", flush=True)  # a line per epoch stays in logs and CI output
 
             def on_train_end(self, logs=None):
                 self.bar.stop()

@@ -1,0 +1,122 @@
+"""host.build stage 1 and the experiment commands, end to end on small data."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from host import build, experiments  # noqa: E402
+
+TINY = """
+name = "tiny"
+description = "a small MLP chain for tests: s -> e -> f -> c, skips s->f and e->c"
+[dataset]
+name = "npz"
+path = "{path}"
+[training]
+epochs = 1
+batch_size = 256
+[reliability]
+order = ["f", "e"]
+"No failure" = [1.0, 1.0]
+Hazardous = [0.85, 0.80]
+[[nodes]]
+name = "s"
+role = "sensor"
+layers = [{{ type = "dense", units = 16 }}]
+[[nodes]]
+name = "e"
+role = "edge"
+layers = [{{ type = "dense", units = 16 }}]
+[[nodes]]
+name = "f"
+role = "fog"
+layers = [{{ type = "dense", units = 16 }}]
+[[nodes]]
+name = "c"
+role = "cloud"
+layers = [{{ type = "dense", units = "classes", activation = "softmax" }}]
+[[links]]
+from = "s"
+to = "e"
+[[links]]
+from = "e"
+to = "f"
+[[links]]
+from = "f"
+to = "c"
+[[links]]
+from = "s"
+to = "f"
+skip = true
+[[links]]
+from = "e"
+to = "c"
+skip = true
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny_topology(tmp_path_factory, health_npz):
+    path = tmp_path_factory.mktemp("topo") / "tiny.toml"
+    path.write_text(TINY.format(path=health_npz))
+    return str(path)
+
+
+def test_build_stage1_writes_model_report_and_manifest(tmp_path, capsys):
+    out = tmp_path / "b"
+    args = ["--preset", "fashion", "--scheme", "resilinet", "--board", "nucleo", "--out", str(out),
+            "--epochs", "1", "--max-train", "1500", "--max-test", "400", "--quiet"]
+    assert build.main(args) == 0
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["preset"] == "fashion" and m["scheme"] == "resilinet" and m["board"] == "nucleo_f446re"
+    assert m["dataset"]["test"] == 400 and set(m["nodes"]) == {"iot", "edge", "fog", "cloud"}
+    assert not m["stages"]["train"]["cached"]
+    for f in ("model.keras", "evaluation.md", "evaluation.json", "evaluation.png"):
+        assert (out / f).stat().st_size > 0, f
+    ev = json.loads((out / "evaluation.json").read_text())
+    assert len(ev["configs"]) == 4 and set(ev["average"]) == {"No failure", "Normal", "Poor", "Hazardous"}
+    assert "edge failed" in (out / "evaluation.md").read_text()
+    # the same command again reuses the cached model and gives the same numbers
+    assert build.main(args) == 0
+    m2 = json.loads((out / "manifest.json").read_text())
+    assert m2["stages"]["train"]["cached"] and m2["stages"]["train"]["cache_key"] == m["stages"]["train"]["cache_key"]
+    assert json.loads((out / "evaluation.json").read_text())["accuracy"] == ev["accuracy"]
+
+
+def test_build_rejects_unknown_board_and_scheme(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        build.main(["--board", "arduino", "--out", str(tmp_path)])
+    assert "unknown board 'arduino'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        build.main(["--scheme", "magic", "--out", str(tmp_path)])
+    assert "unknown scheme" in capsys.readouterr().err
+
+
+def test_all_experiments_write_markdown_json_and_png(tmp_path, tiny_topology):
+    out = tmp_path / "exp"
+    for exp, extra in [("average", ["--runs", "2", "--schemes", "vanilla,resilinet"]), ("failout", []),
+                       ("weights", []), ("skips", [])]:
+        assert experiments.main([exp, "--preset", tiny_topology, "--out", str(out)] + extra) == 0
+    names = {"average": "average_accuracy", "failout": "failout_ablation", "weights": "weight_ablation",
+             "skips": "skip_sensitivity"}
+    for stem in names.values():
+        for ext in ("md", "json", "png"):
+            assert (out / f"{stem}_tiny.{ext}").stat().st_size > 0, (stem, ext)
+    avg = json.loads((out / "average_accuracy_tiny.json").read_text())
+    assert len(avg["schemes"]["vanilla"]["runs"]) == 2
+    van = avg["schemes"]["vanilla"]["runs"][0]
+    p_all = 0.85 * 0.80
+    a0 = van["measured"][-1]
+    assert van["average"]["Hazardous"] == pytest.approx(p_all * a0 + (1 - p_all) * van["random_guess"], abs=1e-12)
+    fo = json.loads((out / "failout_ablation_tiny.json").read_text())
+    assert list(fo["table"]) == ["fixed 0.95", "fixed 0.9", "fixed 0.7", "fixed 0.5", "variable"]
+    assert fo["table"]["variable"]["No failure"] is None and fo["table"]["variable"]["Hazardous"] is not None
+    sk = json.loads((out / "skip_sensitivity_tiny.json").read_text())
+    assert list(sk["table"]) == ["no skips", "s->f", "e->c", "s->f, e->c"]
+    caps = {k: v["path_probability"]["Hazardous"] for k, v in sk["table"].items()}
+    assert caps == pytest.approx({"no skips": 0.68, "s->f": 0.85, "e->c": 0.80, "s->f, e->c": 0.97})
+    w = json.loads((out / "weight_ablation_tiny.json").read_text())
+    assert len(w["table"]) == 4
