@@ -11,7 +11,10 @@ replacement is exact, and :func:`check_links` proves that sender and receiver ag
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
@@ -147,7 +150,10 @@ def convert_int8(model, representative: Mapping[str, np.ndarray], *, max_samples
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     conv.inference_input_type = tf.int8
     conv.inference_output_type = tf.int8
-    return conv.convert()
+    # The converter prints its SavedModel export and deprecation notices; keep our own output readable.
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        return conv.convert()
 
 
 def _load_schema():

@@ -1,0 +1,220 @@
+/*
+ * resilinet-mcu: fixed-point helpers shared by our kernels.
+ *
+ * The requantization must reproduce TFLite's MultiplyByQuantizedMultiplier exactly, because the
+ * reference we are compared with is the TFLM interpreter: by default "double rounding"
+ * (SaturatingRoundingDoublingHighMul followed by RoundingDivideByPOT), or single rounding when
+ * CMSIS_NN_USE_SINGLE_ROUNDING is defined (must match TFLITE_SINGLE_ROUNDING of the TFLM build).
+ *
+ * The softmax helpers reproduce gemmlowp's exp_on_negative_values and
+ * one_over_one_plus_x_for_x_in_0_1, which TFLM's reference int8 softmax uses.
+ */
+#ifndef ARM_NNSUPPORTFUNCTIONS_H
+#define ARM_NNSUPPORTFUNCTIONS_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "arm_nn_math_types.h"
+#include "arm_nn_types.h"
+#include "resilinet_dsp.h"
+
+#ifndef MAX
+#define MAX(A, B) ((A) > (B) ? (A) : (B))
+#endif
+#ifndef MIN
+#define MIN(A, B) ((A) < (B) ? (A) : (B))
+#endif
+#define CLAMP(x, h, l) MAX(MIN((x), (h)), (l))
+
+#define LEFT_SHIFT(_shift) ((_shift) > 0 ? (_shift) : 0)
+#define RIGHT_SHIFT(_shift) ((_shift) > 0 ? 0 : -(_shift))
+
+/* Rounded high half of 2*a*b (gemmlowp SaturatingRoundingDoublingHighMul). The only overflow case,
+ * INT32_MIN * INT32_MIN, saturates. The division (not a shift) rounds toward zero like the reference. */
+static inline int32_t arm_nn_doubling_high_mult(const int32_t a, const int32_t b)
+{
+    if (a == NN_Q31_MIN && b == NN_Q31_MIN)
+    {
+        return NN_Q31_MAX;
+    }
+    const int64_t ab = (int64_t)a * (int64_t)b;
+    const int64_t nudge = ab >= 0 ? (int64_t)(1 << 30) : (int64_t)(1 - (1 << 30));
+    return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+}
+
+/* Same without the saturation test, for multipliers known to be positive (all requantize calls). */
+static inline int32_t arm_nn_doubling_high_mult_no_sat(const int32_t a, const int32_t b)
+{
+    const int64_t ab = (int64_t)a * (int64_t)b;
+    const int64_t nudge = ab >= 0 ? (int64_t)(1 << 30) : (int64_t)(1 - (1 << 30));
+    return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+}
+
+/* Arithmetic right shift rounding half away from zero (gemmlowp RoundingDivideByPOT), 0 <= exponent <= 31. */
+static inline int32_t arm_nn_divide_by_power_of_two(const int32_t dividend, const int32_t exponent)
+{
+    const int32_t mask = (int32_t)(((int64_t)1 << exponent) - 1);
+    const int32_t remainder = dividend & mask;
+    const int32_t threshold = (mask >> 1) + (dividend < 0 ? 1 : 0);
+    return (dividend >> exponent) + (remainder > threshold ? 1 : 0);
+}
+
+/* Saturating multiply by 2^exponent, 0 <= exponent < 31 (gemmlowp SaturatingRoundingMultiplyByPOT, exponent >= 0). */
+static inline int32_t arm_nn_mult_by_power_of_two(const int32_t val, const int32_t exponent)
+{
+    const int32_t limit = (int32_t)((1u << (31 - exponent)) - 1u);
+    if (val > limit)
+    {
+        return NN_Q31_MAX;
+    }
+    if (val < -limit)
+    {
+        return NN_Q31_MIN;
+    }
+    return (int32_t)((uint32_t)val << exponent);
+}
+
+/* TFLite MultiplyByQuantizedMultiplier: val * multiplier * 2^(shift - 31), rounded as TFLM does. The
+ * left shift is done in unsigned arithmetic so that an (unexpected) overflow wraps instead of being UB. */
+static inline int32_t arm_nn_requantize(const int32_t val, const int32_t multiplier, const int32_t shift)
+{
+#ifdef CMSIS_NN_USE_SINGLE_ROUNDING
+    const int64_t total_shift = 31 - shift;
+    const int64_t prod = (int64_t)val * multiplier;
+    int32_t result = (int32_t)(prod >> (total_shift - 1));
+    result = (result + 1) >> 1;
+    return result;
+#else
+    const int32_t shifted = (int32_t)((uint32_t)val << LEFT_SHIFT(shift));
+    return arm_nn_divide_by_power_of_two(arm_nn_doubling_high_mult_no_sat(shifted, multiplier), RIGHT_SHIFT(shift));
+#endif
+}
+
+/* exp(x) for x in [-1/4, 0), Q0.31 in and out: Taylor series around -1/8 (gemmlowp). */
+static inline int32_t arm_nn_exp_on_interval_between_neg_quarter_and_0(const int32_t a)
+{
+    const int32_t exp_minus_one_eighth = 1895147668;
+    const int32_t one_third = 715827883;
+    const int32_t x = a + (1 << 28);
+    const int32_t x2 = arm_nn_doubling_high_mult(x, x);
+    const int32_t x3 = arm_nn_doubling_high_mult(x2, x);
+    const int32_t x4 = arm_nn_doubling_high_mult(x2, x2);
+    const int32_t x4_over_4 = arm_nn_divide_by_power_of_two(x4, 2);
+    const int32_t poly =
+        arm_nn_divide_by_power_of_two(arm_nn_doubling_high_mult(x4_over_4 + x3, one_third) + x2, 1);
+    return exp_minus_one_eighth + arm_nn_doubling_high_mult(exp_minus_one_eighth, x + poly);
+}
+
+/* exp(x) for x <= 0 given in Q5.26, result in Q0.31 (gemmlowp exp_on_negative_values with 5 integer
+ * bits): exp of the fractional quarter by series, then one multiply per set bit of the remainder. */
+static inline int32_t arm_nn_exp_on_negative_values(const int32_t val)
+{
+    static const int32_t exp_of_minus_pow2[7] = {
+        1672461947, /* exp(-1/4) */
+        1302514674, /* exp(-1/2) */
+        790015084,  /* exp(-1)   */
+        290630308,  /* exp(-2)   */
+        39332535,   /* exp(-4)   */
+        720401,     /* exp(-8)   */
+        242,        /* exp(-16)  */
+    };
+    const int32_t one_quarter = 1 << 24;
+    const int32_t mod_minus_quarter = (val & (one_quarter - 1)) - one_quarter;
+    const int32_t remainder = mod_minus_quarter - val;
+    /* Rescale Q5.26 -> Q0.31; the value is in [-1/4, 0) so the shift cannot saturate. */
+    int32_t result = arm_nn_exp_on_interval_between_neg_quarter_and_0((int32_t)((uint32_t)mod_minus_quarter << 5));
+    for (int32_t i = 0; i < 7; i++)
+    {
+        if (remainder & (1 << (24 + i)))
+        {
+            result = arm_nn_doubling_high_mult(result, exp_of_minus_pow2[i]);
+        }
+    }
+    return val == 0 ? NN_Q31_MAX : result;
+}
+
+/* 1 / (1 + x) for x in [0, 1), Q0.31 in and out: three Newton-Raphson steps in Q2.29 (gemmlowp). */
+static inline int32_t arm_nn_one_over_one_plus_x_for_x_in_0_1(const int32_t val)
+{
+    const int64_t sum = (int64_t)val + (int64_t)NN_Q31_MAX;
+    const int32_t half_denominator = (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
+    const int32_t c_48_over_17 = 1515870810;
+    const int32_t c_neg_32_over_17 = -1010580540;
+    const int32_t one_q2_29 = 1 << 29;
+    int32_t x = c_48_over_17 + arm_nn_doubling_high_mult(half_denominator, c_neg_32_over_17);
+    for (int32_t i = 0; i < 3; i++)
+    {
+        const int32_t half_denominator_times_x = arm_nn_doubling_high_mult(half_denominator, x);
+        const int32_t one_minus = one_q2_29 - half_denominator_times_x;
+        x = x + arm_nn_mult_by_power_of_two(arm_nn_doubling_high_mult(x, one_minus), 2);
+    }
+    return arm_nn_mult_by_power_of_two(x, 1);
+}
+
+static inline void arm_memcpy_s8(int8_t *dst, const int8_t *src, const uint32_t block_size)
+{
+    memcpy(dst, src, block_size);
+}
+
+static inline void arm_memset_s8(int8_t *dst, const int8_t val, const uint32_t block_size)
+{
+    memset(dst, val, block_size);
+}
+
+/* Requantize one accumulator and clamp to the activation range. */
+static inline int8_t rnn_requantize_clamp(const int32_t acc,
+                                          const int32_t multiplier,
+                                          const int32_t shift,
+                                          const int32_t out_offset,
+                                          const int32_t act_min,
+                                          const int32_t act_max)
+{
+    int32_t v = arm_nn_requantize(acc, multiplier, shift) + out_offset;
+    v = MAX(v, act_min);
+    v = MIN(v, act_max);
+    return (int8_t)v;
+}
+
+/* Internal dot products shared by FC, 1x1 and generic convolution (not part of the CMSIS-NN API). */
+
+/* sum_i w[i] * (x[i] + x_offset) over n int8 pairs. */
+int32_t rnn_dot_s8_offset(const int8_t *x, const int8_t *w, int32_t n, int32_t x_offset);
+
+/* Same for two weight rows against one input vector (shares the input unpacking). */
+void rnn_dot2_s8_offset(const int8_t *x,
+                        const int8_t *w0,
+                        const int8_t *w1,
+                        int32_t n,
+                        int32_t x_offset,
+                        int32_t *acc0,
+                        int32_t *acc1);
+
+/* sum_i w[i] * col[i] with col an offset-corrected int16 im2col column (layout: rnn_im2col_index). */
+int32_t rnn_dot_s16_s8(const int16_t *col, const int8_t *w, int32_t n);
+
+/* Two such columns against one weight row. */
+void rnn_dot2_s16_s8(const int16_t *col0,
+                     const int16_t *col1,
+                     const int8_t *w,
+                     int32_t n,
+                     int32_t *acc0,
+                     int32_t *acc1);
+
+/* Where column entry k lives in an im2col buffer (groups of four are stored c0,c2,c1,c3 on DSP builds,
+ * matching the lane order of SXTB16; n4 is the length rounded down to a multiple of 4). */
+static inline int32_t rnn_im2col_index(int32_t k, int32_t n4)
+{
+#if RNN_HAS_DSP
+    if (k < n4)
+    {
+        const int32_t r = k & 3;
+        return (k & ~3) + (r == 1 ? 2 : (r == 2 ? 1 : r));
+    }
+#else
+    (void)n4;
+#endif
+    return k;
+}
+
+#endif /* ARM_NNSUPPORTFUNCTIONS_H */

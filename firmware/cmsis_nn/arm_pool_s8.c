@@ -1,0 +1,137 @@
+/*
+ * resilinet-mcu: int8 average and max pooling (TFLM reference_integer_ops::AveragePool / MaxPool).
+ *
+ * The window is clipped to the input, so padded positions are neither summed nor counted; the average
+ * rounds half away from zero. Input and output share scale and zero point (TFLM enforces it).
+ */
+#ifndef RESILINET_USE_CMSIS_NN
+
+#include "arm_nnfunctions.h"
+#include "arm_nnsupportfunctions.h"
+
+arm_cmsis_nn_status arm_avgpool_s8(const cmsis_nn_context *ctx,
+                                   const cmsis_nn_pool_params *pool_params,
+                                   const cmsis_nn_dims *input_dims,
+                                   const int8_t *input_data,
+                                   const cmsis_nn_dims *filter_dims,
+                                   const cmsis_nn_dims *output_dims,
+                                   int8_t *output_data)
+{
+    (void)ctx;
+    const int32_t in_h = input_dims->h;
+    const int32_t in_w = input_dims->w;
+    const int32_t ch = input_dims->c;
+    for (int32_t b = 0; b < input_dims->n; b++)
+    {
+        const int8_t *in = input_data + b * in_h * in_w * ch;
+        for (int32_t oy = 0; oy < output_dims->h; oy++)
+        {
+            const int32_t y0 = oy * pool_params->stride.h - pool_params->padding.h;
+            const int32_t ky_start = MAX(0, -y0);
+            const int32_t ky_end = MIN(filter_dims->h, in_h - y0);
+            for (int32_t ox = 0; ox < output_dims->w; ox++)
+            {
+                const int32_t x0 = ox * pool_params->stride.w - pool_params->padding.w;
+                const int32_t kx_start = MAX(0, -x0);
+                const int32_t kx_end = MIN(filter_dims->w, in_w - x0);
+                const int32_t count = (ky_end - ky_start) * (kx_end - kx_start);
+                if (count <= 0)
+                {
+                    return ARM_CMSIS_NN_ARG_ERROR;
+                }
+                int8_t *out = output_data + ((b * output_dims->h + oy) * output_dims->w + ox) * ch;
+                for (int32_t c = 0; c < ch; c++)
+                {
+                    int32_t sum = 0;
+                    for (int32_t ky = ky_start; ky < ky_end; ky++)
+                    {
+                        const int8_t *row = in + ((y0 + ky) * in_w + x0) * ch + c;
+                        for (int32_t kx = kx_start; kx < kx_end; kx++)
+                        {
+                            sum += row[kx * ch];
+                        }
+                    }
+                    sum = sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
+                    sum = MAX(sum, pool_params->activation.min);
+                    sum = MIN(sum, pool_params->activation.max);
+                    out[c] = (int8_t)sum;
+                }
+            }
+        }
+    }
+    return ARM_CMSIS_NN_SUCCESS;
+}
+
+/* CMSIS-NN's DSP variant accumulates a row of C int32 sums; the pure C and MVE variants need nothing. */
+int32_t arm_avgpool_s8_get_buffer_size_dsp(const int dim_dst_width, const int ch_src)
+{
+    (void)dim_dst_width;
+    return ch_src * (int32_t)sizeof(int32_t);
+}
+
+int32_t arm_avgpool_s8_get_buffer_size_mve(const int dim_dst_width, const int ch_src)
+{
+    (void)dim_dst_width;
+    (void)ch_src;
+    return 0;
+}
+
+int32_t arm_avgpool_s8_get_buffer_size(const int dim_dst_width, const int ch_src)
+{
+#if defined(ARM_MATH_DSP) || RNN_HAS_DSP
+    return arm_avgpool_s8_get_buffer_size_dsp(dim_dst_width, ch_src);
+#else
+    (void)dim_dst_width;
+    (void)ch_src;
+    return 0;
+#endif
+}
+
+arm_cmsis_nn_status arm_max_pool_s8(const cmsis_nn_context *ctx,
+                                    const cmsis_nn_pool_params *pool_params,
+                                    const cmsis_nn_dims *input_dims,
+                                    const int8_t *input_data,
+                                    const cmsis_nn_dims *filter_dims,
+                                    const cmsis_nn_dims *output_dims,
+                                    int8_t *output_data)
+{
+    (void)ctx;
+    const int32_t in_h = input_dims->h;
+    const int32_t in_w = input_dims->w;
+    const int32_t ch = input_dims->c;
+    for (int32_t b = 0; b < input_dims->n; b++)
+    {
+        const int8_t *in = input_data + b * in_h * in_w * ch;
+        for (int32_t oy = 0; oy < output_dims->h; oy++)
+        {
+            const int32_t y0 = oy * pool_params->stride.h - pool_params->padding.h;
+            const int32_t ky_start = MAX(0, -y0);
+            const int32_t ky_end = MIN(filter_dims->h, in_h - y0);
+            for (int32_t ox = 0; ox < output_dims->w; ox++)
+            {
+                const int32_t x0 = ox * pool_params->stride.w - pool_params->padding.w;
+                const int32_t kx_start = MAX(0, -x0);
+                const int32_t kx_end = MIN(filter_dims->w, in_w - x0);
+                int8_t *out = output_data + ((b * output_dims->h + oy) * output_dims->w + ox) * ch;
+                for (int32_t c = 0; c < ch; c++)
+                {
+                    int32_t m = NN_Q7_MIN;
+                    for (int32_t ky = ky_start; ky < ky_end; ky++)
+                    {
+                        const int8_t *row = in + ((y0 + ky) * in_w + x0) * ch + c;
+                        for (int32_t kx = kx_start; kx < kx_end; kx++)
+                        {
+                            m = MAX(m, (int32_t)row[kx * ch]);
+                        }
+                    }
+                    m = MAX(m, pool_params->activation.min);
+                    m = MIN(m, pool_params->activation.max);
+                    out[c] = (int8_t)m;
+                }
+            }
+        }
+    }
+    return ARM_CMSIS_NN_SUCCESS;
+}
+
+#endif /* RESILINET_USE_CMSIS_NN */

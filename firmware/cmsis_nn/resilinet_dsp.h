@@ -1,0 +1,101 @@
+/*
+ * resilinet-mcu: the few Armv7E-M DSP (SIMD32) operations our kernels use, behind one set of names.
+ *
+ * - On a core with the DSP extension (__ARM_FEATURE_DSP, e.g. Cortex-M4/M7/M33) they map to the ACLE
+ *   intrinsics from <arm_acle.h>, i.e. single SXTB16 / SXTAB16 / SMLAD / SMLABB / SMLATT instructions.
+ * - With -DRESILINET_EMULATE_DSP (host builds for testing) they are plain C with the exact instruction
+ *   semantics, so the SIMD code path of every kernel can be checked bit-exact on the host.
+ * - Otherwise RNN_HAS_DSP is 0 and the kernels take their portable C path.
+ *
+ * Both paths must produce identical bytes: they only regroup exact int32 sums.
+ */
+#ifndef RESILINET_DSP_H
+#define RESILINET_DSP_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "arm_nn_math_types.h"
+
+#if defined(RESILINET_EMULATE_DSP)
+
+#define RNN_HAS_DSP 1
+
+/* Lane helpers: a 32-bit word holding two signed 16-bit lanes (lo = bits 0..15, hi = bits 16..31). */
+static inline int32_t rnn_lo16(uint32_t x) { return (int32_t)(int16_t)(uint16_t)(x & 0xFFFFu); }
+static inline int32_t rnn_hi16(uint32_t x) { return (int32_t)(int16_t)(uint16_t)(x >> 16); }
+static inline uint32_t rnn_pack16(int32_t lo, int32_t hi)
+{
+    return ((uint32_t)(uint16_t)lo) | ((uint32_t)(uint16_t)hi << 16);
+}
+
+/* SXTB16: sign-extend bytes 0 and 2 into the two halfword lanes. */
+static inline uint32_t rnn_sxtb16(uint32_t x)
+{
+    return rnn_pack16((int8_t)(x & 0xFFu), (int8_t)((x >> 16) & 0xFFu));
+}
+
+/* SXTAB16: lane-wise a + sign-extended bytes 0 and 2 of x, each lane wrapping at 16 bits. */
+static inline uint32_t rnn_sxtab16(uint32_t a, uint32_t x)
+{
+    return rnn_pack16(rnn_lo16(a) + (int8_t)(x & 0xFFu), rnn_hi16(a) + (int8_t)((x >> 16) & 0xFFu));
+}
+
+/* SMLAD: acc + lo*lo + hi*hi, wrapping at 32 bits (the Q flag is not modelled: nothing reads it). */
+static inline int32_t rnn_smlad(uint32_t a, uint32_t b, int32_t acc)
+{
+    const uint32_t sum = (uint32_t)acc + (uint32_t)(rnn_lo16(a) * rnn_lo16(b)) + (uint32_t)(rnn_hi16(a) * rnn_hi16(b));
+    return (int32_t)sum;
+}
+
+/* SMLABB / SMLATT: one 16x16 product of the bottom (top) lanes added to acc. */
+static inline int32_t rnn_smlabb(uint32_t a, uint32_t b, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)(rnn_lo16(a) * rnn_lo16(b)));
+}
+static inline int32_t rnn_smlatt(uint32_t a, uint32_t b, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)(rnn_hi16(a) * rnn_hi16(b)));
+}
+
+#elif defined(__ARM_FEATURE_DSP) && (__ARM_FEATURE_DSP == 1)
+
+#include <arm_acle.h>
+
+#define RNN_HAS_DSP 1
+
+#define rnn_sxtb16(x) ((uint32_t)__sxtb16((int32_t)(x)))
+#define rnn_sxtab16(a, x) ((uint32_t)__sxtab16((int32_t)(a), (int32_t)(x)))
+#define rnn_smlad(a, b, acc) __smlad((int32_t)(a), (int32_t)(b), (acc))
+#define rnn_smlabb(a, b, acc) __smlabb((int32_t)(a), (int32_t)(b), (acc))
+#define rnn_smlatt(a, b, acc) __smlatt((int32_t)(a), (int32_t)(b), (acc))
+
+#else
+
+#define RNN_HAS_DSP 0
+
+#endif
+
+#if RNN_HAS_DSP
+/* Rotate right; GCC folds it into the rotated operand of SXTB16/SXTAB16. */
+static inline uint32_t rnn_ror(uint32_t x, uint32_t n) { return (x >> n) | (x << (32u - n)); }
+
+/* PKHBT a, b, LSL #16 : lo lane of a, lo lane of b in the top. */
+static inline uint32_t rnn_pkhbt16(uint32_t a, uint32_t b) { return (a & 0x0000FFFFu) | (b << 16); }
+
+/* PKHTB a, b, ASR #16 : hi lane of a on top, hi lane of b at the bottom. */
+static inline uint32_t rnn_pkhtb16(uint32_t a, uint32_t b) { return (a & 0xFFFF0000u) | (b >> 16); }
+
+/* Unaligned-safe loads; memcpy compiles to a single LDR on Cortex-M3 and up. */
+static inline uint32_t rnn_read_u32(const void *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+/* Input-offset pair for SXTAB16: the offset in both halfword lanes. */
+static inline uint32_t rnn_dup16(int32_t v) { return ((uint32_t)(uint16_t)v) | ((uint32_t)(uint16_t)v << 16); }
+#endif
+
+#endif /* RESILINET_DSP_H */
