@@ -1,13 +1,16 @@
 """``python -m host.build``: train a resilient split network and write its artefacts + manifest.
 
-Stage 1 (this module today): train — or reuse the model cached under a hash of its configuration —,
-evaluate every failure configuration, and write into the build directory:
+Stage 1, train: train — or reuse the model cached under a hash of its configuration —, evaluate every
+failure configuration. Stage 2, nodes: split the network into one sub-model per physical node, quantize
+each to int8 (one scale per link, shared by both ends), generate its C module, and evaluate the int8 split
+network with the tflite_micro reference under every failure configuration. Written into the build dir:
 
-    model.keras            the whole split network (inputs x, alive; outputs probs, present)
-    evaluation.md/.json/.png  accuracy per failure configuration and per reliability setting
-    manifest.json          what the next stage reads (preset, scheme, board, topology, files, numbers)
-
-Later stages (per-node int8 models, C code, PlatformIO environments) add to the same manifest.
+    model.keras               the whole split network (inputs x, alive; outputs probs, present)
+    evaluation.md/.json/.png  float accuracy per failure configuration and per reliability setting
+    nodes/<node>/             <node>.tflite (int8), node_<node>.c/.h (CMSIS-NN calls)
+    nodes.md/.json/.png       per node: MACs, weights, arena; per link: bytes, int8 parameters;
+                              float vs int8 accuracy per failure configuration
+    manifest.json             what the next stage reads (preset, scheme, boards, nodes, links, files, numbers)
 """
 from __future__ import annotations
 
@@ -20,8 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from .boards import board_names, load_board
+from .boards import Board
 from .evaluate import FailureEvaluation, evaluate_failures
 from .experiments import load_for
+from .int8_nodes import build_int8_nodes, int8_accuracy
 from .models import SCHEMES, get_scheme
 from .report import grouped_bars, md_table, pct, write_report
 from .topology import load_topology, preset_names
@@ -51,6 +56,47 @@ def evaluation_report(out: Path, topo_name: str, ev: FailureEvaluation, n_test: 
     return write_report(out, "evaluation", md, ev.to_dict(), plot)
 
 
+def fit_estimates(nodes: dict[str, Any], board: Board) -> dict[str, Any]:
+    """Model bytes against the board before any firmware is linked (the firmware build checks exactly)."""
+    est = {}
+    for name, n in nodes.items():
+        flash = n["weight_bytes"] + n["quant_param_bytes"]
+        ram = n["arena_bytes"] + sum(i["bytes"] for i in n["inputs"]) + sum(o["bytes"] for o in n["outputs"])
+        est[name] = {"model_flash_bytes": flash, "model_ram_bytes": ram, "board": board.name,
+                     "board_flash_bytes": board.flash_bytes, "board_ram_bytes": board.ram_bytes,
+                     "fits": flash <= board.flash_bytes and ram <= board.ram_bytes}
+    return est
+
+
+def nodes_report(out: Path, topo_name: str, title: str, section: dict[str, Any], ev: FailureEvaluation,
+                 acc_f: list[float | None], acc8: list[float | None], n: int, fit: dict[str, Any]) -> None:
+    nodes, links = section["nodes"], section["links"]
+    node_rows = [[name, d["role"], d["aggregation"], f"{d['macs']:,}", f"{d['weight_bytes']:,}",
+                  f"{d['arena_bytes']:,}", f"{fit[name]['model_ram_bytes']:,} / {fit[name]['board_ram_bytes']:,}",
+                  ", ".join(f"{i['name']} {tuple(i['shape'])}" for i in d["inputs"]),
+                  ", ".join(f"{o['name']} {tuple(o['shape'])}" for o in d["outputs"])]
+                 for name, d in nodes.items()]
+    link_rows = [[l, "skip" if d["skip"] else "normal", str(tuple(d["shape"])), f"{d['bytes']:,}",
+                  f"{d['scale']:.6g}", d["zero_point"]] for l, d in links.items()]
+    acc_rows = [[ev.config_label(i), "".join(map(str, c)),
+                 pct(acc_f[i]) if acc_f[i] is not None else "no path", pct(acc8[i]) if acc8[i] is not None else "no path"]
+                for i, c in enumerate(ev.configs)]
+    md = (f"# {topo_name} — {title}: per-node int8 models\n\n"
+          + md_table(["node", "role", "aggregation", "MACs", "weights B", "arena B", "RAM est. / board B",
+                      "inputs", "outputs"], node_rows)
+          + "\n\n## Links (one int8 scale/zero point, used by both ends)\n\n"
+          + md_table(["link", "kind", "shape", "bytes", "scale", "zero point"], link_rows)
+          + f"\n\n## Accuracy per failure configuration, float vs int8 (tflite_micro), {n} test samples\n\n"
+          + md_table(["failed", "bits", "float (%)", "int8 (%)"], acc_rows) + "\n")
+    data = {"nodes": nodes, "links": links, "float_accuracy": acc_f, "int8_accuracy": acc8, "samples": n,
+            "configs": ev.configs, "fit": fit}
+
+    def plot(ax):
+        labels = [ev.config_label(i) for i in range(len(ev.configs))]
+        grouped_bars(ax, labels, {"float": acc_f, "int8 (TFLM)": acc8}, title=f"{topo_name}: float vs int8 split")
+    write_report(out, "nodes", md, data, plot)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m host.build", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -68,6 +114,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="seed of data order, initialisation and failout draws")
     ap.add_argument("--no-cache", action="store_true", help="retrain even when a cached model exists")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    ap.add_argument("--stop-after", choices=["train", "nodes"], default="nodes",
+                    help="last stage to run (default: nodes)")
+    ap.add_argument("--int8-samples", type=int, default=None,
+                    help="test samples for the int8 reference evaluation (default: the whole test set)")
     args = ap.parse_args(argv)
 
     try:
@@ -108,6 +158,23 @@ def main(argv: list[str] | None = None) -> int:
         },
         "timings_s": {"data": round(t_data, 2), "train": round(t_train, 2), "evaluate": round(t_eval, 2)},
     }
+    if args.stop_after != "train":
+        t0 = time.time()
+        print("stage 2: per-node int8 models and C modules")
+        section = build_int8_nodes(trained.model, topo, scheme.name, ds, out, seed=args.seed)
+        n = len(ds.y_test) if args.int8_samples is None else min(args.int8_samples, len(ds.y_test))
+        acc8 = int8_accuracy(section["plans"], section["quant"], topo, ds.x_test[:n], ds.y_test[:n])
+        acc_f = ev.measured if n == len(ds.y_test) else \
+            evaluate_failures(trained.model, topo, scheme.name, ds.subset(max_test=n)).measured
+        for name, node in section["nodes"].items():
+            node["board"] = board.name
+        fit = fit_estimates(section["nodes"], board)
+        manifest["nodes"] = section["nodes"]
+        manifest["links"] = section["links"]
+        manifest["stages"]["nodes"] = {"report": "nodes.md", "timings_s": section["timings_s"],
+                                       "int8_eval_samples": n, "int8_accuracy": acc8, "float_accuracy": acc_f,
+                                       "fit": fit, "seconds": round(time.time() - t0, 1)}
+        nodes_report(out, topo.name, scheme.title, section, ev, acc_f, acc8, n, fit)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
 
     from rich.console import Console
@@ -121,7 +188,17 @@ def main(argv: list[str] | None = None) -> int:
     for st, v in ev.average.items():
         table.add_row(f"[bold]average, {st}", f"[bold]{100 * v:.2f}")
     Console().print(table)
+    if "nodes" in manifest["stages"]:
+        st = manifest["stages"]["nodes"]
+        for name, f in st["fit"].items():
+            if not f["fits"]:
+                print(f"warning: node {name} needs ~{f['model_flash_bytes']:,} B flash / {f['model_ram_bytes']:,} B RAM "
+                      f"for its model alone; board {f['board']} has {f['board_flash_bytes']:,} / "
+                      f"{f['board_ram_bytes']:,} B")
+        print("int8 split (tflite_micro) accuracy per configuration: "
+              + ", ".join(f"{ev.config_label(i)} {100 * a:.2f}" for i, a in enumerate(st["int8_accuracy"]) if a is not None))
     print(f"wrote {out}/manifest.json, model.keras, evaluation.md/.json/.png"
+          f"{', nodes/, nodes.md' if 'nodes' in manifest['stages'] else ''}"
           f"{' (model from cache)' if trained.cached else ''}")
     return 0
 

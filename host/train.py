@@ -107,7 +107,10 @@ def build_for(topo: Topology, ds: Dataset, cfg: TrainConfig):
 
 def train(topo: Topology, ds: Dataset, cfg: TrainConfig, *, progress: bool = True,
           use_cache: bool = True) -> TrainedModel:
-    """Train (or load from the cache) one model; keeps the weights of the epoch with the best val accuracy."""
+    """Train (or load from the cache) one model; keeps the weights of the epoch with the best val accuracy.
+
+    ``use_cache=False`` retrains even when a cached model exists (the new model replaces it).
+    """
     import keras
 
     key = cache_key(topo, ds, cfg)
@@ -144,11 +147,10 @@ def train(topo: Topology, ds: Dataset, cfg: TrainConfig, *, progress: bool = Tru
     best.restore(trainable)
     history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
 
-    if use_cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        model.save(path)
-        meta_path.write_text(json.dumps({"history": history, "best_epoch": best.epoch, "seconds": seconds,
-                                         "config": asdict(cfg)}, indent=1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.save(path)
+    meta_path.write_text(json.dumps({"history": history, "best_epoch": best.epoch, "seconds": seconds,
+                                     "config": asdict(cfg)}, indent=1))
     return TrainedModel(model, cfg, key, history, best.epoch, seconds)
 
 

@@ -79,6 +79,19 @@ def test_build_stage1_writes_model_report_and_manifest(tmp_path, capsys):
     ev = json.loads((out / "evaluation.json").read_text())
     assert len(ev["configs"]) == 4 and set(ev["average"]) == {"No failure", "Normal", "Poor", "Hazardous"}
     assert "edge failed" in (out / "evaluation.md").read_text()
+    # stage 2: one int8 model and one C module per node, links with one int8 scale at both ends
+    assert m["nodes"]["fog"]["aggregation"] == "mux" and m["nodes"]["iot"]["aggregation"] == "source"
+    for node in ("iot", "edge", "fog", "cloud"):
+        for f in (f"{node}.tflite", f"node_{node}.c", f"node_{node}.h"):
+            assert (out / "nodes" / node / f).stat().st_size > 0, f
+    fog_in = m["nodes"]["fog"]["inputs"][0]
+    assert (fog_in["primary"], fog_in["fallback"]) == ("edge->fog", "iot->fog")
+    assert m["links"]["edge->fog"]["scale"] == m["links"]["iot->fog"]["scale"] == fog_in["scale"]
+    assert m["links"]["iot->edge"]["bytes"] == 14 * 14 * 8
+    acc8 = m["stages"]["nodes"]["int8_accuracy"]
+    assert acc8[0] is None and all(0.0 <= a <= 1.0 for a in acc8[1:])
+    assert all(f["fits"] for f in m["stages"]["nodes"]["fit"].values())
+    assert (out / "nodes.md").stat().st_size > 0 and (out / "nodes.png").stat().st_size > 0
     # the same command again reuses the cached model and gives the same numbers
     assert build.main(args) == 0
     m2 = json.loads((out / "manifest.json").read_text())
