@@ -25,7 +25,7 @@ from typing import Any
 from .boards import board_names, load_board
 from .boards import Board
 from .evaluate import FailureEvaluation, evaluate_failures
-from .experiments import load_for
+from .experiments import load_for, override_dataset
 from .int8_nodes import build_int8_nodes, int8_accuracy
 from .models import SCHEMES, get_scheme
 from .report import grouped_bars, md_table, pct, write_report
@@ -111,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=None, help="override the preset's number of epochs")
     ap.add_argument("--max-train", type=int, default=None, help="subsample the training set (quick builds)")
     ap.add_argument("--max-test", type=int, default=None, help="subsample the test set")
+    ap.add_argument("--dataset", default=None, help="use another dataset than the preset's (e.g. npz)")
+    ap.add_argument("--dataset-opt", action="append", default=[], metavar="KEY=VALUE",
+                    help="dataset option, repeatable (e.g. path=my.npz)")
     ap.add_argument("--seed", type=int, default=0, help="seed of data order, initialisation and failout draws")
     ap.add_argument("--no-cache", action="store_true", help="retrain even when a cached model exists")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -126,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         board = load_board(args.board)
     except (ValueError, KeyError) as e:
         ap.error(str(e))
+    override_dataset(topo, args.dataset, args.dataset_opt)
     out = Path(args.out or f"build/{topo.name}-{scheme.name}")
     out.mkdir(parents=True, exist_ok=True)
 

@@ -38,6 +38,17 @@ def load_for(topo: Topology, *, max_train: int | None = None, max_test: int | No
     return ds
 
 
+def override_dataset(topo: Topology, name: str | None, options: list[str]) -> None:
+    """Point a topology at another dataset (``--dataset``/``--dataset-opt`` of the CLIs)."""
+    if name:
+        topo.dataset = {"name": name}
+    for opt in options:
+        key, sep, value = opt.partition("=")
+        if not sep:
+            raise SystemExit(f"--dataset-opt expects KEY=VALUE, got {opt!r}")
+        topo.dataset[key] = value
+
+
 def train_and_evaluate(topo: Topology, ds: Dataset, cfg: TrainConfig, *, progress: bool = True,
                        use_cache: bool = True) -> FailureEvaluation:
     trained = train(topo, ds, cfg, progress=progress, use_cache=use_cache)
@@ -202,12 +213,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
     ap.add_argument("--max-train", type=int, default=None, help="subsample the training set (quick runs)")
     ap.add_argument("--max-test", type=int, default=None, help="subsample the test set")
+    ap.add_argument("--dataset", default=None,
+                    help="use another dataset than the preset's (e.g. npz for your own arrays)")
+    ap.add_argument("--dataset-opt", action="append", default=[], metavar="KEY=VALUE",
+                    help="dataset option, repeatable (e.g. path=my.npz, mode=windowed)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-cache", action="store_true", help="retrain even if a cached model exists")
     ap.add_argument("--out", default="build/experiments", help="output directory (default: build/experiments)")
     args = ap.parse_args(argv)
 
     topo = load_topology(args.preset, partition=args.partition)
+    override_dataset(topo, args.dataset, args.dataset_opt)
     ds = load_for(topo, max_train=args.max_train, max_test=args.max_test, seed=args.seed)
     base = TrainConfig.from_topology(topo, scheme=args.scheme, epochs=args.epochs, seed=args.seed)
     out = Path(args.out)
