@@ -24,6 +24,7 @@ from typing import Any
 
 from .boards import board_names, load_board
 from .boards import Board
+from .datasets import DatasetNotFoundError
 from .evaluate import FailureEvaluation, evaluate_failures
 from .experiments import load_for, override_dataset
 from .int8_nodes import build_int8_nodes, int8_accuracy
@@ -134,7 +135,11 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
 
     t0 = time.time()
-    ds = load_for(topo, max_train=args.max_train, max_test=args.max_test, seed=args.seed)
+    try:
+        ds = load_for(topo, max_train=args.max_train, max_test=args.max_test, seed=args.seed)
+    except DatasetNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     t_data = time.time() - t0
     cfg = TrainConfig.from_topology(topo, scheme=scheme.name, epochs=args.epochs, seed=args.seed)
     t0 = time.time()

@@ -16,7 +16,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from .datasets import Dataset, load_dataset
+from .datasets import Dataset, DatasetNotFoundError, load_dataset
 from .evaluate import FailureEvaluation, evaluate_failures, summarize
 from .models import SCHEMES, get_scheme
 from .report import grouped_bars, md_table, pct, write_report
@@ -224,7 +224,11 @@ def main(argv: list[str] | None = None) -> int:
 
     topo = load_topology(args.preset, partition=args.partition)
     override_dataset(topo, args.dataset, args.dataset_opt)
-    ds = load_for(topo, max_train=args.max_train, max_test=args.max_test, seed=args.seed)
+    try:
+        ds = load_for(topo, max_train=args.max_train, max_test=args.max_test, seed=args.seed)
+    except DatasetNotFoundError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     base = TrainConfig.from_topology(topo, scheme=args.scheme, epochs=args.epochs, seed=args.seed)
     out = Path(args.out)
     common = dict(out=out, use_cache=not args.no_cache)
