@@ -108,6 +108,11 @@ class SoftmaxParams:
 def softmax_params(beta: float, input_scale: float, integer_bits: int = 5) -> SoftmaxParams:
     """TFLM int8 softmax Prepare: ``PreprocessSoftmaxScaling`` + ``CalculateInputRadius`` (double rounding)."""
     real = min(beta * input_scale * float(1 << (31 - integer_bits)), float((1 << 31) - 1))
+    if real <= 1.0:
+        # TFLM aborts on such a model too (TFLITE_CHECK_GT in QuantizeMultiplierGreaterThanOne).
+        raise ValueError(f"softmax input scale {input_scale:.3g} is too small (its logits span less than "
+                         f"{255 * input_scale:.3g}); TFLM cannot run this softmax either. Calibrate on real data "
+                         f"or train the model first")
     mult, shift = quantize_multiplier_greater_than_one(real)
     max_input_rescaled = 1.0 * ((1 << integer_bits) - 1) * float(1 << (31 - integer_bits)) / float(1 << shift)
     radius = int(math.floor(max_input_rescaled))

@@ -299,7 +299,9 @@ def tflm_runner(quant: Mapping[str, NodeQuant], plans: Mapping[str, NodePlan]):
     """Run the int8 per-node models with the tflite_micro reference interpreter (batch of 1 per call)."""
     from tflite_micro.python.tflite_micro import runtime as tflm
 
-    interps = {n: tflm.Interpreter.from_bytes(q.tflite) for n, q in quant.items()}
+    # TFLM's default arena (10x the model) is too small for models with large activations; host memory.
+    interps = {n: tflm.Interpreter.from_bytes(q.tflite, arena_size=max(10 * len(q.tflite), 8 << 20))
+               for n, q in quant.items()}
 
     def run(node: str, feed: list[np.ndarray]) -> dict[str, np.ndarray]:
         it, q, plan = interps[node], quant[node], plans[node]

@@ -17,29 +17,40 @@ from host.quantize import calibrate, quantize_nodes, tflm_runner  # noqa: E402
 from host.topology import load_topology  # noqa: E402
 
 SAMPLES = 200
+#: The paper's CIFAR partitions do not fit a microcontroller (megabytes of weights); they are checked on a
+#: few real images each so the generator is known to handle them, not streamed through boards.
+CIFAR_SAMPLES = 3
 
 
-def _dataset(preset, health_npz):
+def _dataset(preset, health_npz, samples):
     topo = load_topology(preset)
     if preset == "health":
         topo.dataset = {"name": "npz", "path": health_npz}
-    return topo, load_for(topo, max_train=600, max_test=SAMPLES)
+    return topo, load_for(topo, max_train=600, max_test=samples)
 
 
-@pytest.mark.parametrize("preset,scheme", [("fashion", "resilinet"), ("fashion", "dfg"),
-                                           ("har", "resilinet"), ("har", "resilinet_plus"),
-                                           ("health", "resilinet"), ("health", "dfg")])
-def test_generated_nodes_match_tflite_micro_under_every_failure(preset, scheme, health_npz, tmp_path):
-    topo, ds = _dataset(preset, health_npz)
+@pytest.mark.parametrize("preset,scheme,samples", [
+    ("fashion", "resilinet", SAMPLES), ("fashion", "dfg", SAMPLES), ("har", "resilinet", SAMPLES),
+    ("har", "resilinet_plus", SAMPLES), ("health", "resilinet", SAMPLES), ("health", "dfg", SAMPLES),
+    ("cifar_mobilenet", "resilinet", CIFAR_SAMPLES), ("cifar_resnet", "resilinet_plus", CIFAR_SAMPLES)])
+def test_generated_nodes_match_tflite_micro_under_every_failure(preset, scheme, samples, health_npz, tmp_path):
+    topo, ds = _dataset(preset, health_npz, samples)
     shape = tuple(ds.x_train.shape[1:])
     full = build_model(topo, get_scheme(scheme), BuildOptions(shape, ds.num_classes, ds.feature_groups, seed=1))
+    # An untrained network's logits span almost nothing, and a softmax on them cannot be quantized (TFLM
+    # aborts); widen the classifier as training would.
+    head = [l for l in full.layers if l.name.startswith("cloud_") and l.name.endswith("_dense")][-1]
+    import keras
+    logits = keras.Model(full.inputs, head.output)({"x": ds.x_train[:16], "alive": np.ones((16, len(topo.failure_order)))})
+    spread = float(np.ptp(np.asarray(logits)))
+    head.set_weights([w * (10.0 / max(spread, 1e-6)) for w in head.get_weights()])
     plans = plan_partition(topo, scheme, feature_groups=ds.feature_groups,
                            link_weights=link_weights_of(full, topo, scheme))
     fm = node_models(full, topo, scheme, plans, input_shape=shape, num_classes=ds.num_classes)
     b1 = node_models(full, topo, scheme, plans, input_shape=shape, num_classes=ds.num_classes, batch_size=1)
-    quant, _ = quantize_nodes(plans, b1, calibrate(plans, fm, topo, ds.x_train[:300]))
+    quant, _ = quantize_nodes(plans, b1, calibrate(plans, fm, topo, ds.x_train[:max(8, min(300, 30 * samples))]))
     run, zero = tflm_runner(quant, plans), int8_zero(quant)
-    x = ds.x_test[:SAMPLES]
+    x = ds.x_test[:samples]
     sensors = {n: quant[n].inputs[p.inputs[0].name].quantize(x[..., p.features] if p.features else x)
                for n, p in plans.items() if p.aggregation == "source"}
     fed: dict[str, list[list[np.ndarray]]] = {n: [] for n in plans}
@@ -50,7 +61,7 @@ def test_generated_nodes_match_tflite_micro_under_every_failure(preset, scheme, 
     for node, plan in plans.items():
         assert fed[node], f"{node} never ran"
         arrays = {spec.name: np.concatenate([ins[i] for ins in fed[node]]) for i, spec in enumerate(plan.inputs)}
-        assert len(next(iter(arrays.values()))) >= SAMPLES
+        assert len(next(iter(arrays.values()))) >= samples
         path = tmp_path / f"{node}.tflite"
         path.write_bytes(quant[node].tflite)
         np.savez(tmp_path / f"{node}_inputs.npz", **arrays)
