@@ -1,0 +1,589 @@
+/* The node runtime (see node_runtime.h and docs/protocol.md). */
+#include "node_runtime.h"
+
+#include <string.h>
+
+/* ---- Configuration ------------------------------------------------------------ */
+
+size_t node_slot_bytes(const node_config_t *cfg)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < cfg->n_links_in; i++) {
+        total += NODE_ALIGN(cfg->links_in[i].bytes);
+    }
+    return total;
+}
+
+size_t node_output_bytes(const node_config_t *cfg)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < cfg->n_outputs; i++) {
+        total += NODE_ALIGN(cfg->outputs[i].bytes);
+    }
+    return total;
+}
+
+node_status_t node_check_config(const node_config_t *cfg)
+{
+    uint8_t uses[NODE_MAX_LINKS_IN];
+
+    if (cfg == NULL) {
+        return NODE_ERR_ARG;
+    }
+    if (cfg->node_id < 1u || cfg->node_id > LINK_NODE_MAX || cfg->invoke == NULL ||
+        cfg->n_links_in < 1u || cfg->n_links_in > NODE_MAX_LINKS_IN ||
+        cfg->n_inputs < 1u || cfg->n_inputs > NODE_MAX_INPUTS ||
+        cfg->n_outputs > NODE_MAX_OUTPUTS || cfg->n_links_out > NODE_MAX_LINKS_OUT ||
+        cfg->n_slots < 1u || cfg->n_slots > NODE_MAX_SLOTS || cfg->links_in == NULL ||
+        cfg->inputs == NULL || (cfg->n_outputs > 0u && cfg->outputs == NULL) ||
+        (cfg->n_links_out > 0u && cfg->links_out == NULL)) {
+        return NODE_ERR_CONFIG;
+    }
+    memset(uses, 0, sizeof uses);
+    for (size_t i = 0; i < cfg->n_links_in; i++) {
+        const node_link_in_t *l = &cfg->links_in[i];
+        if (l->src > LINK_NODE_MAX || l->link == LINK_NONE || l->bytes == 0u ||
+            l->bytes > LINK_MAX_PAYLOAD - LINK_CYCLES_LEN) {
+            return NODE_ERR_CONFIG;
+        }
+        for (size_t j = 0; j < i; j++) { /* one stream per (src, link) */
+            if (cfg->links_in[j].link == l->link && cfg->links_in[j].src == l->src) {
+                return NODE_ERR_CONFIG;
+            }
+        }
+    }
+    for (size_t k = 0; k < cfg->n_inputs; k++) {
+        const node_input_t *in = &cfg->inputs[k];
+        size_t want = in->kind == NODE_INPUT_LINK ? 1u : 2u;
+        if ((in->kind != NODE_INPUT_LINK && in->kind != NODE_INPUT_MUX) || in->n_links < want ||
+            in->n_links > (in->kind == NODE_INPUT_LINK ? 1u : NODE_MUX_MAX)) {
+            return NODE_ERR_CONFIG;
+        }
+        for (size_t j = 0; j < in->n_links; j++) {
+            uint8_t li = in->links[j];
+            if (li >= cfg->n_links_in || cfg->links_in[li].bytes != in->bytes ||
+                cfg->links_in[li].zero_point != cfg->links_in[in->links[0]].zero_point) {
+                return NODE_ERR_CONFIG;
+            }
+            uses[li]++;
+        }
+    }
+    for (size_t i = 0; i < cfg->n_links_in; i++) {
+        if (uses[i] != 1u) {
+            return NODE_ERR_CONFIG;
+        }
+    }
+    for (size_t o = 0; o < cfg->n_outputs; o++) {
+        if (cfg->outputs[o].bytes == 0u || cfg->outputs[o].bytes > LINK_MAX_PAYLOAD - LINK_CYCLES_LEN) {
+            return NODE_ERR_CONFIG;
+        }
+    }
+    for (size_t j = 0; j < cfg->n_links_out; j++) {
+        const node_link_out_t *lo = &cfg->links_out[j];
+        if ((lo->type != LINK_TYPE_DATA && lo->type != LINK_TYPE_RESULT) ||
+            lo->output >= cfg->n_outputs || lo->dst > LINK_NODE_MAX ||
+            (lo->type == LINK_TYPE_DATA && lo->link == LINK_NONE)) {
+            return NODE_ERR_CONFIG;
+        }
+    }
+    return NODE_OK;
+}
+
+/* ---- Sending ------------------------------------------------------------------ */
+
+static void send_frame(node_t *n, uint8_t type, uint8_t dst, uint8_t link, uint16_t seq,
+                       const link_chunk_t *chunks, size_t n_chunks)
+{
+    link_header_t hdr;
+    hdr.type = type;
+    hdr.src = n->cfg != NULL && n->cfg->node_id <= LINK_NODE_MAX ? n->cfg->node_id : 1u;
+    hdr.dst = dst;
+    hdr.link = link;
+    hdr.seq = seq;
+    if (link_encode_stream(&hdr, chunks, n_chunks, n->plat.put, n->plat.put_ctx) == LINK_OK) {
+        n->counters.tx_frames++;
+    } else {
+        n->counters.tx_errors++;
+    }
+}
+
+static size_t put_decimal(uint8_t *buf, size_t pos, size_t cap, uint32_t v)
+{
+    char tmp[10];
+    size_t k = 0;
+    do {
+        tmp[k++] = (char)('0' + v % 10u);
+        v /= 10u;
+    } while (v != 0u);
+    while (k > 0u && pos < cap) {
+        buf[pos++] = (uint8_t)tmp[--k];
+    }
+    return pos;
+}
+
+/* ERROR to the host: code, text, then the given numbers in decimal. */
+static void send_error(node_t *n, uint16_t seq, uint16_t code, const char *text,
+                       const uint32_t *values, size_t n_values)
+{
+    uint8_t payload[72];
+    size_t len = 2;
+    payload[0] = (uint8_t)(code & 0xFFu);
+    payload[1] = (uint8_t)(code >> 8);
+    while (*text != '\0' && len < 40u) {
+        payload[len++] = (uint8_t)*text++;
+    }
+    for (size_t i = 0; i < n_values; i++) {
+        payload[len++] = ' ';
+        len = put_decimal(payload, len, sizeof payload, values[i]);
+    }
+    link_chunk_t chunk = {payload, len};
+    send_frame(n, LINK_TYPE_ERROR, LINK_NODE_HOST, LINK_NONE, seq, &chunk, 1u);
+}
+
+static void send_hello(node_t *n, uint8_t dst, uint16_t seq)
+{
+    link_hello_t h;
+    uint8_t payload[LINK_HELLO_LEN];
+    memset(&h, 0, sizeof h);
+    if (n->cfg != NULL) {
+        memcpy(h.model_hash, n->cfg->model_hash, LINK_MODEL_HASH_LEN);
+        h.arena_bytes = n->cfg->arena_bytes;
+    }
+    h.fw_major = NODE_FW_VERSION_MAJOR;
+    h.fw_minor = NODE_FW_VERSION_MINOR;
+    h.fw_patch = NODE_FW_VERSION_PATCH;
+    h.flash_bytes = n->plat.flash_bytes;
+    h.cpu_hz = n->plat.cpu_hz;
+    link_hello_pack(&h, payload);
+    link_chunk_t chunk = {payload, sizeof payload};
+    send_frame(n, LINK_TYPE_HELLO, dst, LINK_NONE, seq, &chunk, 1u);
+}
+
+void node_get_stats(const node_t *n, link_stats_t *s)
+{
+    memset(s, 0, sizeof *s);
+    link_stats_from_counters(s, &n->dec.counters);
+    s->value[LINK_STAT_TX_FRAMES] = n->counters.tx_frames;
+    s->value[LINK_STAT_RX_OVERRUN] = n->plat.rx_overruns != NULL ? n->plat.rx_overruns() : 0u;
+    s->value[LINK_STAT_INPUT_TIMEOUTS] = n->counters.input_timeouts;
+    s->value[LINK_STAT_SAMPLES] = n->counters.samples;
+}
+
+static void send_stats(node_t *n, uint8_t dst, uint16_t seq)
+{
+    link_stats_t s;
+    uint8_t payload[LINK_STATS_LEN];
+    node_get_stats(n, &s);
+    link_stats_pack(&s, payload);
+    link_chunk_t chunk = {payload, sizeof payload};
+    send_frame(n, LINK_TYPE_STATS, dst, LINK_NONE, seq, &chunk, 1u);
+}
+
+/* ---- Samples -------------------------------------------------------------------- */
+
+static void clear_samples(node_t *n)
+{
+    for (size_t s = 0; s < NODE_MAX_SLOTS; s++) {
+        n->slots[s].active = 0u;
+    }
+    n->done_valid = 0u;
+}
+
+/* Input k resolved: its value is settled (DATA or fill) whatever else arrives. */
+static int input_resolved(const node_input_t *in, const uint8_t *state)
+{
+    for (size_t j = 0; j < in->n_links; j++) {
+        uint8_t st = state[in->links[j]];
+        if (st == NODE_LINK_DATA) {
+            return 1;
+        }
+        if (st == NODE_LINK_WAITING) {
+            return 0;
+        }
+        /* DOWN: a mux goes on to its next link */
+    }
+    return 1; /* all down */
+}
+
+/* A mux whose links are all down: the sample can never be computed. */
+static int input_dead(const node_input_t *in, const uint8_t *state)
+{
+    if (in->kind != NODE_INPUT_MUX) {
+        return 0;
+    }
+    for (size_t j = 0; j < in->n_links; j++) {
+        if (state[in->links[j]] != NODE_LINK_DOWN) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int slot_ready(const node_t *n, const node_slot_t *slot)
+{
+    const node_config_t *cfg = n->cfg;
+    int all = 1;
+    for (size_t k = 0; k < cfg->n_inputs; k++) {
+        if (input_dead(&cfg->inputs[k], slot->state)) {
+            return 1;
+        }
+        if (!input_resolved(&cfg->inputs[k], slot->state)) {
+            all = 0;
+        }
+    }
+    return all;
+}
+
+static void send_link_down(node_t *n, uint16_t seq, uint8_t reason)
+{
+    const node_config_t *cfg = n->cfg;
+    link_chunk_t chunk = {&reason, 1u};
+    for (size_t j = 0; j < cfg->n_links_out; j++) {
+        const node_link_out_t *lo = &cfg->links_out[j];
+        send_frame(n, LINK_TYPE_LINK_DOWN, lo->dst, lo->link, seq, &chunk, 1u);
+    }
+}
+
+/* Compute sample `slot` with what it has (waiting links count as missing) and
+ * send the outputs, or LINK_DOWN if it has no usable input.  Frees the slot.
+ * `expired`: given up waiting (deadline or eviction), not ready by itself. */
+static void complete_sample(node_t *n, node_slot_t *slot, int expired)
+{
+    const node_config_t *cfg = n->cfg;
+    const int8_t *in[NODE_MAX_INPUTS];
+    int usable = 1;
+    int any_data = 0;
+    uint16_t seq = slot->seq;
+
+    for (size_t i = 0; i < cfg->n_links_in; i++) {
+        any_data |= slot->state[i] == NODE_LINK_DATA;
+    }
+    /* Links that were still awaited when the sample was given up: for a plain
+     * input its one link, for a mux the links before the first that came. */
+    for (size_t k = 0; k < cfg->n_inputs && expired; k++) {
+        const node_input_t *inp = &cfg->inputs[k];
+        for (size_t j = 0; j < inp->n_links; j++) {
+            uint8_t st = slot->state[inp->links[j]];
+            if (st == NODE_LINK_DATA) {
+                break;
+            }
+            if (st == NODE_LINK_WAITING) {
+                n->counters.input_timeouts++;
+            }
+        }
+    }
+
+    if (n->plat.cycles_start != NULL) {
+        n->plat.cycles_start();
+    }
+    for (size_t k = 0; k < cfg->n_inputs && usable; k++) {
+        const node_input_t *inp = &cfg->inputs[k];
+        in[k] = NULL;
+        for (size_t j = 0; j < inp->n_links; j++) {
+            uint8_t li = inp->links[j];
+            if (slot->state[li] == NODE_LINK_DATA) {
+                in[k] = slot->buf + n->link_offset[li];
+                break;
+            }
+        }
+        if (in[k] == NULL) {
+            if (inp->kind == NODE_INPUT_MUX) {
+                usable = 0; /* neither the link from below nor a skip arrived */
+            } else {
+                uint8_t li = inp->links[0];
+                int8_t *buf = slot->buf + n->link_offset[li];
+                memset(buf, (uint8_t)cfg->links_in[li].zero_point, inp->bytes);
+                in[k] = buf;
+            }
+        }
+    }
+    int32_t rc = 0;
+    if (usable && any_data) {
+        rc = cfg->invoke(in, n->out);
+    }
+    uint32_t cycles = n->plat.cycles_stop != NULL ? n->plat.cycles_stop() : 0u;
+
+    /* The slot's inputs are no longer needed: free it before sending, so
+     * that the sending (which may take long on a slow UART) sees a free slot. */
+    slot->active = 0u;
+    if (!n->done_valid || link_seq_diff(seq, n->newest_done) > 0) {
+        n->newest_done = seq;
+        n->done_valid = 1u;
+    }
+
+    if (!usable || !any_data) {
+        n->counters.samples_down++;
+        send_link_down(n, seq, LINK_DOWN_UPSTREAM);
+        return;
+    }
+    if (rc != 0) {
+        uint32_t v[2] = {seq, (uint32_t)rc};
+        n->counters.invoke_errors++;
+        send_error(n, seq, NODE_ERROR_INVOKE, "invoke failed: seq, code", v, 2u);
+        send_link_down(n, seq, LINK_DOWN_UNSPECIFIED);
+        return;
+    }
+    n->counters.samples++;
+    n->counters.last_cycles = cycles;
+
+    uint8_t cyc[LINK_CYCLES_LEN];
+    link_cycles_pack(cycles, cyc);
+    for (size_t j = 0; j < cfg->n_links_out; j++) {
+        const node_link_out_t *lo = &cfg->links_out[j];
+        link_chunk_t chunks[2] = {{cyc, sizeof cyc},
+                                  {(const uint8_t *)n->out[lo->output], cfg->outputs[lo->output].bytes}};
+        send_frame(n, lo->type, lo->dst, lo->link, seq, chunks, 2u);
+    }
+}
+
+/* The slot of sample `seq`: existing, free, or freed by computing the oldest
+ * sample early.  NULL if the sample is late (already computed, or older than
+ * every sample in flight when all slots are busy). */
+static node_slot_t *slot_for(node_t *n, uint16_t seq, uint32_t now)
+{
+    node_slot_t *free_slot = NULL;
+    node_slot_t *oldest = NULL;
+
+    for (size_t s = 0; s < n->cfg->n_slots; s++) {
+        node_slot_t *slot = &n->slots[s];
+        if (slot->active) {
+            if (slot->seq == seq) {
+                return slot;
+            }
+            if (oldest == NULL || link_seq_diff(slot->seq, oldest->seq) < 0) {
+                oldest = slot;
+            }
+        } else if (free_slot == NULL) {
+            free_slot = slot;
+        }
+    }
+    if (n->done_valid) {
+        int32_t d = link_seq_diff(seq, n->newest_done);
+        if (d <= 0 && d >= -(int32_t)LINK_SEQ_STALE_WINDOW) {
+            return NULL; /* that sample is done (or was given up) */
+        }
+    }
+    if (free_slot == NULL) {
+        if (link_seq_diff(seq, oldest->seq) < 0) {
+            return NULL; /* older than all in flight: do not evict newer work */
+        }
+        n->counters.evictions++;
+        complete_sample(n, oldest, 1);
+        free_slot = oldest;
+    }
+    free_slot->active = 1u;
+    free_slot->seq = seq;
+    free_slot->first_tick = now;
+    memset(free_slot->state, NODE_LINK_WAITING, sizeof free_slot->state);
+    return free_slot;
+}
+
+static void on_sample_frame(node_t *n, const link_frame_t *f, uint32_t now)
+{
+    const node_config_t *cfg = n->cfg;
+    size_t li;
+
+    for (li = 0; li < cfg->n_links_in; li++) {
+        if (cfg->links_in[li].link == f->hdr.link && cfg->links_in[li].src == f->hdr.src) {
+            break;
+        }
+    }
+    if (li == cfg->n_links_in) {
+        uint32_t v[2] = {f->hdr.link, f->hdr.src};
+        n->counters.unknown_links++;
+        send_error(n, f->hdr.seq, NODE_ERROR_UNKNOWN_LINK, "unknown link, src", v, 2u);
+        return;
+    }
+    const uint8_t *tensor = NULL;
+    if (f->hdr.type == LINK_TYPE_DATA) {
+        uint32_t cycles;
+        size_t tensor_len = 0;
+        if (link_sample_unpack(f->payload, f->len, &cycles, &tensor, &tensor_len) != LINK_OK ||
+            tensor_len != cfg->links_in[li].bytes) {
+            uint32_t v[3] = {f->hdr.link, (uint32_t)(f->len >= 4u ? f->len - 4u : 0u),
+                             cfg->links_in[li].bytes};
+            n->counters.bad_tensors++;
+            send_error(n, f->hdr.seq, NODE_ERROR_TENSOR_SIZE, "tensor size: link, got, want", v, 3u);
+            return;
+        }
+    }
+
+    /* Duplicate/stale filter per (src, link); its verdict replaces the
+     * decoder's "good frame" count, so each frame has exactly one outcome. */
+    link_status_t verdict = link_seq_filter_check(&n->filters[li], f->hdr.seq);
+    if (verdict != LINK_OK) {
+        n->dec.counters.count[LINK_FRAME_READY]--;
+        link_count(&n->dec.counters, verdict);
+        return;
+    }
+
+    node_slot_t *slot = slot_for(n, f->hdr.seq, now);
+    if (slot == NULL) {
+        n->counters.late_inputs++;
+        return;
+    }
+    if (tensor != NULL) {
+        memcpy(slot->buf + n->link_offset[li], tensor, cfg->links_in[li].bytes);
+        slot->state[li] = NODE_LINK_DATA;
+    } else {
+        slot->state[li] = NODE_LINK_DOWN;
+    }
+    if (slot_ready(n, slot)) {
+        complete_sample(n, slot, 0);
+    }
+}
+
+void node_poll(node_t *n, uint32_t now)
+{
+    if (n == NULL || !n->config_ok || n->cfg->deadline_ticks == 0u) {
+        return;
+    }
+    for (;;) { /* expired samples, oldest first */
+        node_slot_t *due = NULL;
+        for (size_t s = 0; s < n->cfg->n_slots; s++) {
+            node_slot_t *slot = &n->slots[s];
+            if (slot->active && now - slot->first_tick >= n->cfg->deadline_ticks &&
+                (due == NULL || link_seq_diff(slot->seq, due->seq) < 0)) {
+                due = slot;
+            }
+        }
+        if (due == NULL) {
+            return;
+        }
+        complete_sample(n, due, 1);
+    }
+}
+
+int node_waiting(const node_t *n)
+{
+    if (n == NULL || !n->config_ok || n->cfg->deadline_ticks == 0u) {
+        return 0;
+    }
+    for (size_t s = 0; s < n->cfg->n_slots; s++) {
+        if (n->slots[s].active) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* ---- Frames ---------------------------------------------------------------------- */
+
+static void reset_filters_of(node_t *n, uint8_t src)
+{
+    if (!n->config_ok) {
+        return;
+    }
+    for (size_t i = 0; i < n->cfg->n_links_in; i++) {
+        if (n->cfg->links_in[i].src == src) {
+            link_seq_filter_init(&n->filters[i]);
+        }
+    }
+}
+
+static void on_frame(node_t *n, const link_frame_t *f, uint32_t now)
+{
+    const link_header_t *h = &f->hdr;
+
+    switch (h->type) {
+    case LINK_TYPE_HELLO:
+        reset_filters_of(n, h->src); /* the source (re)started */
+        if (f->len == 0u) {
+            send_hello(n, h->src, h->seq);
+        }
+        break;
+    case LINK_TYPE_STATS:
+        if (f->len == 0u) {
+            send_stats(n, h->src, h->seq);
+        }
+        break;
+    case LINK_TYPE_PING: {
+        link_chunk_t chunk = {f->payload, f->len};
+        send_frame(n, LINK_TYPE_PONG, h->src, LINK_NONE, h->seq, &chunk, 1u);
+        break;
+    }
+    case LINK_TYPE_RESET:
+        if (n->config_ok) {
+            for (size_t i = 0; i < n->cfg->n_links_in; i++) {
+                link_seq_filter_init(&n->filters[i]);
+            }
+        }
+        clear_samples(n);
+        send_hello(n, h->src, h->seq);
+        break;
+    case LINK_TYPE_DATA:
+    case LINK_TYPE_LINK_DOWN:
+        if (n->config_ok) {
+            on_sample_frame(n, f, now);
+        } else {
+            send_error(n, h->seq, NODE_ERROR_CONFIG, "node config rejected", NULL, 0u);
+        }
+        break;
+    default: /* PONG, RESULT, ERROR: nothing for a node to do */
+        break;
+    }
+}
+
+void node_rx_byte(node_t *n, uint8_t byte, uint32_t now)
+{
+    link_frame_t frame;
+    if (link_decoder_push(&n->dec, byte, &frame) == LINK_FRAME_READY) {
+        on_frame(n, &frame, now);
+    }
+}
+
+void node_announce(node_t *n)
+{
+    if (!n->config_ok) {
+        send_error(n, 0u, NODE_ERROR_CONFIG, "node config rejected", NULL, 0u);
+    }
+    send_hello(n, LINK_NODE_HOST, 0u);
+}
+
+node_status_t node_init(node_t *n, const node_config_t *cfg, const node_platform_t *plat,
+                        uint8_t *frame_buf, size_t frame_cap, int8_t *slot_mem,
+                        size_t slot_mem_bytes, int8_t *out_mem, size_t out_mem_bytes)
+{
+    if (n == NULL || cfg == NULL || plat == NULL || plat->put == NULL || frame_buf == NULL) {
+        return NODE_ERR_ARG;
+    }
+    memset(n, 0, sizeof *n);
+    n->cfg = cfg;
+    n->plat = *plat;
+    node_status_t st = node_check_config(cfg);
+    uint8_t local = cfg->node_id >= 1u && cfg->node_id <= LINK_NODE_MAX ? cfg->node_id : 1u;
+    if (link_decoder_init(&n->dec, frame_buf, frame_cap, local) != LINK_OK) {
+        return NODE_ERR_MEMORY;
+    }
+    if (st != NODE_OK) {
+        return st;
+    }
+    size_t slot_bytes = node_slot_bytes(cfg);
+    size_t largest = 0;
+    for (size_t i = 0; i < cfg->n_links_in; i++) {
+        largest = cfg->links_in[i].bytes > largest ? cfg->links_in[i].bytes : largest;
+    }
+    if (slot_mem == NULL || out_mem == NULL || slot_mem_bytes < cfg->n_slots * slot_bytes ||
+        out_mem_bytes < node_output_bytes(cfg) || ((uintptr_t)slot_mem & 3u) != 0u ||
+        ((uintptr_t)out_mem & 3u) != 0u ||
+        frame_cap < LINK_HEADER_LEN + LINK_CRC_LEN + LINK_CYCLES_LEN + largest) {
+        return NODE_ERR_MEMORY;
+    }
+    size_t off = 0;
+    for (size_t i = 0; i < cfg->n_links_in; i++) {
+        n->link_offset[i] = (uint32_t)off;
+        off += NODE_ALIGN(cfg->links_in[i].bytes);
+        link_seq_filter_init(&n->filters[i]);
+    }
+    for (size_t s = 0; s < cfg->n_slots; s++) {
+        n->slots[s].buf = slot_mem + s * slot_bytes;
+    }
+    off = 0;
+    for (size_t o = 0; o < cfg->n_outputs; o++) {
+        n->out[o] = out_mem + off;
+        off += NODE_ALIGN(cfg->outputs[o].bytes);
+    }
+    clear_samples(n);
+    n->config_ok = 1u;
+    return NODE_OK;
+}

@@ -1,0 +1,383 @@
+"""Start and stop emulated boards (QEMU), each with its node UART on a local TCP port.
+
+::
+
+    from host.launch import launch
+    with launch("qemu_f405", "build/node2/node.elf") as board:   # QEMU is running
+        port = board.connect()        # a pyserial port on socket://127.0.0.1:PORT
+        ...                           # the node's boot HELLO is the first frame
+    # QEMU is stopped here (also if the test failed, and if this Python process dies)
+
+The board's UART is QEMU ``-serial tcp:127.0.0.1:PORT,server=on,wait=on,nodelay=on`` at the
+board's serial index (``boards/<board>.toml``: ``qemu.serial_index``), every other serial port
+is ``null``.  ``wait=on`` holds the guest until the host connects, so nothing the node sends
+at boot is lost; ``nodelay=on`` avoids a 40 ms stall per burst.  ``-icount shift=N`` (default
+0) makes instruction count = virtual time, so SysTick-based cycle counts repeat exactly.
+
+The STM32 USART model drops bytes that arrive before the firmware enabled the UART: wait
+for the boot HELLO before sending.
+
+Command line (e.g. for a PlatformIO ``upload_command``)::
+
+    python -m host.launch start --board qemu_f405 --elf node.elf [--port N] [--pidfile F]
+    python -m host.launch stop --pidfile F
+    python -m host.launch status --pidfile F
+"""
+from __future__ import annotations
+
+import argparse
+import atexit
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import weakref
+from pathlib import Path
+from typing import Any, Sequence
+
+from .boards import Board, load_board
+
+QEMU = "qemu-system-arm"
+HOST = "127.0.0.1"
+
+
+class LaunchError(RuntimeError):
+    pass
+
+
+def qemu_available() -> bool:
+    return shutil.which(QEMU) is not None
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now (QEMU binds it a moment later; start() retries)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def qemu_command(board: Board, elf: Path, port: int, pidfile: Path | None = None, icount_shift: int | None = 0,
+                 extra_args: Sequence[str] = ()) -> list[str]:
+    """The QEMU command line that runs ``elf`` on ``board`` with its node UART on ``port``."""
+    q = board.raw.get("qemu")
+    if not q:
+        raise LaunchError(f"board {board.name!r} is not emulated (no [qemu] table in boards/{board.name}.toml)")
+    index = int(q["serial_index"])
+    serial = [a for i in range(index) for a in ("-serial", "null")]
+    serial += ["-serial", f"tcp:{HOST}:{port},server=on,wait=on,nodelay=on"]
+    cmd = [QEMU, "-M", q["machine"], "-nographic", "-monitor", "none", "-kernel", str(elf), *serial]
+    if icount_shift is not None:
+        cmd += ["-icount", f"shift={icount_shift}"]
+    if pidfile is not None:
+        cmd += ["-pidfile", str(pidfile)]
+    return cmd + list(extra_args)
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: QEMU goes when its parent dies
+    except (OSError, AttributeError):
+        pass
+
+
+_RUNNING: "weakref.WeakSet[EmulatedBoard]" = weakref.WeakSet()
+_LOCK = threading.Lock()
+
+
+@atexit.register
+def stop_all() -> None:
+    """Stop every board this process started and has not stopped yet."""
+    for b in list(_RUNNING):
+        b.stop()
+
+
+class EmulatedBoard:
+    """One QEMU process running one node image.  Start/stop as often as needed."""
+
+    def __init__(self, board: str | Board, elf: str | Path, port: int | None = None, *, icount_shift: int | None = 0,
+                 workdir: str | Path | None = None, extra_args: Sequence[str] = (), die_with_parent: bool = True,
+                 name: str | None = None) -> None:
+        self.board = board if isinstance(board, Board) else load_board(board)
+        if not self.board.raw.get("qemu"):
+            raise LaunchError(f"board {self.board.name!r} cannot be emulated")
+        self.elf = Path(elf).resolve()
+        self.fixed_port = port
+        self.port: int | None = port
+        self.icount_shift = icount_shift
+        self.extra_args = tuple(extra_args)
+        self.die_with_parent = die_with_parent
+        self.name = name or self.elf.parent.name
+        self._tmp = None
+        if workdir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="resilinet-qemu-")
+            workdir = self._tmp.name
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.pidfile = self.workdir / f"qemu-{self.name}.pid"
+        self.logfile = self.workdir / f"qemu-{self.name}.log"
+        self.proc: subprocess.Popen | None = None
+        self._serial: Any = None
+
+    # -- state --
+    @property
+    def url(self) -> str:
+        """pyserial URL of the node's UART."""
+        if self.port is None:
+            raise LaunchError("board not started")
+        return f"socket://{HOST}:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def is_running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def command(self) -> list[str]:
+        return qemu_command(self.board, self.elf, self.port or 0, self.pidfile, self.icount_shift, self.extra_args)
+
+    # -- start/stop --
+    def start(self, timeout: float = 10.0) -> "EmulatedBoard":
+        """Start QEMU; returns once it listens on its port (the guest waits for connect())."""
+        if self.is_running():
+            return self
+        if not self.elf.exists():
+            raise LaunchError(f"no image {self.elf}")
+        attempts = 1 if self.fixed_port else 5
+        last = ""
+        for _ in range(attempts):
+            self.port = self.fixed_port or free_port()
+            self.pidfile.unlink(missing_ok=True)
+            log = open(self.logfile, "wb")
+            try:
+                self.proc = subprocess.Popen(
+                    self.command(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    preexec_fn=_die_with_parent if self.die_with_parent else None,
+                    start_new_session=not self.die_with_parent)
+            finally:
+                log.close()
+            with _LOCK:
+                _RUNNING.add(self)
+            if self._wait_listening(timeout):
+                return self
+            last = self.log_text()
+            self.stop()
+            if "in use" not in last:
+                break
+        raise LaunchError(f"QEMU for {self.board.name} did not start: {last.strip()[-800:]}")
+
+    def _wait_listening(self, timeout: float) -> bool:
+        """True once QEMU listens on the port (seen in /proc/net/tcp: probing with a connect
+        would count as the host connecting and release the guest too early)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is None or self.proc.poll() is not None:
+                return False
+            if _is_listening(self.port):
+                return True
+            time.sleep(0.01)
+        return False
+
+    def connect(self, timeout: float = 2.0, read_timeout: float = 0.05) -> Any:
+        """Open (once) and return the pyserial port of the node's UART; this releases the guest."""
+        if self._serial is not None and self._serial.is_open:
+            return self._serial
+        self._serial = open_uart(self.url, timeout, read_timeout, alive=self.is_running)
+        return self._serial
+
+    def disconnect(self) -> None:
+        if self._serial is not None:
+            with contextlib.suppress(Exception):
+                self._serial.close()
+            self._serial = None
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop QEMU (SIGTERM, then SIGKILL) and close the UART connection."""
+        self.disconnect()
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout)
+        self.pidfile.unlink(missing_ok=True)
+        with _LOCK:
+            _RUNNING.discard(self)
+        if not self.fixed_port:
+            self.port = None
+
+    def restart(self, timeout: float = 10.0) -> "EmulatedBoard":
+        self.stop()
+        return self.start(timeout)
+
+    def log_text(self) -> str:
+        try:
+            return self.logfile.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def close(self) -> None:
+        self.stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> "EmulatedBoard":
+        return self.start() if not self.is_running() else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            if self.proc is not None:
+                self.stop()
+
+    def __repr__(self) -> str:
+        state = f"pid {self.pid} on {self.url}" if self.is_running() else "stopped"
+        return f"<EmulatedBoard {self.name} {self.board.name} {state}>"
+
+
+def open_uart(url: str, timeout: float = 2.0, read_timeout: float = 0.05, alive: Any = None) -> Any:
+    """Open a pyserial port on ``url`` (e.g. ``socket://127.0.0.1:PORT``) without losing bytes.
+
+    pyserial's ``open()`` ends with ``reset_input_buffer()``, which for ``socket://`` reads and
+    discards whatever already arrived.  QEMU starts the guest the moment the TCP connection
+    is accepted, so the boot HELLO can arrive in between and be thrown away (seen as a
+    missing boot HELLO on a loaded machine).  Here that reset is skipped.  Connection
+    refused is retried until ``timeout`` (or until ``alive()`` returns False).
+    """
+    import serial  # pyserial
+
+    deadline = time.monotonic() + timeout
+    while True:
+        port = serial.serial_for_url(url, timeout=read_timeout, do_not_open=True)
+        port.reset_input_buffer = lambda: None  # instance attribute: shadows the method during open()
+        try:
+            port.open()
+            return port
+        except serial.SerialException:
+            if time.monotonic() > deadline or (alive is not None and not alive()):
+                raise
+            time.sleep(0.02)
+        finally:
+            del port.reset_input_buffer
+
+
+def _is_listening(port: int | None) -> bool:
+    if port is None:
+        return False
+    want = f"{port:04X}"
+    try:
+        with open("/proc/net/tcp") as f:
+            next(f)
+            for line in f:
+                parts = line.split()
+                local, state = parts[1], parts[3]
+                if state == "0A" and local.endswith(":" + want):  # 0A = LISTEN
+                    return True
+    except OSError:
+        # No /proc: fall back to trying to bind the port (fails while QEMU holds it).
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((HOST, port))
+            except OSError:
+                return True
+        return False
+    return False
+
+
+def launch(board: str | Board, elf: str | Path, port: int | None = None, **kwargs: Any) -> EmulatedBoard:
+    """Start ``elf`` on emulated ``board``; use as a context manager or call ``.stop()``."""
+    return EmulatedBoard(board, elf, port, **kwargs).start()
+
+
+# ---- Detached boards (command line) -------------------------------------------------
+
+
+def _pid_is_our_qemu(pid: int, pidfile: Path) -> bool:
+    """True if ``pid`` is a QEMU started with this pid file (never signal a recycled pid)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return bool(cmdline) and Path(cmdline[0].decode()).name == QEMU and str(pidfile).encode() in cmdline
+
+
+def stop_pidfile(pidfile: str | Path, timeout: float = 5.0) -> bool:
+    """Stop the detached QEMU of ``pidfile``; True if one was running."""
+    pidfile = Path(pidfile).resolve()
+    try:
+        pid = int(pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return False
+    if not _pid_is_our_qemu(pid, pidfile):
+        pidfile.unlink(missing_ok=True)
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _pid_is_our_qemu(pid, pidfile):
+        time.sleep(0.05)
+    if _pid_is_our_qemu(pid, pidfile):
+        os.kill(pid, signal.SIGKILL)
+    pidfile.unlink(missing_ok=True)
+    return True
+
+
+def pidfile_running(pidfile: str | Path) -> bool:
+    pidfile = Path(pidfile).resolve()
+    try:
+        return _pid_is_our_qemu(int(pidfile.read_text().strip()), pidfile)
+    except (OSError, ValueError):
+        return False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m host.launch", description="Start/stop an emulated board.")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    st = sub.add_parser("start", help="start QEMU in the background; prints the UART URL")
+    st.add_argument("--board", required=True)
+    st.add_argument("--elf", required=True, type=Path)
+    st.add_argument("--port", type=int)
+    st.add_argument("--pidfile", type=Path)
+    st.add_argument("--icount-shift", type=int, default=0)
+    for name in ("stop", "status"):
+        p = sub.add_parser(name)
+        p.add_argument("--pidfile", required=True, type=Path)
+    args = ap.parse_args(argv)
+    if args.cmd == "start":
+        workdir = (args.pidfile.parent if args.pidfile else Path.cwd()).resolve()
+        b = EmulatedBoard(args.board, args.elf, args.port, icount_shift=args.icount_shift, workdir=workdir,
+                          die_with_parent=False, name=args.pidfile.stem if args.pidfile else None)
+        if args.pidfile:
+            b.pidfile = args.pidfile.resolve()
+        try:
+            b.start()
+        except LaunchError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+        with _LOCK:
+            _RUNNING.discard(b)  # detached: survives this process
+        b.proc = None
+        print(f"{b.url} pid-file {b.pidfile}")
+        return 0
+    if args.cmd == "stop":
+        return 0 if stop_pidfile(args.pidfile) else 1
+    running = pidfile_running(args.pidfile)
+    print("running" if running else "stopped")
+    return 0 if running else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
