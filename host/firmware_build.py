@@ -97,8 +97,10 @@ class LinkIn:
 
 @dataclass(frozen=True)
 class Input:
-    """A model input: ``kind="link"`` (one link, zero-point fill when missing) or
-    ``kind="mux"`` (first link that arrived, in priority order; none → no output).
+    """A model input: ``kind="link"`` (one link, zero-point fill when missing),
+    ``kind="mux"`` (first link that arrived, in priority order; none → zero-point fill), or
+    ``kind="standby"`` (``links = (guard, skip)``: the skip when the guard — the node's link from
+    below — did not arrive, else zero-point fill; the 2nd..nth skips of a mux node).
     ``links`` are link ids of ``NodeConfig.links_in``."""
 
     links: tuple[int, ...]
@@ -160,10 +162,14 @@ class NodeConfig:
         for l in self.links_in:
             if not (0 <= l.src <= 14 and 0 <= l.link < 0xFF and 0 < l.bytes <= 2044 and -128 <= l.zero_point <= 127):
                 raise ValueError(f"incoming link out of range: {l}")
-        used = [link for inp in self.inputs for link in inp.links]
+        used = [link for inp in self.inputs for link in (inp.links[1:] if inp.kind == "standby" else inp.links)]
         for inp in self.inputs:
-            if inp.kind not in ("link", "mux"):
-                raise ValueError(f"input kind {inp.kind!r}: expected 'link' or 'mux'")
+            if inp.kind not in ("link", "mux", "standby"):
+                raise ValueError(f"input kind {inp.kind!r}: expected 'link', 'mux' or 'standby'")
+            if inp.kind == "standby":
+                if len(inp.links) != 2 or any(k not in ids for k in inp.links):
+                    raise ValueError(f"a 'standby' input has links (guard, skip) among links_in {ids}: {inp}")
+                continue
             if not (len(inp.links) == 1 if inp.kind == "link" else 2 <= len(inp.links) <= 4):
                 raise ValueError(f"a 'link' input has 1 link, a 'mux' 2..4: {inp}")
             for link in inp.links:
@@ -186,7 +192,8 @@ class NodeConfig:
                 raise ValueError(f"a DATA link needs a link id 0..254: {lo}")
 
     def input_bytes(self, k: int) -> int:
-        return self.link(self.inputs[k].links[0]).bytes
+        inp = self.inputs[k]
+        return self.link(inp.links[-1] if inp.kind == "standby" else inp.links[0]).bytes
 
     def link(self, link_id: int) -> LinkIn:
         return next(l for l in self.links_in if l.link == link_id)
@@ -229,11 +236,11 @@ def render_node_config(cfg: NodeConfig) -> str:
         f"static const node_input_t node_inputs[{len(cfg.inputs)}] = {{",
         "    /* kind, n_links, {indices into node_links_in, priority order}, bytes */",
     ]
-    for inp in cfg.inputs:
-        kind = "NODE_INPUT_MUX" if inp.kind == "mux" else "NODE_INPUT_LINK"
+    for k, inp in enumerate(cfg.inputs):
+        kind = {"mux": "NODE_INPUT_MUX", "standby": "NODE_INPUT_STANDBY"}.get(inp.kind, "NODE_INPUT_LINK")
         idx = ", ".join(str(index[l]) for l in inp.links)
         ids = ", ".join(str(l) for l in inp.links)
-        lines.append(f"    {{{kind}, {len(inp.links)}, {{{idx}}}, {cfg.link(inp.links[0]).bytes}}}, /* link {ids} */")
+        lines.append(f"    {{{kind}, {len(inp.links)}, {{{idx}}}, {cfg.input_bytes(k)}}}, /* link {ids} */")
     lines += [
         "};",
         "",

@@ -50,7 +50,19 @@ MUX = NodeConfig(
     deadline_ms=DEADLINE_MS, n_slots=2, arena_bytes=0, model_hash=MODEL_HASH,
 )
 
-CONFIGS = {"plain": PLAIN, "mux": MUX}
+#: Node 7: several skips into one mux node (har's fog): input 0 muxes link 1 from node 1 (below) and
+#: skip link 3 from node 4; input 1 is on STANDBY: skip link 2 from node 6, read only while link 1 (the
+#: guard) did not arrive, else the real value 0. The model adds them: "below, else the sum of the skips".
+STANDBY = NodeConfig(
+    name="standby", node_id=7, invoke="testmodel_invoke", model_header="testmodel.h",
+    links_in=[LinkIn(1, 1, BYTES, ZP_IN0), LinkIn(3, 4, BYTES, ZP_IN0), LinkIn(2, 6, BYTES, ZP_IN1)],
+    inputs=[Input([1, 3], kind="mux"), Input([1, 2], kind="standby")],
+    outputs=[Output(BYTES, ZP_OUT0), Output(BYTES, ZP_OUT1)],
+    links_out=[LinkOut(output=0, dst=HOST, type="result"), LinkOut(output=1, dst=8, link=9)],
+    deadline_ms=DEADLINE_MS, n_slots=2, arena_bytes=0, model_hash=MODEL_HASH,
+)
+
+CONFIGS = {"plain": PLAIN, "mux": MUX, "standby": STANDBY}
 
 
 def model(in0: bytes | None, in1: bytes | None) -> tuple[bytes, bytes]:

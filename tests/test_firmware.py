@@ -25,7 +25,7 @@ from host.firmware_build import (FirmwareFitError, Input, LinkIn, build_node, me
                                  toolchain_available, write_node_config)
 from host.launch import EmulatedBoard, launch, qemu_available, qemu_command
 
-from firmware_support import (BYTES, CONFIGS, DEADLINE_MS, EXAMPLE_CONFIG, HOST, MODEL_HASH, MUX, PLAIN,
+from firmware_support import (BYTES, CONFIGS, DEADLINE_MS, EXAMPLE_CONFIG, HOST, MODEL_HASH, MUX, PLAIN, STANDBY,
                               TESTMODEL_SOURCES, ZP_IN1, NodeClient, data, expected_counts, link_down, model,
                               sample_frames, stats_delta, stats_drops, tensor)
 
@@ -386,30 +386,60 @@ def test_mux_primary_then_fallback(mux) -> None:
 
 
 @needs_qemu
-def test_mux_without_usable_input_sends_link_down(mux) -> None:
+def test_mux_without_data_is_zero_and_a_node_without_any_input_sends_link_down(mux) -> None:
+    """The host reference's rule (host.partition.run_split): a mux whose links all failed is the real
+    value 0 like any missing input; a node that got nothing at all produces nothing."""
     rng = np.random.default_rng(11)
     c = mux.client
     n = MUX.node_id
     s0 = c.stats()
+    # both mux links down, the plain input came: computed with the mux input at its zero point
     seq = mux.next_seq()
-    # both mux links down: no output even though the plain input came
-    c.send(data(HOST, n, 2, seq, tensor(rng)), link_down(1, n, 1, seq), link_down(4, n, 3, seq))
+    b = tensor(rng)
+    c.send(data(HOST, n, 2, seq, b), link_down(1, n, 1, seq), link_down(4, n, 3, seq))
     out = c.outputs(seq, 2, timeout=DEADLINE_MS / 1000 * 0.8)
-    assert set(out) == {(DOWN_T, p.LINK_NONE), (DOWN_T, 7)}
-    # ... and without waiting for the plain input either (the sample cannot be computed)
+    o0, o1 = model(None, b)
+    assert p.parse_sample_payload(out[(RESULT_T, p.LINK_NONE)].payload)[1] == o0
+    assert p.parse_sample_payload(out[(DATA_T, 7)].payload)[1] == o1
+    # every link down: no output, LINK_DOWN on every outgoing link, without waiting
     seq = mux.next_seq()
-    c.send(link_down(1, n, 1, seq), link_down(4, n, 3, seq))
+    c.send(link_down(1, n, 1, seq), link_down(4, n, 3, seq), link_down(HOST, n, 2, seq))
     out = c.outputs(seq, 2, timeout=DEADLINE_MS / 1000 * 0.8)
     assert set(out) == {(DOWN_T, p.LINK_NONE), (DOWN_T, 7)}
     assert out[(DOWN_T, p.LINK_NONE)].dst == HOST and out[(DOWN_T, 7)].dst == 6
     assert all(p.parse_link_down(f.payload) == p.LinkDownReason.UPSTREAM for f in out.values())
-    # neither mux link arrives at all: LINK_DOWN at the deadline
+    # neither mux link arrives at all: computed at the deadline with the zero-point fill
     seq = mux.next_seq()
-    c.send(data(HOST, n, 2, seq, tensor(rng)))
+    c.send(data(HOST, n, 2, seq, b))
     out = c.outputs(seq, 2)
-    assert set(out) == {(DOWN_T, p.LINK_NONE), (DOWN_T, 7)}
+    assert p.parse_sample_payload(out[(RESULT_T, p.LINK_NONE)].payload)[1] == o0
     d = stats_delta(c.stats(), s0)
-    assert d["samples"] == 0 and d["input_timeouts"] == 2
+    assert d["samples"] == 2 and d["input_timeouts"] == 2
+
+
+@needs_qemu
+def test_standby_skip_is_read_only_when_the_link_from_below_is_missing(board_name, images) -> None:
+    node = Running(board_name, images[(board_name, "standby")], STANDBY)
+    try:
+        rng = np.random.default_rng(12)
+        c, n = node.client, STANDBY.node_id
+
+        def result(seq):
+            out = c.outputs(seq, 2)
+            return p.parse_sample_payload(out[(RESULT_T, p.LINK_NONE)].payload)[1]
+
+        below, skip0, skip1 = tensor(rng), tensor(rng), tensor(rng)
+        seq = node.next_seq()   # below arrived: the standby skip is 0 even though it came
+        c.send(data(6, n, 2, seq, skip1), data(4, n, 3, seq, skip0), data(1, n, 1, seq, below))
+        assert result(seq) == model(below, None)[0]
+        seq = node.next_seq()   # below lost: both skips
+        c.send(link_down(1, n, 1, seq), data(4, n, 3, seq, skip0), data(6, n, 2, seq, skip1))
+        assert result(seq) == model(skip0, skip1)[0]
+        seq = node.next_seq()   # below and the second skip lost: the first skip and 0
+        c.send(link_down(1, n, 1, seq), data(4, n, 3, seq, skip0), link_down(6, n, 2, seq))
+        assert result(seq) == model(skip0, None)[0]
+    finally:
+        node.close()
 
 
 # ---- Robustness ---------------------------------------------------------------------------

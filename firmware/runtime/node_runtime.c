@@ -55,9 +55,17 @@ node_status_t node_check_config(const node_config_t *cfg)
     for (size_t k = 0; k < cfg->n_inputs; k++) {
         const node_input_t *in = &cfg->inputs[k];
         size_t want = in->kind == NODE_INPUT_LINK ? 1u : 2u;
-        if ((in->kind != NODE_INPUT_LINK && in->kind != NODE_INPUT_MUX) || in->n_links < want ||
-            in->n_links > (in->kind == NODE_INPUT_LINK ? 1u : NODE_MUX_MAX)) {
+        size_t most = in->kind == NODE_INPUT_LINK ? 1u : in->kind == NODE_INPUT_MUX ? NODE_MUX_MAX : 2u;
+        if (in->kind > NODE_INPUT_STANDBY || in->n_links < want || in->n_links > most) {
             return NODE_ERR_CONFIG;
+        }
+        if (in->kind == NODE_INPUT_STANDBY) { /* the guard is only looked at, not read */
+            uint8_t guard = in->links[0], li = in->links[1];
+            if (guard >= cfg->n_links_in || li >= cfg->n_links_in || cfg->links_in[li].bytes != in->bytes) {
+                return NODE_ERR_CONFIG;
+            }
+            uses[li]++;
+            continue;
         }
         for (size_t j = 0; j < in->n_links; j++) {
             uint8_t li = in->links[j];
@@ -192,6 +200,10 @@ static void clear_samples(node_t *n)
 /* Input k resolved: its value is settled (DATA or fill) whatever else arrives. */
 static int input_resolved(const node_input_t *in, const uint8_t *state)
 {
+    if (in->kind == NODE_INPUT_STANDBY) {
+        uint8_t guard = state[in->links[0]];
+        return guard == NODE_LINK_DATA || (guard == NODE_LINK_DOWN && state[in->links[1]] != NODE_LINK_WAITING);
+    }
     for (size_t j = 0; j < in->n_links; j++) {
         uint8_t st = state[in->links[j]];
         if (st == NODE_LINK_DATA) {
@@ -205,33 +217,15 @@ static int input_resolved(const node_input_t *in, const uint8_t *state)
     return 1; /* all down */
 }
 
-/* A mux whose links are all down: the sample can never be computed. */
-static int input_dead(const node_input_t *in, const uint8_t *state)
+static int slot_ready(const node_t *n, const node_slot_t *slot)
 {
-    if (in->kind != NODE_INPUT_MUX) {
-        return 0;
-    }
-    for (size_t j = 0; j < in->n_links; j++) {
-        if (state[in->links[j]] != NODE_LINK_DOWN) {
+    const node_config_t *cfg = n->cfg;
+    for (size_t k = 0; k < cfg->n_inputs; k++) {
+        if (!input_resolved(&cfg->inputs[k], slot->state)) {
             return 0;
         }
     }
     return 1;
-}
-
-static int slot_ready(const node_t *n, const node_slot_t *slot)
-{
-    const node_config_t *cfg = n->cfg;
-    int all = 1;
-    for (size_t k = 0; k < cfg->n_inputs; k++) {
-        if (input_dead(&cfg->inputs[k], slot->state)) {
-            return 1;
-        }
-        if (!input_resolved(&cfg->inputs[k], slot->state)) {
-            all = 0;
-        }
-    }
-    return all;
 }
 
 static void send_link_down(node_t *n, uint16_t seq, uint8_t reason)
@@ -251,7 +245,6 @@ static void complete_sample(node_t *n, node_slot_t *slot, int expired)
 {
     const node_config_t *cfg = n->cfg;
     const int8_t *in[NODE_MAX_INPUTS];
-    int usable = 1;
     int any_data = 0;
     uint16_t seq = slot->seq;
 
@@ -262,6 +255,11 @@ static void complete_sample(node_t *n, node_slot_t *slot, int expired)
      * input its one link, for a mux the links before the first that came. */
     for (size_t k = 0; k < cfg->n_inputs && expired; k++) {
         const node_input_t *inp = &cfg->inputs[k];
+        if (inp->kind == NODE_INPUT_STANDBY) {
+            n->counters.input_timeouts += slot->state[inp->links[1]] == NODE_LINK_WAITING &&
+                                          slot->state[inp->links[0]] != NODE_LINK_DATA;
+            continue;
+        }
         for (size_t j = 0; j < inp->n_links; j++) {
             uint8_t st = slot->state[inp->links[j]];
             if (st == NODE_LINK_DATA) {
@@ -276,29 +274,32 @@ static void complete_sample(node_t *n, node_slot_t *slot, int expired)
     if (n->plat.cycles_start != NULL) {
         n->plat.cycles_start();
     }
-    for (size_t k = 0; k < cfg->n_inputs && usable; k++) {
+    for (size_t k = 0; k < cfg->n_inputs; k++) {
         const node_input_t *inp = &cfg->inputs[k];
+        /* the link whose buffer feeds (or, zero-filled, stands for) this input */
+        uint8_t fill = inp->kind == NODE_INPUT_STANDBY ? inp->links[1] : inp->links[0];
         in[k] = NULL;
-        for (size_t j = 0; j < inp->n_links; j++) {
-            uint8_t li = inp->links[j];
-            if (slot->state[li] == NODE_LINK_DATA) {
-                in[k] = slot->buf + n->link_offset[li];
-                break;
+        if (inp->kind == NODE_INPUT_STANDBY) {
+            if (slot->state[inp->links[0]] != NODE_LINK_DATA && slot->state[fill] == NODE_LINK_DATA) {
+                in[k] = slot->buf + n->link_offset[fill];
+            }
+        } else {
+            for (size_t j = 0; j < inp->n_links; j++) {
+                uint8_t li = inp->links[j];
+                if (slot->state[li] == NODE_LINK_DATA) {
+                    in[k] = slot->buf + n->link_offset[li];
+                    break;
+                }
             }
         }
-        if (in[k] == NULL) {
-            if (inp->kind == NODE_INPUT_MUX) {
-                usable = 0; /* neither the link from below nor a skip arrived */
-            } else {
-                uint8_t li = inp->links[0];
-                int8_t *buf = slot->buf + n->link_offset[li];
-                memset(buf, (uint8_t)cfg->links_in[li].zero_point, inp->bytes);
-                in[k] = buf;
-            }
+        if (in[k] == NULL) { /* missing: the real value 0 (a node with no data at all sends nothing, below) */
+            int8_t *buf = slot->buf + n->link_offset[fill];
+            memset(buf, (uint8_t)cfg->links_in[fill].zero_point, inp->bytes);
+            in[k] = buf;
         }
     }
     int32_t rc = 0;
-    if (usable && any_data) {
+    if (any_data) {
         rc = cfg->invoke(in, n->out);
     }
     uint32_t cycles = n->plat.cycles_stop != NULL ? n->plat.cycles_stop() : 0u;
@@ -311,7 +312,7 @@ static void complete_sample(node_t *n, node_slot_t *slot, int expired)
         n->done_valid = 1u;
     }
 
-    if (!usable || !any_data) {
+    if (!any_data) {
         n->counters.samples_down++;
         send_link_down(n, seq, LINK_DOWN_UPSTREAM);
         return;

@@ -88,13 +88,20 @@ typedef enum {
      * link from below first, then the skip hyperconnections) whose DATA came.
      * All links of one mux share one scale and zero point, so this is a pointer
      * choice.  If none came, the node has no usable input for the sample. */
-    NODE_INPUT_MUX = 1
+    NODE_INPUT_MUX = 1,
+    /* Second and later skips of a mux node (several skips into one node, e.g.
+     * two sensors into the fog): links[0] is the guard, the link from below of
+     * the node's mux (not read here); links[1] is this input's skip.  While the
+     * guard's DATA came the input is the real value 0 (links[1]'s zero point);
+     * otherwise it is links[1] (or 0 if that is missing too).  The model adds
+     * its inputs, so the node computes "below, else the sum of the skips". */
+    NODE_INPUT_STANDBY = 2
 } node_input_kind_t;
 
 /* One model input and where it comes from. */
 typedef struct {
     uint8_t kind;                /* node_input_kind_t */
-    uint8_t n_links;             /* LINK: 1; MUX: 2..NODE_MUX_MAX */
+    uint8_t n_links;             /* LINK: 1; MUX: 2..NODE_MUX_MAX; STANDBY: 2 */
     uint8_t links[NODE_MUX_MAX]; /* indices into node_config_t.links_in */
     uint16_t bytes;              /* model input bytes (= the bytes of each of its links) */
 } node_input_t;
