@@ -1,5 +1,8 @@
 """``python -m host.build``: train a resilient split network and write its artefacts + manifest.
 
+Stage 3, firmware: number nodes and links, write each node's node_config.h and cross-compile its image
+for its board (fails naming the node, the board and the numbers when it does not fit).
+
 Stage 1, train: train — or reuse the model cached under a hash of its configuration —, evaluate every
 failure configuration. Stage 2, nodes: split the network into one sub-model per physical node, quantize
 each to int8 (one scale per link, shared by both ends), generate its C module, and evaluate the int8 split
@@ -27,6 +30,8 @@ from .boards import Board
 from .datasets import DatasetNotFoundError
 from .evaluate import FailureEvaluation, evaluate_failures
 from .experiments import load_for, override_dataset
+from .firmware_build import FirmwareFitError
+from .firmware_stage import build_firmware
 from .int8_nodes import build_int8_nodes, int8_accuracy
 from .models import SCHEMES, get_scheme
 from .report import grouped_bars, md_table, pct, write_report
@@ -118,8 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="seed of data order, initialisation and failout draws")
     ap.add_argument("--no-cache", action="store_true", help="retrain even when a cached model exists")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
-    ap.add_argument("--stop-after", choices=["train", "nodes"], default="nodes",
-                    help="last stage to run (default: nodes)")
+    ap.add_argument("--stop-after", choices=["train", "nodes", "firmware"], default="firmware",
+                    help="last stage to run (default: firmware)")
+    ap.add_argument("--deadline-ms", type=int, default=1000,
+                    help="how long a node waits for a sample's missing inputs before computing without them")
     ap.add_argument("--int8-samples", type=int, default=None,
                     help="test samples for the int8 reference evaluation (default: the whole test set)")
     args = ap.parse_args(argv)
@@ -184,6 +191,24 @@ def main(argv: list[str] | None = None) -> int:
                                        "int8_eval_samples": n, "int8_accuracy": acc8, "float_accuracy": acc_f,
                                        "fit": fit, "seconds": round(time.time() - t0, 1)}
         nodes_report(out, topo.name, scheme.title, section, ev, acc_f, acc8, n, fit)
+    if args.stop_after == "firmware":
+        t0 = time.time()
+        print("stage 3: firmware per node")
+        try:
+            fw = build_firmware(manifest, out, deadline_ms=args.deadline_ms)
+        except FirmwareFitError as e:
+            (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
+            print(f"error: {e}", file=sys.stderr)
+            return 3
+        for name, img in fw["images"].items():
+            manifest["nodes"][name]["node_id"] = img["node_id"]
+            manifest["nodes"][name]["firmware"] = img
+        for link, lid in fw["link_ids"].items():
+            if link in manifest["links"]:
+                manifest["links"][link]["id"] = lid
+        manifest["sensor_links"] = {l.split("->")[1]: lid for l, lid in fw["link_ids"].items()
+                                    if l.startswith("host->")}
+        manifest["stages"]["firmware"] = {"deadline_ms": fw["deadline_ms"], "seconds": round(time.time() - t0, 1)}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
 
     from rich.console import Console
@@ -208,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
               + ", ".join(f"{ev.config_label(i)} {100 * a:.2f}" for i, a in enumerate(st["int8_accuracy"]) if a is not None))
     print(f"wrote {out}/manifest.json, model.keras, evaluation.md/.json/.png"
           f"{', nodes/, nodes.md' if 'nodes' in manifest['stages'] else ''}"
+          f"{', firmware images' if 'firmware' in manifest['stages'] else ''}"
           f"{' (model from cache)' if trained.cached else ''}")
     return 0
 

@@ -7,6 +7,7 @@ its ends, bytes and parameters.
 """
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -75,17 +76,22 @@ def build_int8_nodes(model, topo: Topology, scheme: str, ds: Dataset, out: Path,
         tfl.write_bytes(quant[name].tflite)
         info = codegen.generate_module(tfl, d, name=f"node_{name}")
         q = quant[name]
+        c_in = {io.name: k for k, io in enumerate(info.inputs)}
+        c_out = {io.name: k for k, io in enumerate(info.outputs)}
         nodes[name] = {
             "role": plan.role, "failable": plan.failable, "aggregation": plan.aggregation,
             "features": plan.features,
             "tflite": str(tfl.relative_to(out)), "c": str(info.c_path.relative_to(out)),
             "h": str(info.h_path.relative_to(out)), "module": f"node_{name}",
-            "inputs": [{"name": s.name, "position": q.input_positions[s.name], "primary": s.primary,
+            "inputs": [{"name": s.name, "position": q.input_positions[s.name], "c_index": c_in[s.name],
+                        "primary": s.primary,
                         "fallback": s.fallback, "shape": list(s.shape), **_qp(q.inputs[s.name]),
                         "bytes": int(np.prod(s.shape))} for s in plan.inputs],
-            "outputs": [{"name": o.name, "position": q.output_positions[o.name], "links": o.links,
+            "outputs": [{"name": o.name, "position": q.output_positions[o.name], "c_index": c_out[o.name],
+                         "links": o.links,
                          "result": o.result, "shape": list(o.shape), **_qp(q.outputs[o.name]),
                          "bytes": int(np.prod(o.shape))} for o in plan.outputs],
+            "model_sha256": hashlib.sha256(quant[name].tflite).hexdigest(),
             "arena_bytes": info.arena_bytes, "arena_lower_bound": info.arena_lower_bound,
             "scratch_bytes": info.scratch_bytes, "weight_bytes": info.weight_bytes,
             "quant_param_bytes": info.quant_param_bytes, "macs": info.macs,
