@@ -27,13 +27,19 @@ def int8_zero(quant: Mapping[str, NodeQuant]) -> Callable:
     return zero
 
 
+def quantized_sensor_inputs(plans: Mapping[str, NodePlan], quant: Mapping[str, NodeQuant],
+                            x: np.ndarray) -> dict[str, np.ndarray]:
+    """What each sensor node is fed: its features, quantized with its input's parameters."""
+    return {n: quant[n].inputs[p.inputs[0].name].quantize(x[..., p.features] if p.features else x)
+            for n, p in plans.items() if p.aggregation == "source"}
+
+
 def int8_accuracy(plans: Mapping[str, NodePlan], quant: Mapping[str, NodeQuant], topo: Topology,
                   x: np.ndarray, y: np.ndarray, *, progress: Callable[[str], None] | None = None) -> list[float | None]:
     """Accuracy of the int8 split network (tflite_micro per node) in every failure configuration."""
     run = tflm_runner(quant, plans)
     zero = int8_zero(quant)
-    sensors = {n: quant[n].inputs[p.inputs[0].name].quantize(x[..., p.features] if p.features else x)
-               for n, p in plans.items() if p.aggregation == "source"}
+    sensors = quantized_sensor_inputs(plans, quant, x)
     accs: list[float | None] = []
     for c in topo.configurations():
         r = run_split(plans, run, sensors, topo.alive_map(c), zero=lambda n, s: zero(n, s, len(x)))

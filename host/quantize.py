@@ -53,11 +53,10 @@ def qparams_from_range(lo: float, hi: float) -> QParams:
 # ------------------------------------------------------------------------------ calibration
 @dataclass
 class Calibration:
-    """Per node: the inputs it was fed (one list of arrays per input spec). Per link: its value range."""
+    """Per node: the inputs it was fed (one array per input spec). Per link: its value range."""
 
-    node_inputs: dict[str, list[list[np.ndarray]]]
+    node_inputs: dict[str, list[np.ndarray]]
     link_range: dict[str, tuple[float, float]]
-    sensor_range: dict[str, tuple[float, float]]
 
 
 def calibrate(plans: Mapping[str, NodePlan], models: Mapping[str, Any], topo: Topology, x: np.ndarray,
@@ -88,14 +87,9 @@ def calibrate(plans: Mapping[str, NodePlan], models: Mapping[str, Any], topo: To
                 for link in o.links:
                     link_lo[link] = min(link_lo.get(link, math.inf), float(v.min()))
                     link_hi[link] = max(link_hi.get(link, -math.inf), float(v.max()))
-    sensor_range = {}
-    for n, p in plans.items():
-        if p.aggregation == "source":
-            arr = np.concatenate(node_inputs[n][0])
-            sensor_range[n] = (float(arr.min()), float(arr.max()))
     return Calibration({n: [np.concatenate(parts) if parts else np.zeros((0,)) for parts in ins]
                         for n, ins in node_inputs.items()},
-                       {l: (link_lo[l], link_hi[l]) for l in link_lo}, sensor_range)
+                       {l: (link_lo[l], link_hi[l]) for l in link_lo})
 
 
 def link_qparams(plans: Mapping[str, NodePlan], calib: Calibration) -> dict[str, QParams]:

@@ -10,7 +10,7 @@ pytest.importorskip("tflite_micro")
 
 import codegen  # noqa: E402
 from host.experiments import load_for  # noqa: E402
-from host.int8_nodes import int8_zero  # noqa: E402
+from host.int8_nodes import int8_zero, quantized_sensor_inputs  # noqa: E402
 from host.models import BuildOptions, build_model, get_scheme  # noqa: E402
 from host.partition import link_weights_of, node_models, plan_partition, run_split  # noqa: E402
 from host.quantize import calibrate, quantize_nodes, tflm_runner  # noqa: E402
@@ -51,8 +51,7 @@ def test_generated_nodes_match_tflite_micro_under_every_failure(preset, scheme, 
     quant, _ = quantize_nodes(plans, b1, calibrate(plans, fm, topo, ds.x_train[:max(8, min(300, 30 * samples))]))
     run, zero = tflm_runner(quant, plans), int8_zero(quant)
     x = ds.x_test[:samples]
-    sensors = {n: quant[n].inputs[p.inputs[0].name].quantize(x[..., p.features] if p.features else x)
-               for n, p in plans.items() if p.aggregation == "source"}
+    sensors = quantized_sensor_inputs(plans, quant, x)
     fed: dict[str, list[list[np.ndarray]]] = {n: [] for n in plans}
     for c in topo.configurations():
         r = run_split(plans, run, sensors, topo.alive_map(c), zero=lambda n, s: zero(n, s, len(x)))
