@@ -15,6 +15,7 @@ from .lowering import SUPPORTED_OPS
 from .report import format_report, report_model
 from .tflite_reader import read_tflite
 from .verify import HostTarget, Target, VerifyResult, register_target, verify_model
+from . import qemu_target  # noqa: E402,F401  registers verify --target qemu / qemu-f405
 
 __all__ = [
     "SUPPORTED_OPS",

@@ -32,6 +32,7 @@ from .evaluate import FailureEvaluation, evaluate_failures
 from .experiments import load_for, override_dataset
 from .firmware_build import FirmwareFitError
 from .firmware_stage import build_firmware
+from .platformio import write_platformio_ini
 from .int8_nodes import build_int8_nodes, int8_accuracy
 from .models import SCHEMES, get_scheme
 from .report import grouped_bars, md_table, pct, write_report
@@ -209,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         manifest["sensor_links"] = {l.split("->")[1]: lid for l, lid in fw["link_ids"].items()
                                     if l.startswith("host->")}
         manifest["stages"]["firmware"] = {"deadline_ms": fw["deadline_ms"], "seconds": round(time.time() - t0, 1)}
+        ini = write_platformio_ini(manifest, out)
+        print(f"  pio  {ini}: envs {', '.join(manifest['platformio']['envs'])} (pio run [-e ENV] [-t upload])")
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
 
     from rich.console import Console

@@ -30,3 +30,9 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
   "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps -e .
   echo "$want" > "$stamp"
 fi
+
+# PlatformIO without its registry (`pio run` / `pio run -t upload` on the platformio.ini that host.build
+# writes): a project-local core dir .pio-core (git-ignored) with tool-scons made from the venv's SCons,
+# a toolchain package linking the system's arm-none-eabi-*, telemetry and upgrade checks off.
+# Idempotent and quiet when already in place; prints what it changed.
+"$VENV/bin/python" -m host.platformio prepare
