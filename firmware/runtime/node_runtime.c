@@ -217,6 +217,24 @@ static int input_resolved(const node_input_t *in, const uint8_t *state)
     return 1; /* all down */
 }
 
+/* Remember that sample `seq` is done. */
+static void mark_done(node_t *n, uint16_t seq)
+{
+    if (!n->done_valid) {
+        n->newest_done = seq;
+        n->done_mask = 1u;
+        n->done_valid = 1u;
+        return;
+    }
+    int32_t d = link_seq_diff(seq, n->newest_done);
+    if (d > 0) {
+        n->done_mask = d >= 32 ? 1u : (n->done_mask << (uint32_t)d) | 1u;
+        n->newest_done = seq;
+    } else if (d > -32) {
+        n->done_mask |= 1u << (uint32_t)(-d);
+    }
+}
+
 static int slot_ready(const node_t *n, const node_slot_t *slot)
 {
     const node_config_t *cfg = n->cfg;
@@ -307,10 +325,7 @@ static void complete_sample(node_t *n, node_slot_t *slot, int expired)
     /* The slot's inputs are no longer needed: free it before sending, so
      * that the sending (which may take long on a slow UART) sees a free slot. */
     slot->active = 0u;
-    if (!n->done_valid || link_seq_diff(seq, n->newest_done) > 0) {
-        n->newest_done = seq;
-        n->done_valid = 1u;
-    }
+    mark_done(n, seq);
 
     if (!any_data) {
         n->counters.samples_down++;
@@ -360,8 +375,10 @@ static node_slot_t *slot_for(node_t *n, uint16_t seq, uint32_t now)
     }
     if (n->done_valid) {
         int32_t d = link_seq_diff(seq, n->newest_done);
-        if (d <= 0 && d >= -(int32_t)LINK_SEQ_STALE_WINDOW) {
-            return NULL; /* that sample is done (or was given up) */
+        /* Done samples are remembered one by one for the last 32, so a sample overtaken by newer
+         * ones (its input was lost and it waited for the deadline upstream) is still computed. */
+        if (d <= 0 && (d <= -32 || (n->done_mask >> (uint32_t)(-d)) & 1u)) {
+            return NULL; /* that sample is done (or was given up), or too old to tell */
         }
     }
     if (free_slot == NULL) {

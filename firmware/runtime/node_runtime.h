@@ -198,6 +198,7 @@ typedef struct {
     uint32_t link_offset[NODE_MAX_LINKS_IN]; /* of each link's tensor in a slot */
     int8_t *out[NODE_MAX_OUTPUTS];
     uint16_t newest_done;   /* newest sample computed (or given up) */
+    uint32_t done_mask;     /* bit i: sample newest_done - i is done (an older sample may still come) */
     uint8_t done_valid;
     uint8_t config_ok;      /* 0: node_config_t was rejected; the node only talks */
     node_counters_t counters;
