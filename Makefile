@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 OUT    ?= build/demo
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup demo test test-fast clean help
+.PHONY: setup demo test test-fast clean help bench
 
 help:
 	@echo "make demo   set up; train the fashion preset (ResiliNet), split it into int8 C per node, build"
@@ -12,6 +12,7 @@ help:
 	@echo "            with no failure and with the edge node dropped; reports in $(OUT)"
 	@echo "make test   set up, then run the test suite"
 	@echo "make setup  only install Debian packages and the Python venv"
+	@echo "make bench  set up, then regenerate BENCHMARKS.md/.json (~11-20 min; BENCH_ARGS=--quick ~6 min)"
 
 setup:
 	@bash scripts/setup.sh
@@ -24,6 +25,9 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+bench: setup
+	nice -n 5 $(PY) bench/run_benchmarks.py $(BENCH_ARGS)
 
 clean:
 	rm -rf build .pytest_cache

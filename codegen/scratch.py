@@ -32,11 +32,17 @@ def convolve_s8(input_dims: Dims, filter_dims: Dims, backend: str) -> int:
     return 2 * _align4(filter_dims.w * filter_dims.h * input_dims.c) * 2
 
 
+def convolve_1x1_s8(input_dims: Dims, backend: str) -> int:
+    # CMSIS-NN's 1x1 kernels need no buffer; resilinet's DSP ones take two int16 columns of the input
+    # channels (firmware/cmsis_nn: rnn_conv_1x1_buffer_size_dsp).
+    return 2 * _align4(input_dims.c) * 2 if backend == "dsp" else 0
+
+
 def convolve_wrapper_s8(pad_hw: tuple[int, int], stride_hw: tuple[int, int], dilation_hw: tuple[int, int],
                         input_dims: Dims, filter_dims: Dims, output_dims: Dims, backend: str) -> int:
     del output_dims
     if pad_hw == (0, 0) and filter_dims.h == 1 and filter_dims.w == 1 and dilation_hw == (1, 1):
-        return 0  # 1x1 kernels (fast and strided) need no buffer
+        return convolve_1x1_s8(input_dims, backend)  # 1x1 kernels (fast and strided)
     # The 1xN special case uses arm_convolve_s8's buffer size as well.
     return convolve_s8(input_dims, filter_dims, backend)
 

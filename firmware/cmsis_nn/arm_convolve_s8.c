@@ -67,6 +67,300 @@ static void rnn_conv_finish(const int32_t *bias,
         acc, q->multiplier[oc], q->shift[oc], p->output_offset, p->activation.min, p->activation.max);
 }
 
+/* Our DSP 1x1 kernels take two int16 columns of the input channels (CMSIS-NN's need none); without this
+ * buffer they still run, on the slower path that widens the inputs for every output channel pair. */
+static int32_t rnn_conv_1x1_buffer_size_dsp(const cmsis_nn_dims *input_dims)
+{
+    return 2 * ((input_dims->c + 3) & ~3) * (int32_t)sizeof(int16_t);
+}
+
+#if RNN_HAS_DSP
+/* Geometry of one convolution, copied into locals once (stores through the may-alias column pointer would
+ * otherwise force the compiler to reload every field of the parameter structs). */
+typedef struct
+{
+    int32_t in_h, in_w, in_c, kh, kw, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
+    int32_t input_offset;
+    uint32_t off2;
+    int32_t k;
+} rnn_conv_geom_t;
+
+#define RNN_IM2COL_STAGE 256
+
+static int32_t rnn_conv_geom(rnn_conv_geom_t *g,
+                             const cmsis_nn_dims *input_dims,
+                             const cmsis_nn_dims *filter_dims,
+                             const cmsis_nn_conv_params *p)
+{
+    g->in_h = input_dims->h;
+    g->in_w = input_dims->w;
+    g->in_c = input_dims->c;
+    g->kh = filter_dims->h;
+    g->kw = filter_dims->w;
+    g->stride_h = p->stride.h;
+    g->stride_w = p->stride.w;
+    g->pad_h = p->padding.h;
+    g->pad_w = p->padding.w;
+    g->dil_h = p->dilation.h;
+    g->dil_w = p->dilation.w;
+    g->input_offset = p->input_offset;
+    g->off2 = rnn_dup16(p->input_offset);
+    g->k = g->kh * g->kw * g->in_c;
+    /* Channel counts that are not a multiple of 4 go through an int8 staging copy of the column on the
+     * stack, padded with the input zero point (-input_offset), which must be an int8 value. */
+    return (g->in_c & 3) == 0 ||
+        (g->k <= RNN_IM2COL_STAGE - 4 && g->input_offset >= -127 && g->input_offset <= 128);
+}
+
+static inline rnn_u32a *rnn_col_zero(rnn_u32a *dst, int32_t groups, int32_t step)
+{
+    for (; groups > 0; groups--)
+    {
+        dst[0] = 0;
+        dst[1] = 0;
+        dst += step;
+    }
+    return dst;
+}
+
+/* Column words (layout: rnn_mm_s16_s8) for output pixel (oy, ox); step = 4 for one column of an
+ * interleaved pair, 2 for a single column. */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline void rnn_im2col_body(const int8_t *input,
+                                   const rnn_conv_geom_t *geom,
+                                   int32_t oy,
+                                   int32_t ox,
+                                   rnn_u32a *dst,
+                                   const int32_t step)
+{
+    const rnn_conv_geom_t g = *geom;
+    const int32_t y0 = oy * g.stride_h - g.pad_h;
+    const int32_t x0 = ox * g.stride_w - g.pad_w;
+    const int32_t row_in = g.in_w * g.in_c;
+    /* The window's columns are all inside the input: each kernel row is one contiguous run of input
+     * (when not dilated horizontally). */
+    const int32_t x_inside = x0 >= 0 && x0 + (g.kw - 1) * g.dil_w < g.in_w;
+    if ((g.in_c & 3) == 0)
+    {
+        const int32_t cg = g.in_c >> 2;
+        for (int32_t ky = 0; ky < g.kh; ky++)
+        {
+            const int32_t iy = y0 + ky * g.dil_h;
+            if (iy < 0 || iy >= g.in_h)
+            {
+                dst = rnn_col_zero(dst, cg * g.kw, step);
+                continue;
+            }
+            const int8_t *src = input + iy * row_in + x0 * g.in_c;
+            if (x_inside && g.dil_w == 1)
+            {
+                dst = rnn_col_from_s8(dst, src, g.kw * g.in_c, g.off2, step);
+                continue;
+            }
+            for (int32_t kx = 0; kx < g.kw; kx++)
+            {
+                const int32_t ix = x0 + kx * g.dil_w;
+                if (ix >= 0 && ix < g.in_w)
+                {
+                    dst = rnn_col_from_s8(dst, src + kx * g.dil_w * g.in_c, g.in_c, g.off2, step);
+                }
+                else
+                {
+                    dst = rnn_col_zero(dst, cg, step);
+                }
+            }
+        }
+        return;
+    }
+    /* Other channel counts: copy the column as int8 (padding with the zero point), then widen. */
+    int8_t stage[RNN_IM2COL_STAGE];
+    const int8_t pad = (int8_t)(-g.input_offset);
+    int8_t *q = stage;
+    const int32_t run = g.kw * g.in_c;
+    for (int32_t ky = 0; ky < g.kh; ky++)
+    {
+        const int32_t iy = y0 + ky * g.dil_h;
+        if (iy < 0 || iy >= g.in_h)
+        {
+            memset(q, pad, (size_t)run);
+            q += run;
+            continue;
+        }
+        const int8_t *src = input + iy * row_in + x0 * g.in_c;
+        if (x_inside && g.dil_w == 1)
+        {
+            int32_t i = 0;
+            for (; i + 4 <= run; i += 4)
+            {
+                const uint32_t v = rnn_read_u32(src + i);
+                memcpy(q + i, &v, sizeof(v));
+            }
+            for (; i < run; i++)
+            {
+                q[i] = src[i];
+            }
+            q += run;
+            continue;
+        }
+        for (int32_t kx = 0; kx < g.kw; kx++)
+        {
+            const int32_t ix = x0 + kx * g.dil_w;
+            const int32_t ok = ix >= 0 && ix < g.in_w;
+            const int8_t *s = src + kx * g.dil_w * g.in_c;
+            for (int32_t c = 0; c < g.in_c; c++)
+            {
+                q[c] = ok ? s[c] : pad;
+            }
+            q += g.in_c;
+        }
+    }
+    for (int32_t i = g.k; i < ((g.k + 3) & ~3); i++)
+    {
+        stage[i] = pad;
+    }
+    rnn_col_from_s8(dst, stage, (g.k + 3) & ~3, g.off2, step);
+}
+
+static void rnn_im2col_dsp(const int8_t *input, const rnn_conv_geom_t *geom, int32_t oy, int32_t ox, rnn_u32a *dst,
+                           int32_t step)
+{
+    if (step == 4)
+    {
+        rnn_im2col_body(input, geom, oy, ox, dst, 4);
+    }
+    else
+    {
+        rnn_im2col_body(input, geom, oy, ox, dst, 2);
+    }
+}
+
+/* Column words of one input pixel's channels (1x1 kernels). */
+static void rnn_col_pixel_dsp(const int8_t *x, int32_t in_c, int32_t input_offset, rnn_u32a *dst, int32_t step)
+{
+    const int32_t n4 = in_c & ~3;
+    dst = rnn_col_from_s8(dst, x, n4, rnn_dup16(input_offset), step);
+    if (n4 < in_c)
+    {
+        int32_t e[4] = {0, 0, 0, 0};
+        for (int32_t c = n4; c < in_c; c++)
+        {
+            e[c - n4] = (int32_t)x[c] + input_offset;
+        }
+        dst[0] = rnn_pkhbt16((uint32_t)e[0], (uint32_t)e[2]);
+        dst[1] = rnn_pkhbt16((uint32_t)e[1], (uint32_t)e[3]);
+    }
+}
+
+static int32_t rnn_buf_ok(const cmsis_nn_context *ctx, int32_t need)
+{
+    return ctx != NULL && ctx->buf != NULL && ((uintptr_t)ctx->buf & 3u) == 0 && ctx->size >= need;
+}
+
+/* Generic convolution on DSP cores: im2col of two output pixels (interleaved int16 columns), then every
+ * output channel pair against both (rnn_mm_s16_s8). */
+static void rnn_convolve_dsp(const cmsis_nn_context *ctx,
+                             const cmsis_nn_conv_params *p,
+                             const cmsis_nn_per_channel_quant_params *q,
+                             const cmsis_nn_dims *input_dims,
+                             const int8_t *input_data,
+                             const cmsis_nn_dims *filter_dims,
+                             const int8_t *filter_data,
+                             const int32_t *bias_data,
+                             const cmsis_nn_dims *output_dims,
+                             int8_t *output_data)
+{
+    const int32_t n = filter_dims->h * filter_dims->w * input_dims->c;
+    const int32_t out_c = output_dims->c;
+    const int32_t out_w = output_dims->w;
+    const int32_t out_hw = output_dims->h * out_w;
+    rnn_u32a *const cols = (rnn_u32a *)ctx->buf;
+    rnn_conv_geom_t geom;
+    (void)rnn_conv_geom(&geom, input_dims, filter_dims, p);
+    rnn_rq_t rq;
+    rnn_rq_init(&rq, bias_data, q->multiplier, q->shift, 1, out_c, p->output_offset, p->activation.min,
+                p->activation.max, n, p->input_offset);
+    for (int32_t b = 0; b < input_dims->n; b++)
+    {
+        const int8_t *in = input_data + b * input_dims->h * input_dims->w * input_dims->c;
+        int8_t *out = output_data + b * out_hw * out_c;
+        int32_t oy = 0, ox = 0;
+        int32_t pix = 0;
+        for (; pix + 2 <= out_hw; pix += 2)
+        {
+            rnn_im2col_dsp(in, &geom, oy, ox, cols, 4);
+            if (++ox == out_w)
+            {
+                ox = 0;
+                oy++;
+            }
+            rnn_im2col_dsp(in, &geom, oy, ox, cols + 2, 4);
+            if (++ox == out_w)
+            {
+                ox = 0;
+                oy++;
+            }
+            rnn_mm_s16_s8(cols, 1, n, filter_data, out_c, &rq, out + pix * out_c, out + (pix + 1) * out_c);
+        }
+        if (pix < out_hw)
+        {
+            rnn_im2col_dsp(in, &geom, oy, ox, cols, 2);
+            rnn_mm_s16_s8(cols, 0, n, filter_data, out_c, &rq, out + pix * out_c, NULL);
+        }
+    }
+}
+
+/* 1x1 convolution without padding on DSP cores: each input pixel's channels are one column. */
+static void rnn_convolve_1x1_dsp(const cmsis_nn_context *ctx,
+                                 const cmsis_nn_conv_params *p,
+                                 const cmsis_nn_per_channel_quant_params *q,
+                                 const cmsis_nn_dims *input_dims,
+                                 const int8_t *input_data,
+                                 const int8_t *filter_data,
+                                 const int32_t *bias_data,
+                                 const cmsis_nn_dims *output_dims,
+                                 int8_t *output_data)
+{
+    const int32_t in_c = input_dims->c;
+    const int32_t out_c = output_dims->c;
+    const int32_t out_w = output_dims->w;
+    const int32_t out_hw = output_dims->h * out_w;
+    rnn_u32a *const cols = (rnn_u32a *)ctx->buf;
+    rnn_rq_t rq;
+    rnn_rq_init(&rq, bias_data, q->multiplier, q->shift, 1, out_c, p->output_offset, p->activation.min,
+                p->activation.max, in_c, p->input_offset);
+    for (int32_t b = 0; b < input_dims->n; b++)
+    {
+        const int8_t *in = input_data + b * input_dims->h * input_dims->w * in_c;
+        int8_t *out = output_data + b * out_hw * out_c;
+        int32_t pix = 0;
+        int32_t oy = 0, ox = 0;
+        const int8_t *x[2];
+        for (; pix < out_hw; pix += 2)
+        {
+            const int32_t two = pix + 1 < out_hw;
+            for (int32_t i = 0; i < 1 + two; i++)
+            {
+                x[i] = in + ((oy * p->stride.h) * input_dims->w + ox * p->stride.w) * in_c;
+                if (++ox == out_w)
+                {
+                    ox = 0;
+                    oy++;
+                }
+            }
+            rnn_col_pixel_dsp(x[0], in_c, p->input_offset, cols, two ? 4 : 2);
+            if (two)
+            {
+                rnn_col_pixel_dsp(x[1], in_c, p->input_offset, cols + 2, 4);
+            }
+            rnn_mm_s16_s8(cols, two, in_c, filter_data, out_c, &rq, out + pix * out_c,
+                          two ? out + (pix + 1) * out_c : NULL);
+        }
+    }
+}
+#endif /* RNN_HAS_DSP */
+
 int32_t arm_convolve_s8_get_buffer_size(const cmsis_nn_dims *input_dims, const cmsis_nn_dims *filter_dims)
 {
     const int32_t n = filter_dims->w * filter_dims->h * input_dims->c;
@@ -104,6 +398,15 @@ arm_cmsis_nn_status arm_convolve_s8(const cmsis_nn_context *ctx,
         return ARM_CMSIS_NN_ARG_ERROR;
     }
 
+#if RNN_HAS_DSP
+    rnn_conv_geom_t geom;
+    if (((uintptr_t)ctx->buf & 3u) == 0 && rnn_conv_geom(&geom, input_dims, filter_dims, conv_params))
+    {
+        rnn_convolve_dsp(ctx, conv_params, quant_params, input_dims, input_data, filter_dims, filter_data, bias_data,
+                         output_dims, output_data);
+        return ARM_CMSIS_NN_SUCCESS;
+    }
+#endif
     const int32_t n = filter_dims->h * filter_dims->w * input_dims->c;
     const int32_t n_aligned = (n + 3) & ~3;
     const int32_t out_c = output_dims->c;
@@ -148,7 +451,8 @@ arm_cmsis_nn_status arm_convolve_s8(const cmsis_nn_context *ctx,
 
 /* 1x1 kernel without padding: each output pixel is a matrix-vector product over the input channels of
  * one input pixel, so no im2col is needed. */
-static arm_cmsis_nn_status rnn_convolve_1x1(const cmsis_nn_conv_params *p,
+static arm_cmsis_nn_status rnn_convolve_1x1(const cmsis_nn_context *ctx,
+                                            const cmsis_nn_conv_params *p,
                                             const cmsis_nn_per_channel_quant_params *q,
                                             const cmsis_nn_dims *input_dims,
                                             const int8_t *input_data,
@@ -163,6 +467,15 @@ static arm_cmsis_nn_status rnn_convolve_1x1(const cmsis_nn_conv_params *p,
     {
         return ARM_CMSIS_NN_ARG_ERROR;
     }
+#if RNN_HAS_DSP
+    if (rnn_buf_ok(ctx, rnn_conv_1x1_buffer_size_dsp(input_dims)))
+    {
+        rnn_convolve_1x1_dsp(ctx, p, q, input_dims, input_data, filter_data, bias_data, output_dims, output_data);
+        return ARM_CMSIS_NN_SUCCESS;
+    }
+#else
+    (void)ctx;
+#endif
     const int32_t in_c = input_dims->c;
     const int32_t out_c = output_dims->c;
     for (int32_t b = 0; b < input_dims->n; b++)
@@ -198,8 +511,12 @@ static arm_cmsis_nn_status rnn_convolve_1x1(const cmsis_nn_conv_params *p,
 
 int32_t arm_convolve_1x1_s8_fast_get_buffer_size(const cmsis_nn_dims *input_dims)
 {
+#if RNN_HAS_DSP
+    return rnn_conv_1x1_buffer_size_dsp(input_dims);
+#else
     (void)input_dims;
     return 0;
+#endif
 }
 
 arm_cmsis_nn_status arm_convolve_1x1_s8_fast(const cmsis_nn_context *ctx,
@@ -214,13 +531,12 @@ arm_cmsis_nn_status arm_convolve_1x1_s8_fast(const cmsis_nn_context *ctx,
                                              const cmsis_nn_dims *output_dims,
                                              int8_t *output_data)
 {
-    (void)ctx;
     (void)bias_dims;
     if (conv_params->stride.w != 1 || conv_params->stride.h != 1)
     {
         return ARM_CMSIS_NN_ARG_ERROR;
     }
-    return rnn_convolve_1x1(conv_params, quant_params, input_dims, input_data, filter_dims, filter_data, bias_data,
+    return rnn_convolve_1x1(ctx, conv_params, quant_params, input_dims, input_data, filter_dims, filter_data, bias_data,
                             output_dims, output_data);
 }
 
@@ -236,9 +552,8 @@ arm_cmsis_nn_status arm_convolve_1x1_s8(const cmsis_nn_context *ctx,
                                         const cmsis_nn_dims *output_dims,
                                         int8_t *output_data)
 {
-    (void)ctx;
     (void)bias_dims;
-    return rnn_convolve_1x1(conv_params, quant_params, input_dims, input_data, filter_dims, filter_data, bias_data,
+    return rnn_convolve_1x1(ctx, conv_params, quant_params, input_dims, input_data, filter_dims, filter_data, bias_data,
                             output_dims, output_data);
 }
 
@@ -284,7 +599,7 @@ int32_t arm_convolve_wrapper_s8_get_buffer_size_dsp(const cmsis_nn_conv_params *
     (void)output_dims;
     if (rnn_conv_is_1x1(conv_params, filter_dims))
     {
-        return 0;
+        return rnn_conv_1x1_buffer_size_dsp(input_dims);
     }
     return arm_convolve_s8_get_buffer_size(input_dims, filter_dims);
 }
@@ -294,8 +609,17 @@ int32_t arm_convolve_wrapper_s8_get_buffer_size(const cmsis_nn_conv_params *conv
                                                 const cmsis_nn_dims *filter_dims,
                                                 const cmsis_nn_dims *output_dims)
 {
-    /* The pure C and DSP variants of CMSIS-NN size this buffer identically. */
+#if RNN_HAS_DSP
     return arm_convolve_wrapper_s8_get_buffer_size_dsp(conv_params, input_dims, filter_dims, output_dims);
+#else
+    /* Pure C: 1x1 kernels need no buffer (as in CMSIS-NN); the others two int16 im2col columns. */
+    (void)output_dims;
+    if (rnn_conv_is_1x1(conv_params, filter_dims))
+    {
+        return 0;
+    }
+    return arm_convolve_s8_get_buffer_size(input_dims, filter_dims);
+#endif
 }
 
 int32_t arm_convolve_wrapper_s8_get_buffer_size_mve(const cmsis_nn_conv_params *conv_params,

@@ -8,6 +8,63 @@
 #include "arm_nnfunctions.h"
 #include "arm_nnsupportfunctions.h"
 
+#if RNN_HAS_DSP
+/* The depth % 4 tail of four rows. */
+static inline void rnn_fc_tail4(const int8_t *x, const int8_t *w, int32_t depth, int32_t input_offset, int32_t *acc)
+{
+    for (int32_t j = depth & ~3; j < depth; j++)
+    {
+        const int32_t xj = (int32_t)x[j] + input_offset;
+        for (int32_t r = 0; r < 4; r++)
+        {
+            acc[r] += (int32_t)w[r * depth + j] * xj;
+        }
+    }
+}
+
+/* n4 blocks of four rows on the fast requantization path (depth >= 4). */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void rnn_fc_rows4_fast(const int8_t *x,
+                              const int8_t *w,
+                              int32_t depth,
+                              uint32_t off2,
+                              int32_t n4,
+                              const int32_t *bias,
+                              const int32_t *mult,
+                              const int32_t *shift,
+                              int32_t qstride,
+                              int32_t c,
+                              int8_t *out)
+{
+    const int32_t groups = depth >> 2;
+    const int32_t input_offset = (int32_t)(int16_t)(off2 & 0xFFFFu);
+    for (; n4 > 0; n4--)
+    {
+        int32_t acc[4];
+        for (int32_t r = 0; r < 4; r++)
+        {
+            acc[r] = bias != NULL ? bias[r] : 0;
+        }
+        rnn_dot4_s8_offset(x, w, depth, groups, off2, acc);
+        if (depth & 3)
+        {
+            rnn_fc_tail4(x, w, depth, input_offset, acc);
+        }
+        for (int32_t r = 0; r < 4; r++)
+        {
+            out[r] = (int8_t)rnn_rq_fast(acc[r], mult[r * qstride], ~shift[r * qstride], c);
+        }
+        w += 4 * depth;
+        bias = bias != NULL ? bias + 4 : NULL;
+        mult += 4 * qstride;
+        shift += 4 * qstride;
+        out += 4;
+    }
+}
+#endif
+
 /* Shared body; mult/shift point at one value (per-tensor, stride 0) or one per output row (stride 1). */
 static void rnn_fc(const cmsis_nn_fc_params *p,
                    const int32_t *mult,
@@ -23,11 +80,41 @@ static void rnn_fc(const cmsis_nn_fc_params *p,
 {
     const int32_t depth = filter_dims->n;
     const int32_t out_c = output_dims->c;
+#if RNN_HAS_DSP
+    rnn_rq_t rq;
+    rnn_rq_init(&rq, bias_data, mult, shift, qstride, out_c, p->output_offset, p->activation.min, p->activation.max,
+                depth, p->input_offset);
+    const uint32_t off2 = rnn_dup16(p->input_offset);
+    const int32_t groups = depth >> 2;
+#endif
     for (int32_t b = 0; b < input_dims->n; b++)
     {
         const int8_t *x = input_data + b * depth;
         int8_t *out = output_data + b * out_c;
         int32_t oc = 0;
+#if RNN_HAS_DSP
+        /* Four rows at a time (rnn_dot4_s8_offset), the depth % 4 tail in plain C. */
+        if (groups > 0 && rq.fast && rq.full_range && out_c >= 4)
+        {
+            rnn_fc_rows4_fast(x, filter_data, depth, off2, out_c >> 2, bias_data, mult, shift, qstride, rq.c, out);
+            oc = out_c & ~3;
+        }
+        for (; groups > 0 && oc + 4 <= out_c; oc += 4)
+        {
+            int32_t acc[4];
+            const int8_t *w = filter_data + oc * depth;
+            for (int32_t r = 0; r < 4; r++)
+            {
+                acc[r] = bias_data != NULL ? bias_data[oc + r] : 0;
+            }
+            rnn_dot4_s8_offset(x, w, depth, groups, off2, acc);
+            rnn_fc_tail4(x, w, depth, p->input_offset, acc);
+            for (int32_t r = 0; r < 4; r++)
+            {
+                out[oc + r] = rnn_rq_one(&rq, acc[r], oc + r);
+            }
+        }
+#endif
         for (; oc + 2 <= out_c; oc += 2)
         {
             int32_t a0;

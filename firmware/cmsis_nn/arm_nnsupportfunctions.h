@@ -217,4 +217,119 @@ static inline int32_t rnn_im2col_index(int32_t k, int32_t n4)
     return k;
 }
 
+#if RNN_HAS_DSP
+/* ------------------------------------------------------------------------------------------------------
+ * DSP paths: requantization and the shared matrix kernel.
+ *
+ * rnn_requantize_clamp() above is the reference. When a channel's shift is <= -1 (a right shift e >= 1,
+ * no left shift) and |acc| < 2^30, the same result follows from a handful of instructions:
+ *   SaturatingRoundingDoublingHighMul(acc, m) = floor((acc*m + 2^30) / 2^31) = SMMULR(2*acc, m)  (= hm)
+ *   RoundingDivideByPOT(hm, e) = floor((floor((hm + [hm<0]*-1) / 2^(e-1)) + 1) / 2)
+ * and adding the output offset inside the last halving, floor((t + 1 + 2*off) / 2), lets the clamp to int8
+ * be one SSAT with an ASR #1 operand. (Both identities are exact integer arithmetic; |hm| < 2^30 keeps every
+ * intermediate in range.) rnn_rq_init() checks the conditions once per call; otherwise the kernels fall
+ * back to rnn_requantize_clamp().
+ * ------------------------------------------------------------------------------------------------------ */
+typedef struct
+{
+    const int32_t *bias; /* NULL: no bias */
+    const int32_t *mult;
+    const int32_t *shift;
+    int32_t q_stride;    /* 1: per-channel mult/shift, 0: per-tensor */
+    int32_t out_offset;
+    int32_t act_min;
+    int32_t act_max;
+    int32_t fast;        /* rnn_rq_fast() is exact for every channel */
+    int32_t full_range;  /* act_min == -128 && act_max == 127: the SSAT is the whole clamp */
+    int32_t c;           /* 1 + 2 * out_offset */
+} rnn_rq_t;
+
+/* n_terms products per accumulator with inputs x + input_offset (x int8) and int8 weights. */
+void rnn_rq_init(rnn_rq_t *rq,
+                 const int32_t *bias,
+                 const int32_t *mult,
+                 const int32_t *shift,
+                 int32_t q_stride,
+                 int32_t n_ch,
+                 int32_t out_offset,
+                 int32_t act_min,
+                 int32_t act_max,
+                 int32_t n_terms,
+                 int32_t input_offset);
+
+/* Fast requantization of one accumulator (conditions above); e1 = -shift - 1 = ~shift, c = 1 + 2*off.
+ * Returns the value clamped to [-128, 127]. */
+static inline int32_t rnn_rq_fast(int32_t acc, int32_t mult, int32_t e1, int32_t c)
+{
+    const int32_t hm = rnn_smmulr((int32_t)((uint32_t)acc << 1), mult);
+    const int32_t t = (hm + (hm >> 31)) >> e1;
+    return rnn_ssat8_asr1(t + c);
+}
+
+/* Requantize accumulator acc of channel ch through either path, with the activation clamp. */
+static inline int8_t rnn_rq_one(const rnn_rq_t *rq, int32_t acc, int32_t ch)
+{
+    const int32_t m = rq->mult[ch * rq->q_stride];
+    const int32_t sh = rq->shift[ch * rq->q_stride];
+    if (rq->fast)
+    {
+        int32_t v = rnn_rq_fast(acc, m, ~sh, rq->c);
+        v = MAX(v, rq->act_min);
+        v = MIN(v, rq->act_max);
+        return (int8_t)v;
+    }
+    return rnn_requantize_clamp(acc, m, sh, rq->out_offset, rq->act_min, rq->act_max);
+}
+
+/* Offset-corrected int16 columns as the matrix kernel reads them: per group of four entries two words,
+ * [e0 | e2 << 16] and [e1 | e3 << 16] (the lane order of SXTB16 of a weight word and of the word rotated
+ * by 8). Entries past the column's length k up to the next multiple of 4 are 0. Two columns are
+ * interleaved group by group (col0 group g at words 4g, 4g+1, col1 at 4g+2, 4g+3) so that one pointer
+ * walks both; a single column uses words 2g, 2g+1. */
+
+/* out0[oc] (and out1[oc] when two) for oc < out_c = requantize(bias[oc] + sum_j w[oc*k + j] * col[j]), the
+ * column(s) laid out as above. */
+void rnn_mm_s16_s8(const rnn_u32a *cols,
+                   int32_t two,
+                   int32_t k,
+                   const int8_t *w,
+                   int32_t out_c,
+                   const rnn_rq_t *rq,
+                   int8_t *out0,
+                   int8_t *out1);
+
+/* acc[r] += sum_{j < 4g} w[r*d + j] * (x[j] + offset) for r = 0..3, off2 = rnn_dup16(offset), g >= 1. */
+void rnn_dot4_s8_offset(const int8_t *x, const int8_t *w, int32_t d, int32_t g, uint32_t off2, int32_t *acc);
+
+/* Column words of n int8 values (x + offset), n a multiple of 4, src may be unaligned; step = words from
+ * one group to the next (2 for a single column, 4 for interleaved pairs). Returns the next group's slot. */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline rnn_u32a *rnn_col_from_s8(rnn_u32a *dst, const int8_t *src, int32_t n, uint32_t off2, int32_t step)
+{
+    const int8_t *end = src + n;
+    if (n & 4)
+    {
+        const uint32_t v = rnn_read_u32(src);
+        src += 4;
+        dst[0] = rnn_sxtab16(off2, v);
+        dst[1] = rnn_sxtab16_ror8(off2, v);
+        dst += step;
+    }
+    while (src != end)
+    {
+        const uint32_t v = rnn_read_u32(src);
+        const uint32_t u = rnn_read_u32(src + 4);
+        src += 8;
+        dst[0] = rnn_sxtab16(off2, v);
+        dst[1] = rnn_sxtab16_ror8(off2, v);
+        dst[step] = rnn_sxtab16(off2, u);
+        dst[step + 1] = rnn_sxtab16_ror8(off2, u);
+        dst += 2 * step;
+    }
+    return dst;
+}
+#endif /* RNN_HAS_DSP */
+
 #endif /* ARM_NNSUPPORTFUNCTIONS_H */

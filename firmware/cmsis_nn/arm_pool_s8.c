@@ -9,6 +9,55 @@
 #include "arm_nnfunctions.h"
 #include "arm_nnsupportfunctions.h"
 
+static inline int8_t rnn_avg_finish(int32_t sum, int32_t count, const cmsis_nn_pool_params *pool_params)
+{
+    sum = sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
+    sum = MAX(sum, pool_params->activation.min);
+    sum = MIN(sum, pool_params->activation.max);
+    return (int8_t)sum;
+}
+
+#if RNN_HAS_DSP
+/* Window sums of four channels at a time in the 16-bit lanes of two words (SXTAB16 adds bytes 0,2 and,
+ * rotated, 1,3): exact while at most 256 int8 values are added (|sum| <= 32768 fits, and lane wrap-around
+ * of the partial sums cancels), so longer windows are flushed to int32 every 256 positions. */
+static void rnn_avg_group4(const int8_t *in,
+                           int32_t row_step,
+                           int32_t col_step,
+                           int32_t rows,
+                           int32_t cols,
+                           int32_t *sum)
+{
+    uint32_t lo = 0, hi = 0;
+    int32_t n = 0;
+    int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (int32_t r = 0; r < rows; r++)
+    {
+        const int8_t *src = in + r * row_step;
+        for (int32_t k = 0; k < cols; k++)
+        {
+            const uint32_t v = rnn_read_u32(src);
+            lo = rnn_sxtab16(lo, v);
+            hi = rnn_sxtab16_ror8(hi, v);
+            src += col_step;
+            if (++n == 256)
+            {
+                s0 += (int16_t)lo;
+                s2 += (int16_t)(lo >> 16);
+                s1 += (int16_t)hi;
+                s3 += (int16_t)(hi >> 16);
+                lo = hi = 0;
+                n = 0;
+            }
+        }
+    }
+    sum[0] = s0 + (int16_t)lo;
+    sum[1] = s1 + (int16_t)hi;
+    sum[2] = s2 + (int16_t)(lo >> 16);
+    sum[3] = s3 + (int16_t)(hi >> 16);
+}
+#endif
+
 arm_cmsis_nn_status arm_avgpool_s8(const cmsis_nn_context *ctx,
                                    const cmsis_nn_pool_params *pool_params,
                                    const cmsis_nn_dims *input_dims,
@@ -40,7 +89,20 @@ arm_cmsis_nn_status arm_avgpool_s8(const cmsis_nn_context *ctx,
                     return ARM_CMSIS_NN_ARG_ERROR;
                 }
                 int8_t *out = output_data + ((b * output_dims->h + oy) * output_dims->w + ox) * ch;
-                for (int32_t c = 0; c < ch; c++)
+                int32_t c = 0;
+#if RNN_HAS_DSP
+                const int8_t *win = in + ((y0 + ky_start) * in_w + x0 + kx_start) * ch;
+                for (; c + 4 <= ch; c += 4)
+                {
+                    int32_t sums[4];
+                    rnn_avg_group4(win + c, in_w * ch, ch, ky_end - ky_start, kx_end - kx_start, sums);
+                    for (int32_t j = 0; j < 4; j++)
+                    {
+                        out[c + j] = rnn_avg_finish(sums[j], count, pool_params);
+                    }
+                }
+#endif
+                for (; c < ch; c++)
                 {
                     int32_t sum = 0;
                     for (int32_t ky = ky_start; ky < ky_end; ky++)
@@ -51,10 +113,7 @@ arm_cmsis_nn_status arm_avgpool_s8(const cmsis_nn_context *ctx,
                             sum += row[kx * ch];
                         }
                     }
-                    sum = sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
-                    sum = MAX(sum, pool_params->activation.min);
-                    sum = MIN(sum, pool_params->activation.max);
-                    out[c] = (int8_t)sum;
+                    out[c] = rnn_avg_finish(sum, count, pool_params);
                 }
             }
         }

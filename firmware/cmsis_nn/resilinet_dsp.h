@@ -2,7 +2,9 @@
  * resilinet-mcu: the few Armv7E-M DSP (SIMD32) operations our kernels use, behind one set of names.
  *
  * - On a core with the DSP extension (__ARM_FEATURE_DSP, e.g. Cortex-M4/M7/M33) they map to the ACLE
- *   intrinsics from <arm_acle.h>, i.e. single SXTB16 / SXTAB16 / SMLAD / SMLABB / SMLATT instructions.
+ *   intrinsics from <arm_acle.h>, i.e. single SXTB16 / SXTAB16 / SMLAD / SMLABB / SMLATT instructions
+ *   (SMMULR, SSAT with a shifted operand and the ROR #8 operand of SXTB16/SXTAB16, which ACLE lacks,
+ *   through one-instruction asm statements).
  * - With -DRESILINET_EMULATE_DSP (host builds for testing) they are plain C with the exact instruction
  *   semantics, so the SIMD code path of every kernel can be checked bit-exact on the host.
  * - Otherwise RNN_HAS_DSP is 0 and the kernels take their portable C path.
@@ -58,6 +60,23 @@ static inline int32_t rnn_smlatt(uint32_t a, uint32_t b, int32_t acc)
     return (int32_t)((uint32_t)acc + (uint32_t)(rnn_hi16(a) * rnn_hi16(b)));
 }
 
+/* SMMULR: high word of a*b rounded, (a*b + 2^31) >> 32. */
+static inline int32_t rnn_smmulr(int32_t a, int32_t b)
+{
+    return (int32_t)(((int64_t)a * b + 0x80000000LL) >> 32);
+}
+
+/* SXTB16 of x rotated right by 8: bytes 1 and 3. */
+static inline uint32_t rnn_sxtb16_ror8(uint32_t x) { return rnn_sxtb16((x >> 8) | (x << 24)); }
+static inline uint32_t rnn_sxtab16_ror8(uint32_t a, uint32_t x) { return rnn_sxtab16(a, (x >> 8) | (x << 24)); }
+
+/* SSAT #8 of x >> 1 (arithmetic): clamp floor(x / 2) to [-128, 127]. */
+static inline int32_t rnn_ssat8_asr1(int32_t x)
+{
+    const int32_t v = x >> 1;
+    return v < -128 ? -128 : (v > 127 ? 127 : v);
+}
+
 #elif defined(__ARM_FEATURE_DSP) && (__ARM_FEATURE_DSP == 1)
 
 #include <arm_acle.h>
@@ -70,14 +89,55 @@ static inline int32_t rnn_smlatt(uint32_t a, uint32_t b, int32_t acc)
 #define rnn_smlabb(a, b, acc) __smlabb((int32_t)(a), (int32_t)(b), (acc))
 #define rnn_smlatt(a, b, acc) __smlatt((int32_t)(a), (int32_t)(b), (acc))
 
+/* SMMULR: high word of a*b rounded, (a*b + 2^31) >> 32 (GCC does not form it from C). */
+static inline int32_t rnn_smmulr(int32_t a, int32_t b)
+{
+    int32_t r;
+    __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
+/* SXTB16 with its operand rotated right by 8 (bytes 1 and 3) in one instruction: GCC does not fold a
+ * rotate into the __sxtb16 builtin. */
+static inline uint32_t rnn_sxtb16_ror8(uint32_t x)
+{
+    uint32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
+static inline uint32_t rnn_sxtab16_ror8(uint32_t a, uint32_t x)
+{
+    uint32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
+    return r;
+}
+
+/* SSAT #8 of x >> 1 (arithmetic): clamp floor(x / 2) to [-128, 127] in one instruction. */
+static inline int32_t rnn_ssat8_asr1(int32_t x)
+{
+    int32_t r;
+    __asm__("ssat %0, #8, %1, asr #1" : "=r"(r) : "r"(x));
+    return r;
+}
+
 #else
 
 #define RNN_HAS_DSP 0
 
 #endif
 
+/* Hand-scheduled inner loops (multi-instruction asm blocks using up to 13 registers) on real DSP targets
+ * when optimizing; -O0 builds (which cannot free that many registers), the host emulation and
+ * -DRESILINET_DSP_NO_ASM use the same computation written in C. */
+#if RNN_HAS_DSP && !defined(RESILINET_EMULATE_DSP) && defined(__GNUC__) && defined(__OPTIMIZE__) && \
+    !defined(RESILINET_DSP_NO_ASM)
+#define RNN_DSP_ASM 1
+#else
+#define RNN_DSP_ASM 0
+#endif
+
 #if RNN_HAS_DSP
-/* Rotate right; GCC folds it into the rotated operand of SXTB16/SXTAB16. */
+/* Rotate right (GCC 12 does not fold it into SXTB16's rotated operand; see rnn_sxtb16_ror8). */
 static inline uint32_t rnn_ror(uint32_t x, uint32_t n) { return (x >> n) | (x << (32u - n)); }
 
 /* PKHBT a, b, LSL #16 : lo lane of a, lo lane of b in the top. */
@@ -85,6 +145,10 @@ static inline uint32_t rnn_pkhbt16(uint32_t a, uint32_t b) { return (a & 0x0000F
 
 /* PKHTB a, b, ASR #16 : hi lane of a on top, hi lane of b at the bottom. */
 static inline uint32_t rnn_pkhtb16(uint32_t a, uint32_t b) { return (a & 0xFFFF0000u) | (b >> 16); }
+
+/* A 32-bit word that may alias any other type (int16 im2col entries written one by one, read as pairs).
+ * Accesses through it must be 4-byte aligned; GCC may merge two of them into LDRD / STRD. */
+typedef uint32_t __attribute__((may_alias)) rnn_u32a;
 
 /* Unaligned-safe loads; memcpy compiles to a single LDR on Cortex-M3 and up. */
 static inline uint32_t rnn_read_u32(const void *p)
