@@ -43,7 +43,7 @@ MANIFEST_VERSION = 1
 
 
 def evaluation_report(out: Path, topo_name: str, ev: FailureEvaluation, n_test: int) -> dict[str, Path]:
-    title = SCHEMES[ev.scheme].title
+    title = get_scheme(ev.scheme).title
     settings = list(ev.average)
     rows = [[ev.config_label(i), "".join(map(str, c)), "yes" if ev.has_path[i] else "no",
              pct(ev.measured[i]) if ev.measured[i] is not None else f"{pct(ev.random_guess)} (guess)"]
@@ -112,7 +112,9 @@ def main(argv: list[str] | None = None) -> int:
                f"boards: {', '.join(board_names())} (nucleo = nucleo_f446re, qemu = qemu_f405)")
     ap.add_argument("--preset", default="fashion", help="preset name or topology .toml file (default: fashion)")
     ap.add_argument("--partition", default=None, help="partition setting of the preset (default: 1)")
-    ap.add_argument("--scheme", default="resilinet", help="vanilla, dfg, resilinet or resilinet_plus (default: resilinet)")
+    ap.add_argument("--scheme", default=None,
+                    help="vanilla, dfg, resilinet or resilinet_plus (default: resilinet); distillation presets "
+                         "(nonn, nonn_s8) have their own scheme, distill")
     ap.add_argument("--board", default="qemu", help="board for every node (default: qemu = emulated Nucleo-F4)")
     ap.add_argument("--out", default=None, help="build directory (default: build/<preset>-<scheme>)")
     ap.add_argument("--epochs", type=int, default=None, help="override the preset's number of epochs")
@@ -134,10 +136,13 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         topo = load_topology(args.preset, partition=args.partition)
-        scheme = get_scheme(args.scheme)
+        scheme = get_scheme(args.scheme or ("distill" if topo.distillation else "resilinet"))
         board = load_board(args.board)
     except (ValueError, KeyError) as e:
         ap.error(str(e))
+    if bool(topo.distillation) != (scheme.name == "distill"):
+        ap.error(f"preset {topo.name} is a distillation preset: its scheme is distill" if topo.distillation else
+                 f"scheme distill needs a distillation preset (nonn, nonn_s8), not {topo.name}")
     override_dataset(topo, args.dataset, args.dataset_opt)
     out = Path(args.out or f"build/{topo.name}-{scheme.name}")
     out.mkdir(parents=True, exist_ok=True)
@@ -149,27 +154,40 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     t_data = time.time() - t0
-    cfg = TrainConfig.from_topology(topo, scheme=scheme.name, epochs=args.epochs, seed=args.seed)
     t0 = time.time()
-    trained = train(topo, ds, cfg, progress=not args.quiet, use_cache=not args.no_cache)
+    if topo.distillation:
+        from .nonn.deploy import train_distilled
+        distilled = train_distilled(topo, ds, seed=args.seed, epochs=args.epochs, progress=not args.quiet,
+                                    use_cache=not args.no_cache)
+        topo, model = distilled.topology, distilled.model
+        train_section: dict[str, Any] = {"model": "model.keras", "distillation": distilled.info,
+                                         "cached": distilled.info["students"]["cached"]}
+        cached = distilled.info["students"]["cached"] and distilled.info["teacher"]["cached"]
+    else:
+        cfg = TrainConfig.from_topology(topo, scheme=scheme.name, epochs=args.epochs, seed=args.seed)
+        trained = train(topo, ds, cfg, progress=not args.quiet, use_cache=not args.no_cache)
+        model, cached = trained.model, trained.cached
+        train_section = {"model": "model.keras", "cache_key": trained.key, "cached": trained.cached,
+                         "config": asdict(cfg), "best_epoch": trained.best_epoch,
+                         "train_seconds": round(trained.seconds, 1), "history": trained.history}
     t_train = time.time() - t0
-    trained.model.save(out / "model.keras")
+    model.save(out / "model.keras")
     t0 = time.time()
-    ev = evaluate_failures(trained.model, topo, scheme.name, ds)
+    # Only sensors can fail in a distillation preset: evaluate node by node, each student computed once.
+    ev = evaluate_failures(model, topo, scheme.name, ds, by_nodes=bool(topo.distillation))
     t_eval = time.time() - t0
     files = evaluation_report(out, topo.name, ev, len(ds.y_test))
 
     manifest: dict[str, Any] = {
         "manifest_version": MANIFEST_VERSION,
         "preset": topo.name, "partition": topo.partition, "scheme": scheme.name, "board": board.name,
+        "seed": args.seed,
         "dataset": {"name": ds.name, "train": len(ds.y_train), "val": len(ds.y_val), "test": len(ds.y_test),
                     "num_classes": ds.num_classes, "input_shape": list(ds.x_train.shape[1:])},
         "topology": topo.to_dict(),
         "nodes": {n.name: {"role": n.role, "failable": n.failable, "board": board.name} for n in topo.nodes},
         "stages": {
-            "train": {"model": "model.keras", "cache_key": trained.key, "cached": trained.cached,
-                      "config": asdict(cfg), "best_epoch": trained.best_epoch,
-                      "train_seconds": round(trained.seconds, 1), "history": trained.history},
+            "train": train_section,
             "evaluate": {"report": files["md"].name, "json": files["json"].name, "plot": files["png"].name,
                          "no_failure_accuracy": ev.measured[-1], "average_accuracy": ev.average},
         },
@@ -178,11 +196,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.stop_after != "train":
         t0 = time.time()
         print("stage 2: per-node int8 models and C modules")
-        section = build_int8_nodes(trained.model, topo, scheme.name, ds, out, seed=args.seed)
+        section = build_int8_nodes(model, topo, scheme.name, ds, out, seed=args.seed)
         n = len(ds.y_test) if args.int8_samples is None else min(args.int8_samples, len(ds.y_test))
         acc8 = int8_accuracy(section["plans"], section["quant"], topo, ds.x_test[:n], ds.y_test[:n])
         acc_f = ev.measured if n == len(ds.y_test) else \
-            evaluate_failures(trained.model, topo, scheme.name, ds.subset(max_test=n)).measured
+            evaluate_failures(model, topo, scheme.name, ds.subset(max_test=n),
+                              by_nodes=bool(topo.distillation)).measured
         for name, node in section["nodes"].items():
             node["board"] = board.name
         fit = fit_estimates(section["nodes"], board)
@@ -237,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {out}/manifest.json, model.keras, evaluation.md/.json/.png"
           f"{', nodes/, nodes.md' if 'nodes' in manifest['stages'] else ''}"
           f"{', firmware images' if 'firmware' in manifest['stages'] else ''}"
-          f"{' (model from cache)' if trained.cached else ''}")
+          f"{' (model from cache)' if cached else ''}")
     return 0
 
 

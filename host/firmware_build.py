@@ -100,7 +100,9 @@ class Input:
     """A model input: ``kind="link"`` (one link, zero-point fill when missing),
     ``kind="mux"`` (first link that arrived, in priority order; none → zero-point fill), or
     ``kind="standby"`` (``links = (guard, skip)``: the skip when the guard — the node's link from
-    below — did not arrive, else zero-point fill; the 2nd..nth skips of a mux node).
+    below — did not arrive, else zero-point fill; the 2nd..nth skips of a mux node), or
+    ``kind="average"`` (the replicas of one part: the mean of the codes of those that arrived, rounded
+    half away from zero; none → zero-point fill).
     ``links`` are link ids of ``NodeConfig.links_in``."""
 
     links: tuple[int, ...]
@@ -164,20 +166,21 @@ class NodeConfig:
                 raise ValueError(f"incoming link out of range: {l}")
         used = [link for inp in self.inputs for link in (inp.links[1:] if inp.kind == "standby" else inp.links)]
         for inp in self.inputs:
-            if inp.kind not in ("link", "mux", "standby"):
-                raise ValueError(f"input kind {inp.kind!r}: expected 'link', 'mux' or 'standby'")
+            if inp.kind not in ("link", "mux", "standby", "average"):
+                raise ValueError(f"input kind {inp.kind!r}: expected 'link', 'mux', 'standby' or 'average'")
             if inp.kind == "standby":
                 if len(inp.links) != 2 or any(k not in ids for k in inp.links):
                     raise ValueError(f"a 'standby' input has links (guard, skip) among links_in {ids}: {inp}")
                 continue
-            if not (len(inp.links) == 1 if inp.kind == "link" else 2 <= len(inp.links) <= 4):
-                raise ValueError(f"a 'link' input has 1 link, a 'mux' 2..4: {inp}")
+            if not (len(inp.links) == 1 if inp.kind == "link" else
+                    (1 if inp.kind == "average" else 2) <= len(inp.links) <= 4):
+                raise ValueError(f"a 'link' input has 1 link, a 'mux' 2..4, an 'average' 1..4: {inp}")
             for link in inp.links:
                 if link not in ids:
                     raise ValueError(f"input uses link {link}, which is not among links_in {ids}")
             first = self.link(inp.links[0])
             if any((self.link(k).bytes, self.link(k).zero_point) != (first.bytes, first.zero_point) for k in inp.links):
-                raise ValueError(f"the links of one mux must share size and zero point: {inp}")
+                raise ValueError(f"the links of one mux or average must share size and zero point: {inp}")
         if sorted(used) != sorted(ids):
             raise ValueError(f"every incoming link must feed exactly one input: links {ids}, used {used}")
         for o in self.outputs:
@@ -237,7 +240,8 @@ def render_node_config(cfg: NodeConfig) -> str:
         "    /* kind, n_links, {indices into node_links_in, priority order}, bytes */",
     ]
     for k, inp in enumerate(cfg.inputs):
-        kind = {"mux": "NODE_INPUT_MUX", "standby": "NODE_INPUT_STANDBY"}.get(inp.kind, "NODE_INPUT_LINK")
+        kind = {"mux": "NODE_INPUT_MUX", "standby": "NODE_INPUT_STANDBY",
+                "average": "NODE_INPUT_AVERAGE"}.get(inp.kind, "NODE_INPUT_LINK")
         idx = ", ".join(str(index[l]) for l in inp.links)
         ids = ", ".join(str(l) for l in inp.links)
         lines.append(f"    {{{kind}, {len(inp.links)}, {{{idx}}}, {cfg.input_bytes(k)}}}, /* link {ids} */")

@@ -2,7 +2,7 @@
 
 Numbers the nodes (1..N in data-flow order; the host is 0) and the links (the host's feed of each sensor
 node first, then every link of the network), writes each node's ``node_config.h`` — where every model
-input comes from (a link with zero-point fill, a mux, or a standby skip) and where every output goes —,
+input comes from (a link with zero-point fill, a mux, a standby skip, or the average of replicas) and where every output goes —,
 and cross-compiles it with the node's generated C module for its board (the build fails, naming the node,
 the board and the numbers, when it does not fit).
 """
@@ -54,7 +54,9 @@ def node_config(name: str, node: Mapping[str, Any], links: Mapping[str, Any], no
         guard = by_c[0]["primary"] if node["aggregation"] == "mux" else None
         for spec in by_c:
             zp, nbytes = spec["zero_point"], spec["bytes"]
-            if spec["fallback"] is None:                       # plain: one link, zero-point fill
+            if spec.get("replicas"):                           # average: the mean of the replicas that came
+                inputs.append(Input([link_in(l, zp, nbytes) for l in spec["replicas"]], kind="average"))
+            elif spec["fallback"] is None:                       # plain: one link, zero-point fill
                 inputs.append(Input([link_in(spec["primary"], zp, nbytes)]))
             elif spec["primary"] is not None:                  # mux: below first, then the skip
                 inputs.append(Input([link_in(spec["primary"], zp, nbytes), link_in(spec["fallback"], zp, nbytes)],

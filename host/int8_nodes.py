@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from .datasets import Dataset
-from .partition import NodePlan, link_weights_of, node_models, plan_partition, run_split
+from .partition import NodePlan, link_weights_of, node_models, plan_partition, run_split, sources_once
 from .quantize import NodeQuant, QParams, calibrate, check_links, quantize_nodes, tflm_runner
 from .topology import Topology
 
@@ -37,7 +37,7 @@ def quantized_sensor_inputs(plans: Mapping[str, NodePlan], quant: Mapping[str, N
 def int8_accuracy(plans: Mapping[str, NodePlan], quant: Mapping[str, NodeQuant], topo: Topology,
                   x: np.ndarray, y: np.ndarray, *, progress: Callable[[str], None] | None = None) -> list[float | None]:
     """Accuracy of the int8 split network (tflite_micro per node) in every failure configuration."""
-    run = tflm_runner(quant, plans)
+    run = sources_once(tflm_runner(quant, plans), plans)
     zero = int8_zero(quant)
     sensors = quantized_sensor_inputs(plans, quant, x)
     accs: list[float | None] = []
@@ -91,7 +91,8 @@ def build_int8_nodes(model, topo: Topology, scheme: str, ds: Dataset, out: Path,
             "h": str(info.h_path.relative_to(out)), "module": f"node_{name}",
             "inputs": [{"name": s.name, "position": q.input_positions[s.name], "c_index": c_in[s.name],
                         "primary": s.primary,
-                        "fallback": s.fallback, "shape": list(s.shape), **_qp(q.inputs[s.name]),
+                        "fallback": s.fallback, "replicas": list(s.replicas), "shape": list(s.shape),
+                        **_qp(q.inputs[s.name]),
                         "bytes": int(np.prod(s.shape))} for s in plan.inputs],
             "outputs": [{"name": o.name, "position": q.output_positions[o.name], "c_index": c_out[o.name],
                          "links": o.links,

@@ -62,16 +62,22 @@ class Aggregate(keras.layers.Layer):
     - ``concat``: normal links only, concatenated on the channel axis (several sensors into one node).
     - ``sum``:    weighted element-wise sum of everything present (deepFogGuard, ResiliNet+).
     - ``mux``:    the normal link(s) when present, otherwise the sum of the skip links (ResiliNet).
+    - ``average``: distilled students (NoNN's successor): link i carries a replica of part ``parts[i]``;
+      each part is the mean of its replicas that are present (0 when none is), parts concatenated in
+      order. With one replica per part this is NoNN's zero-filling concatenation.
     The node's own presence is 1 when at least one input is present.
     """
 
-    def __init__(self, mode: str, n_normal: int, weights: list[float], **kwargs):
+    def __init__(self, mode: str, n_normal: int, weights: list[float], parts: list[int] | None = None, **kwargs):
         super().__init__(**kwargs)
-        if mode not in ("concat", "sum", "mux"):
+        if mode not in ("concat", "sum", "mux", "average"):
             raise ValueError(f"unknown aggregation {mode!r}")
+        if (mode == "average") != (parts is not None):
+            raise ValueError("the 'average' aggregation, and only it, needs the part of every link")
         self.mode = mode
         self.n_normal = int(n_normal)
         self.link_weights = [float(w) for w in weights]
+        self.parts = None if parts is None else [int(p) for p in parts]
 
     def call(self, inputs):
         n = len(inputs) // 2
@@ -83,6 +89,17 @@ class Aggregate(keras.layers.Layer):
         normal, skips = xs[: self.n_normal], xs[self.n_normal:]
         if self.mode == "concat":
             out = normal[0] if len(normal) == 1 else ops.concatenate(normal, axis=-1)
+        elif self.mode == "average":
+            means = []
+            for j in range(max(self.parts) + 1):
+                members = [i for i, p in enumerate(self.parts) if p == j]
+                num = xs[members[0]]
+                den = ps[members[0]]
+                for i in members[1:]:
+                    num = num + xs[i]
+                    den = den + ps[i]
+                means.append(num / _broadcast_flag(ops.maximum(den, 1.0), num))
+            out = means[0] if len(means) == 1 else ops.concatenate(means, axis=-1)
         elif self.mode == "sum":
             out = xs[0]
             for x in xs[1:]:
@@ -110,11 +127,14 @@ class Aggregate(keras.layers.Layer):
         if self.mode == "concat" and self.n_normal > 1:
             ch = sum(s[-1] for s in input_shapes[: self.n_normal])
             first = tuple(first[:-1]) + (ch,)
+        elif self.mode == "average":
+            width = {p: input_shapes[i][-1] for i, p in enumerate(self.parts)}
+            first = tuple(first[:-1]) + (sum(width.values()),)
         return first, input_shapes[n]
 
     def get_config(self):
         return {**super().get_config(), "mode": self.mode, "n_normal": self.n_normal,
-                "weights": self.link_weights}
+                "weights": self.link_weights, "parts": self.parts}
 
 
 @keras.saving.register_keras_serializable(PACKAGE)

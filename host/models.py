@@ -37,10 +37,18 @@ SCHEMES: dict[str, Scheme] = {
 }
 
 
+#: Distillation presets (``[distillation]`` in the topology: NoNN and its successor): students trained by
+#: knowledge distillation (host.nonn), no skip links, the aggregator averages the parts that arrived.
+#: Not one of SCHEMES: it applies to distillation presets only, and they to it only.
+DISTILL = Scheme("distill", "Distilled students", skips=False, aggregation="none", failout=False)
+
+
 def get_scheme(name: str) -> Scheme:
     key = name.lower().replace("+", "_plus").replace("-", "_")
     aliases = {"deepfogguard": "dfg", "resilinetplus": "resilinet_plus"}
     key = aliases.get(key, key)
+    if key == DISTILL.name:
+        return DISTILL
     if key not in SCHEMES:
         raise ValueError(f"unknown scheme {name!r}; schemes: {', '.join(SCHEMES)}")
     return SCHEMES[key]
@@ -202,12 +210,13 @@ def build_model(topo: Topology, scheme: Scheme, opts: BuildOptions) -> keras.Mod
             n_normal = len(used.incoming(name, skips=False))
             has_skips = len(links) > n_normal
             if not has_skips:
-                mode = node.merge if n_normal > 1 else "concat"
+                mode = node.merge if n_normal > 1 or node.merge == "average" else "concat"
             else:
                 if n_normal > 1:
                     raise ValueError(f"node {name!r}: skip aggregation with several normal links is not supported")
                 mode = scheme.aggregation
-            agg = Aggregate(mode, n_normal, [weights.get(l.name, 1.0) for l in links], name=f"{name}_aggregate")
+            agg = Aggregate(mode, n_normal, [weights.get(l.name, 1.0) for l in links],
+                            parts=[l.part for l in links] if mode == "average" else None, name=f"{name}_aggregate")
             h, present = agg([sent[l.name][0] for l in links] + [sent[l.name][1] for l in links])
         for i, spec in enumerate(node.layers):
             h = apply_layer(spec, h, f"{name}_{i}", opts.num_classes, seed + i)

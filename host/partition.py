@@ -6,6 +6,9 @@ is part of the receiving node, with the failure semantics made explicit (see :cl
 
 - a *plain* input is fed by one link; when the link is missing the input is the real value 0 (in int8 its
   zero point), so a sum or a concatenation inside the node sees exactly what training saw;
+- an *average* input (distilled students) is fed by the replicas of one part: the mean of those that
+  arrived (in int8, all replicas share one scale, so the mean of the codes with round-half-away-from-zero,
+  :func:`average_replicas`, the rule the boards' runtime implements), the real value 0 when none did;
 - a *mux* input (ResiliNet) is fed by the link from below when it arrived, else by a skip link. Both links
   share one int8 scale, so on the board the mux is a pointer choice and needs no arithmetic. A mux node with
   several skips (e.g. two sensors into the fog in ``har``) gets one mux input per skip: input 0 chooses
@@ -18,12 +21,14 @@ sub-models, or the int8 reference interpreter), so the host reference and the bo
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 
-from .models import Scheme, apply_layer, get_scheme, scheme_topology
 from .topology import Topology, topological_order
+
+if TYPE_CHECKING:  # host.models imports keras: the harness, which only runs plans, must not pay for it
+    from .models import Scheme
 
 
 def tensor_name(link_or_node: str) -> str:
@@ -39,6 +44,8 @@ class InputSpec:
     #: the skip link used when ``primary`` did not arrive (mux inputs only)
     fallback: str | None = None
     shape: tuple[int, ...] = ()
+    #: average inputs only: the links that each carry a replica of this input (a part)
+    replicas: list[str] = field(default_factory=list)
 
     @property
     def is_mux(self) -> bool:
@@ -46,7 +53,7 @@ class InputSpec:
 
     @property
     def links(self) -> list[str]:
-        return [l for l in (self.primary, self.fallback) if l]
+        return [l for l in (self.primary, self.fallback) if l] + list(self.replicas)
 
 
 @dataclass
@@ -63,7 +70,7 @@ class NodePlan:
     node: str
     role: str
     failable: bool
-    aggregation: str               # "source" | "single" | "concat" | "sum" | "mux"
+    aggregation: str               # "source" | "single" | "concat" | "sum" | "mux" | "average"
     inputs: list[InputSpec]
     outputs: list[OutputSpec]
     #: sensor nodes: indices of the dataset features this node reads (None = all)
@@ -85,6 +92,8 @@ class PartitionError(ValueError):
 def plan_partition(topo: Topology, scheme: Scheme | str, *, feature_groups: Mapping[str, list[int]] | None = None,
                    link_weights: Mapping[str, float] | None = None) -> dict[str, NodePlan]:
     """Inputs and outputs of every node's sub-model (shapes are filled in by :func:`node_models`)."""
+    from .models import get_scheme, scheme_topology
+
     sch = get_scheme(scheme) if isinstance(scheme, str) else scheme
     used = scheme_topology(topo, sch)
     weights = dict(link_weights or {})
@@ -102,6 +111,14 @@ def plan_partition(topo: Topology, scheme: Scheme | str, *, feature_groups: Mapp
                     raise PartitionError(f"sensor {name!r} reads feature groups {node.features} but the dataset "
                                          f"has none")
                 feats = [i for g in node.features for i in feature_groups[g]]
+        elif not skips and node.merge == "average":
+            aggregation = "average"
+            parts = sorted({l.part for l in normal})
+            inputs = [InputSpec(f"part{j}", None, replicas=[l.name for l in normal if l.part == j]) for j in parts]
+            ws = {weights.get(l.name, 1.0) for l in normal}
+            if ws != {1.0}:
+                raise PartitionError(f"node {name!r} averages its inputs; hyperconnection weights {sorted(ws)} "
+                                     f"are not supported there")
         elif not skips:
             aggregation = "single" if len(normal) == 1 else node.merge
             inputs = [InputSpec(tensor_name(l.name), l.name) for l in normal]
@@ -140,6 +157,8 @@ def plan_partition(topo: Topology, scheme: Scheme | str, *, feature_groups: Mapp
 
 def link_weights_of(model, topo: Topology, scheme: Scheme | str) -> dict[str, float]:
     """The hyperconnection weights baked into a trained model's aggregation layers."""
+    from .models import get_scheme, scheme_topology
+
     sch = get_scheme(scheme) if isinstance(scheme, str) else scheme
     used = scheme_topology(topo, sch)
     weights: dict[str, float] = {}
@@ -163,6 +182,8 @@ def node_models(full_model, topo: Topology, scheme: Scheme | str, plans: dict[st
     import keras
     from keras import layers as L
 
+    from .models import apply_layer, get_scheme, scheme_topology
+
     sch = get_scheme(scheme) if isinstance(scheme, str) else scheme
     used = scheme_topology(topo, sch)
     shapes: dict[str, tuple[int, ...]] = {}
@@ -174,7 +195,7 @@ def node_models(full_model, topo: Topology, scheme: Scheme | str, plans: dict[st
             if node.role == "sensor":
                 spec.shape = tuple(input_shape[:-1]) + (len(plan.features),) if plan.features else tuple(input_shape)
             else:
-                spec.shape = shapes[spec.primary or spec.fallback]
+                spec.shape = shapes[spec.links[0]]
             ins.append(keras.Input(shape=spec.shape, batch_size=batch_size, name=spec.name))
 
         def weighted(t, link, k):
@@ -188,6 +209,8 @@ def node_models(full_model, topo: Topology, scheme: Scheme | str, plans: dict[st
         elif plan.aggregation == "concat":
             h = L.Concatenate(name=f"{name}_concat")([weighted(t, s.primary, k)
                                                        for k, (t, s) in enumerate(zip(ins, plan.inputs))])
+        elif plan.aggregation == "average":  # the runtime averaged each part's replicas; the model joins parts
+            h = ins[0] if len(ins) == 1 else L.Concatenate(name=f"{name}_parts")(ins)
         elif plan.aggregation == "sum":
             h = L.Add(name=f"{name}_sum")([weighted(t, s.primary, k) for k, (t, s) in enumerate(zip(ins, plan.inputs))])
         else:  # mux: every link into the mux has the same weight (checked by plan_partition)
@@ -281,6 +304,10 @@ def run_split(plans: dict[str, NodePlan], runner: Runner, sensor_inputs: Mapping
                     if use_primary and k > 0:
                         link = None
                     feed.append(tensors[link] if link in tensors else zero(name, spec))
+            elif plan.aggregation == "average":
+                for spec in plan.inputs:
+                    got = [tensors[l] for l in spec.replicas if l in tensors]
+                    feed.append(average_replicas(got) if got else zero(name, spec))
             else:
                 feed = [tensors[s.primary] if s.primary in tensors else zero(name, s) for s in plan.inputs]
         out = runner(name, feed)
@@ -296,10 +323,40 @@ def run_split(plans: dict[str, NodePlan], runner: Runner, sensor_inputs: Mapping
     return SplitRun(produced, inputs, outputs, delivered, mux_choice)
 
 
+def average_replicas(arrays: list[np.ndarray]) -> np.ndarray:
+    """The mean of the replicas of one part that arrived (all the same shape).
+
+    Float: the mean. int8 (all replicas share one scale and zero point, so the mean of the codes is the code
+    of the mean): the integer sum divided by the count, rounded half away from zero -- exactly what
+    ``node_runtime.c`` computes on the boards.
+    """
+    if len(arrays) == 1:
+        return arrays[0]
+    if arrays[0].dtype == np.int8:
+        total = np.sum([a.astype(np.int32) for a in arrays], axis=0)
+        k = len(arrays)
+        return (np.sign(total) * ((np.abs(total) + k // 2) // k)).astype(np.int8)
+    return np.mean(np.stack(arrays), axis=0).astype(arrays[0].dtype)
+
+
 def _mark(plan: NodePlan, delivered: dict[str, bool], value: bool) -> None:
     for o in plan.outputs:
         for link in o.links:
             delivered[link] = value
+
+
+def sources_once(runner: Runner, plans: Mapping[str, NodePlan]) -> Runner:
+    """``runner`` that computes each sensor node once: its feed is the same in every failure configuration
+    (a failed sensor is not run at all), so only the nodes downstream differ between configurations."""
+    memo: dict[str, dict[str, np.ndarray]] = {}
+
+    def run(node: str, feed: list[np.ndarray]) -> dict[str, np.ndarray]:
+        if plans[node].aggregation != "source":
+            return runner(node, feed)
+        if node not in memo:
+            memo[node] = runner(node, feed)
+        return memo[node]
+    return run
 
 
 def keras_runner(models: Mapping[str, Any]) -> Runner:

@@ -3,7 +3,8 @@
 Calibration uses the real activations that reach each node, under the failure configurations that occur
 (the inputs a fog gets when its edge failed are part of its calibration data). Every link tensor gets one
 int8 (scale, zero point) from its observed range; links that must be interchangeable share one: the two
-links into a mux (so the board's mux is a pointer choice) and the links into a concatenation. The
+links into a mux (so the board's mux is a pointer choice), the links into a concatenation, and the
+replicas a distillation aggregator averages (so their mean is the mean of their codes). The
 converter's choice for those tensors is then replaced at both ends by the link's parameters, and
 propagated through ops that must keep the scale of their input (reshape, pooling, padding, concatenation).
 TFLM and the generated C compute their requantization multipliers from the tensors' parameters, so the
@@ -114,6 +115,8 @@ def link_qparams(plans: Mapping[str, NodePlan], calib: Calibration) -> dict[str,
             union(p.inputs[0].links)
         elif p.aggregation == "concat":
             union([s.primary for s in p.inputs])
+        elif p.aggregation == "average":  # replicas are averaged as codes; parts are concatenated
+            union([l for s in p.inputs for l in s.links])
     groups: dict[str, list[str]] = {}
     for l in parent:
         groups.setdefault(find(l), []).append(l)
@@ -259,7 +262,7 @@ def quantize_nodes(plans: Mapping[str, NodePlan], batch1_models: Mapping[str, An
         for spec in plan.inputs:
             if plan.aggregation == "source":
                 continue  # sensor data: the converter's calibrated input parameters stand
-            in_q[spec.name] = links[spec.primary or spec.fallback]
+            in_q[spec.name] = links[spec.links[0]]
         out_q = {o.name: links[o.links[0]] for o in plan.outputs if o.links}
         tfl = patch_io_qparams(tfl, in_q, out_q)
         ins, outs = io_positions(tfl)

@@ -170,7 +170,7 @@ class Deployment:
         m = self.manifest
         opts = dict(m["topology"]["dataset"])
         name = opts.pop("name")
-        seed = int(m["stages"]["train"]["config"].get("seed", 0))
+        seed = int(m.get("seed", m["stages"]["train"].get("config", {}).get("seed", 0)))
         ds = load_dataset(name, seed=seed, **opts)
         n_test = int(m["dataset"]["test"])
         if n_test < len(ds.y_test):
@@ -228,7 +228,8 @@ def load_deployment(build: str | Path) -> Deployment:
         nodes[name] = info
         plans[name] = NodePlan(
             name, d["role"], bool(d.get("failable", False)), d["aggregation"],
-            [InputSpec(i["name"], i["primary"], i["fallback"], tuple(i["shape"])) for i in d["inputs"]],
+            [InputSpec(i["name"], i["primary"], i["fallback"], tuple(i["shape"]), list(i.get("replicas", [])))
+             for i in d["inputs"]],
             [OutputSpec(o["name"], list(o["links"]), tuple(o["shape"]), bool(o["result"])) for o in d["outputs"]],
             d.get("features"))
         tfl = build / d["tflite"]

@@ -22,6 +22,7 @@ from typing import Any, Iterable, Mapping
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 
 ROLES = ("sensor", "edge", "fog", "cloud")
+MERGES = ("concat", "average")
 #: The paper's reliability settings, in the order tables print them.
 SETTINGS = ("No failure", "Normal", "Poor", "Hazardous")
 
@@ -38,7 +39,8 @@ class Node:
     layers: tuple[dict, ...]
     #: Sensor nodes only: the dataset feature groups this node reads (None = all features).
     features: tuple[str, ...] | None = None
-    #: How several *normal* incoming links are combined (e.g. two sensors into one edge).
+    #: How several *normal* incoming links are combined: "concat" (e.g. two sensors into one edge), or
+    #: "average" (distilled students: per part, the mean of the replicas that arrived; see ``Link.part``).
     merge: str = "concat"
 
 
@@ -49,6 +51,8 @@ class Link:
     skip: bool = False
     #: Layers computed on the *sending* node before the tensor leaves (skip projections).
     projection: tuple[dict, ...] = ()
+    #: Into an "average" node only: the part of the receiver's input this link carries a replica of.
+    part: int | None = None
 
     @property
     def name(self) -> str:
@@ -70,6 +74,9 @@ class Topology:
     partitions: dict[str, dict[str, list[dict]]] = field(default_factory=dict)
     partition: str = "1"
     source: str = ""
+    #: Distillation presets (NoNN and its successor): teacher, partition and student settings, see
+    #: :func:`distillation_graph`. Empty for split networks.
+    distillation: dict[str, Any] = field(default_factory=dict)
 
     # ----------------------------------------------------------------- lookup
     def node(self, name: str) -> Node:
@@ -193,10 +200,12 @@ class Topology:
             "nodes": [{"name": n.name, "role": n.role, "failable": n.failable, "layers": list(n.layers),
                        "features": list(n.features) if n.features else None, "merge": n.merge}
                       for n in self.nodes],
-            "links": [{"src": l.src, "dst": l.dst, "skip": l.skip, "projection": list(l.projection)}
+            "links": [{"src": l.src, "dst": l.dst, "skip": l.skip, "projection": list(l.projection),
+                       **({"part": l.part} if l.part is not None else {})}
                       for l in self.links],
             "failure_order": self.failure_order, "reliability": self.reliability,
             "training": self.training,
+            **({"distillation": self.distillation} if self.distillation else {}),
         }
 
 
@@ -223,6 +232,8 @@ def load_topology(name_or_path: str | Path, *, partition: str | None = None) -> 
 def parse_topology(raw: Mapping[str, Any], *, source: str = "<dict>",
                    partition: str | None = None) -> Topology:
     where = f"{source}"
+    if "distillation" in raw:
+        raw = {**raw, **distillation_graph(raw["distillation"], where=where)}
     try:
         name = raw["name"]
         raw_nodes = raw["nodes"]
@@ -244,9 +255,12 @@ def parse_topology(raw: Mapping[str, Any], *, source: str = "<dict>",
             raise TopologyError(f"{where}: node {nname!r} has role {role!r}; roles are {ROLES}")
         layers = overrides.get(nname, rn.get("layers", []))
         feats = rn.get("features")
+        merge = rn.get("merge", "concat")
+        if merge not in MERGES:
+            raise TopologyError(f"{where}: node {nname!r} has merge {merge!r}; merges are {MERGES}")
         nodes.append(Node(name=nname, role=role, failable=bool(rn.get("failable", role in ("edge", "fog"))),
                           layers=tuple(_expand(layers)), features=tuple(feats) if feats else None,
-                          merge=rn.get("merge", "concat")))
+                          merge=merge))
     names = [n.name for n in nodes]
     if len(set(names)) != len(names):
         raise TopologyError(f"{where}: duplicate node names in {names}")
@@ -261,8 +275,10 @@ def parse_topology(raw: Mapping[str, Any], *, source: str = "<dict>",
         for end in (src, dst):
             if end not in names:
                 raise TopologyError(f"{where}: link {src}->{dst} names unknown node {end!r}")
+        part = rl.get("part")
         links.append(Link(src=src, dst=dst, skip=bool(rl.get("skip", False)),
-                          projection=tuple(_expand(rl.get("projection", [])))))
+                          projection=tuple(_expand(rl.get("projection", []))),
+                          part=None if part is None else int(part)))
 
     failable = [n.name for n in nodes if n.failable]
     rel_raw = raw.get("reliability", {})
@@ -285,7 +301,7 @@ def parse_topology(raw: Mapping[str, Any], *, source: str = "<dict>",
     topo = Topology(name=name, description=raw.get("description", ""), dataset=dict(raw.get("dataset", {})),
                     nodes=nodes, links=links, failure_order=order, reliability=reliability,
                     training=dict(raw.get("training", {})), partitions=partitions, partition=partition,
-                    source=source)
+                    source=source, distillation=dict(raw.get("distillation", {})))
     _check_graph(topo, where)
     return topo
 
@@ -307,6 +323,18 @@ def _check_graph(topo: Topology, where: str) -> None:
                 raise TopologyError(f"{where}: sensor node {n.name!r} cannot have incoming links")
         elif not topo.incoming(n.name, skips=False):
             raise TopologyError(f"{where}: node {n.name!r} has no normal (non-skip) incoming link")
+    for n in topo.nodes:
+        parts = [l.part for l in topo.incoming(n.name)]
+        if n.merge == "average":
+            if any(p is None for p in parts) or any(l.skip for l in topo.incoming(n.name)):
+                raise TopologyError(f"{where}: node {n.name!r} averages its inputs: every incoming link needs a "
+                                    f"`part` and none may be a skip")
+            if sorted(set(parts)) != list(range(max(parts) + 1)):
+                raise TopologyError(f"{where}: node {n.name!r}: the parts {sorted(set(parts))} of its links "
+                                    f"must be 0..M-1, each with at least one link")
+        elif any(p is not None for p in parts):
+            raise TopologyError(f"{where}: links into {n.name!r} have a `part`, but the node does not average "
+                                f"(merge = \"average\")")
     if topo.outgoing(topo.cloud.name):
         raise TopologyError(f"{where}: the cloud node cannot have outgoing links")
     # Acyclic, and every node reaches the cloud through normal links.
@@ -331,3 +359,47 @@ def topological_order(topo: Topology) -> list[str]:
             if indeg[l.dst] == 0:
                 ready.append(l.dst)
     return order
+
+
+# -------------------------------------------------------------------- distillation presets
+#: Defaults of a ``[distillation]`` section (see :func:`distillation_graph`).
+DISTILLATION_DEFAULTS: dict[str, Any] = {
+    "students": 4, "parts": 2, "partitioner": "eigen", "filters": 128, "student_width": 16,
+    "student_layout": [[1, 1], [2, 2], [2, 1], [4, 2], [4, 1]],
+}
+
+
+def distillation_graph(spec: Mapping[str, Any], *, where: str = "<dict>",
+                       part_sizes: list[int] | None = None) -> dict[str, Any]:
+    """Nodes and links of a distillation preset (NoNN, and its successor with averaging redundancy).
+
+    ``students`` sensor nodes ``student0..`` each read the whole input and run a plain CNN (3x3 conv +
+    BN + ReLU per ``student_layout`` entry ``[channel multiplier of student_width, stride]``, then a 1x1
+    "bridge" conv to its part's filter count + BN + ReLU, global average pooling); student i sends its
+    vector to the ``aggregator`` (the cloud) as a replica of part ``i mod parts``. The aggregator averages
+    the replicas of each part that arrived, concatenates the parts and classifies with one dense layer.
+    Part sizes: ``part_sizes`` (known after partitioning the teacher's filters), else ``filters / parts``
+    (the balanced eigenvector partition's sizes).
+    """
+    d = {**DISTILLATION_DEFAULTS, **dict(spec)}
+    s, m, f = int(d["students"]), int(d["parts"]), int(d["filters"])
+    if m < 1 or s < m or s % m:
+        raise TopologyError(f"{where}: distillation with {s} students and {m} parts: parts must divide students")
+    if part_sizes is None:
+        if f % m:
+            raise TopologyError(f"{where}: {f} filters do not split into {m} equal parts")
+        part_sizes = [f // m] * m
+    if len(part_sizes) != m:
+        raise TopologyError(f"{where}: {len(part_sizes)} part sizes for {m} parts")
+    width = int(d["student_width"])
+    nodes = []
+    for i in range(s):
+        layers = [{"type": "conv2d", "filters": int(mult) * width, "kernel": 3, "strides": int(stride), "bn": True,
+                   "activation": "relu"} for mult, stride in d["student_layout"]]
+        layers += [{"type": "conv2d", "filters": int(part_sizes[i % m]), "kernel": 1, "bn": True,
+                    "activation": "relu"}, {"type": "gap"}]
+        nodes.append({"name": f"student{i}", "role": "sensor", "failable": True, "layers": layers})
+    nodes.append({"name": "aggregator", "role": "cloud", "failable": False, "merge": "average",
+                  "layers": [{"type": "dense", "units": "classes", "activation": "softmax"}]})
+    links = [{"from": f"student{i}", "to": "aggregator", "part": i % m} for i in range(s)]
+    return {"nodes": nodes, "links": links}

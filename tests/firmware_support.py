@@ -62,7 +62,20 @@ STANDBY = NodeConfig(
     deadline_ms=DEADLINE_MS, n_slots=2, arena_bytes=0, model_hash=MODEL_HASH,
 )
 
-CONFIGS = {"plain": PLAIN, "mux": MUX, "standby": STANDBY}
+#: Node 9 (a distillation aggregator): input 0 averages three replicas of one part -- link 1 from node 1,
+#: link 3 from node 4, link 4 from node 6 -- (the mean of those that came, zero point if none);
+#: input 1 is link 2 from the host.
+AVERAGE = NodeConfig(
+    name="average", node_id=9, invoke="testmodel_invoke", model_header="testmodel.h",
+    links_in=[LinkIn(1, 1, BYTES, ZP_IN0), LinkIn(3, 4, BYTES, ZP_IN0), LinkIn(4, 6, BYTES, ZP_IN0),
+              LinkIn(2, HOST, BYTES, ZP_IN1)],
+    inputs=[Input([1, 3, 4], kind="average"), Input([2])],
+    outputs=[Output(BYTES, ZP_OUT0), Output(BYTES, ZP_OUT1)],
+    links_out=[LinkOut(output=0, dst=HOST, type="result"), LinkOut(output=1, dst=10, link=11)],
+    deadline_ms=DEADLINE_MS, n_slots=2, arena_bytes=0, model_hash=MODEL_HASH,
+)
+
+CONFIGS = {"plain": PLAIN, "mux": MUX, "standby": STANDBY, "average": AVERAGE}
 
 
 def model(in0: bytes | None, in1: bytes | None) -> tuple[bytes, bytes]:

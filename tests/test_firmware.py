@@ -25,7 +25,8 @@ from host.firmware_build import (FirmwareFitError, Input, LinkIn, build_node, me
                                  toolchain_available, write_node_config)
 from host.launch import EmulatedBoard, launch, qemu_available, qemu_command
 
-from firmware_support import (BYTES, CONFIGS, DEADLINE_MS, EXAMPLE_CONFIG, HOST, MODEL_HASH, MUX, PLAIN, STANDBY,
+from firmware_support import (AVERAGE, BYTES, CONFIGS, DEADLINE_MS, EXAMPLE_CONFIG, HOST, MODEL_HASH, MUX, PLAIN,
+                              STANDBY,
                               TESTMODEL_SOURCES, ZP_IN1, NodeClient, data, expected_counts, link_down, model,
                               sample_frames, stats_delta, stats_drops, tensor)
 
@@ -438,6 +439,48 @@ def test_standby_skip_is_read_only_when_the_link_from_below_is_missing(board_nam
         seq = node.next_seq()   # below and the second skip lost: the first skip and 0
         c.send(link_down(1, n, 1, seq), data(4, n, 3, seq, skip0), link_down(6, n, 2, seq))
         assert result(seq) == model(skip0, None)[0]
+    finally:
+        node.close()
+
+
+@needs_qemu
+def test_average_of_the_replicas_that_came(board_name, images) -> None:
+    """A distillation aggregator's part: the mean of the replica codes that arrived, rounded half away
+    from zero exactly as the host reference (host.partition.average_replicas); zero point if none came."""
+    from host.partition import average_replicas
+
+    node = Running(board_name, images[(board_name, "average")], AVERAGE)
+    try:
+        rng = np.random.default_rng(13)
+        c, n = node.client, AVERAGE.node_id
+
+        def result(seq):
+            out = c.outputs(seq, 2)
+            return p.parse_sample_payload(out[(RESULT_T, p.LINK_NONE)].payload)[1]
+
+        def mean(*ts):
+            return average_replicas([np.frombuffer(t, np.int8)[None] for t in ts])[0].tobytes()
+
+        r1, r3, r4, d = tensor(rng), tensor(rng), tensor(rng), tensor(rng)
+        # odd and even sums of both signs, so that halves are rounded both ways
+        r1 = bytes(np.array([-3, -2, 3, 2, -128, 127, 1, -1] * 2, np.int8).tobytes())
+        r3 = bytes(np.array([0, 1, 0, -1, -127, 126, 0, 0] * 2, np.int8).tobytes())
+        seq = node.next_seq()   # all three replicas
+        c.send(data(4, n, 3, seq, r3), data(HOST, n, 2, seq, d), data(6, n, 4, seq, r4), data(1, n, 1, seq, r1))
+        assert result(seq) == model(mean(r1, r3, r4), d)[0]
+        seq = node.next_seq()   # two replicas (halves), the third lost
+        c.send(data(1, n, 1, seq, r1), link_down(6, n, 4, seq), data(4, n, 3, seq, r3), data(HOST, n, 2, seq, d))
+        assert result(seq) == model(mean(r1, r3), d)[0]
+        assert mean(r1, r3)[:8] == np.array([-2, -1, 2, 1, -128, 127, 1, -1], np.int8).tobytes()
+        seq = node.next_seq()   # one replica: itself
+        c.send(link_down(1, n, 1, seq), link_down(4, n, 3, seq), data(6, n, 4, seq, r4), data(HOST, n, 2, seq, d))
+        assert result(seq) == model(r4, d)[0]
+        seq = node.next_seq()   # none: the zero point, like any missing input
+        c.send(link_down(1, n, 1, seq), link_down(4, n, 3, seq), link_down(6, n, 4, seq), data(HOST, n, 2, seq, d))
+        assert result(seq) == model(None, d)[0]
+        seq = node.next_seq()   # a replica that never comes: computed at the deadline without it
+        c.send(data(1, n, 1, seq, r1), data(4, n, 3, seq, r3), data(HOST, n, 2, seq, d))
+        assert result(seq) == model(mean(r1, r3), d)[0]
     finally:
         node.close()
 

@@ -247,3 +247,37 @@ def test_silent_port_is_a_clear_error(build):
         url = f"socket://127.0.0.1:{srv.getsockname()[1]}"
         with pytest.raises(BoardError, match=rf"node cloud on {url}: no HELLO within 2 s"):
             _run(build, samples=2, ports={"cloud": url}, hello_timeout=2)
+
+
+# ------------------------------------------------------------------------------------------------- distillation
+@pytest.fixture(scope="session")
+def nonn_build(tmp_path_factory) -> Path:
+    """Preset nonn (4 students, 2 parts x 2 replicas, aggregator) trained for one epoch on 600 images."""
+    out = tmp_path_factory.mktemp("harness") / "nonn"
+    env = dict(os.environ, RESILINET_CACHE=str(tmp_path_factory.getbasetemp() / "cache"), TF_CPP_MIN_LOG_LEVEL="3")
+    cmd = [sys.executable, "-m", "host.build", "--preset", "nonn", "--epochs", "1", "--max-train", "600",
+           "--max-test", "100", "--int8-samples", "30", "--out", str(out), "--quiet"]
+    res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return out
+
+
+def test_distilled_students_dropped_on_boards(nonn_build):
+    """Students failed on the boards: the aggregator averages the replicas that came (part 0: student0 and
+    student2), fills the part whose replicas all failed (part 1: student1, student3) with its zero point;
+    every tensor bit-exact, board accuracy = int8 host accuracy; with every student failed, no path."""
+    m = json.loads((nonn_build / "manifest.json").read_text())
+    agg = m["nodes"]["aggregator"]
+    assert agg["aggregation"] == "average"
+    assert [i["replicas"] for i in agg["inputs"]] == [["student0->aggregator", "student2->aggregator"],
+                                                      ["student1->aggregator", "student3->aggregator"]]
+    s = _one(_run(nonn_build, samples=12))
+    _assert_bit_exact(s)
+    assert s["samples"]["answered"] == 12 and s["nodes"]["aggregator"]["identical"] == 12
+    s = _one(_run(nonn_build, dead=["student1", "student3"], samples=12))
+    _assert_bit_exact(s)
+    assert s["samples"]["answered"] == 12 and s["accuracy"]["boards"] == s["accuracy"]["int8_host"]
+    assert s["nodes"]["student1"]["not_fed"] == 12 and s["nodes"]["aggregator"]["identical"] == 12
+    assert s["wire"]["student3->aggregator"]["frames"] == {"LINK_DOWN": 12}
+    s = _one(_run(nonn_build, dead=[f"student{i}" for i in range(4)], samples=6))
+    assert s["samples"]["failed"] == 6 and s["accuracy"]["boards"] == pytest.approx(s["accuracy"]["random_guess"])

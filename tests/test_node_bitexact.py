@@ -32,14 +32,15 @@ def _dataset(preset, health_npz, samples):
 @pytest.mark.parametrize("preset,scheme,samples", [
     ("fashion", "resilinet", SAMPLES), ("fashion", "dfg", SAMPLES), ("har", "resilinet", SAMPLES),
     ("har", "resilinet_plus", SAMPLES), ("health", "resilinet", SAMPLES), ("health", "dfg", SAMPLES),
-    ("cifar_mobilenet", "resilinet", CIFAR_SAMPLES), ("cifar_resnet", "resilinet_plus", CIFAR_SAMPLES)])
+    ("cifar_mobilenet", "resilinet", CIFAR_SAMPLES), ("cifar_resnet", "resilinet_plus", CIFAR_SAMPLES),
+    ("nonn", "distill", 40)])
 def test_generated_nodes_match_tflite_micro_under_every_failure(preset, scheme, samples, health_npz, tmp_path):
     topo, ds = _dataset(preset, health_npz, samples)
     shape = tuple(ds.x_train.shape[1:])
     full = build_model(topo, get_scheme(scheme), BuildOptions(shape, ds.num_classes, ds.feature_groups, seed=1))
     # An untrained network's logits span almost nothing, and a softmax on them cannot be quantized (TFLM
     # aborts); widen the classifier as training would.
-    head = [l for l in full.layers if l.name.startswith("cloud_") and l.name.endswith("_dense")][-1]
+    head = [l for l in full.layers if l.name.startswith(f"{topo.cloud.name}_") and l.name.endswith("_dense")][-1]
     import keras
     logits = keras.Model(full.inputs, head.output)({"x": ds.x_train[:16], "alive": np.ones((16, len(topo.failure_order)))})
     spread = float(np.ptp(np.asarray(logits)))

@@ -15,7 +15,8 @@ from host.topology import load_topology  # noqa: E402
 
 SHAPES = {"fashion": ((28, 28, 1), 10, None), "health": ((23,), 13, None),
           "har": ((128, 6), 6, {"acc": [0, 1, 2], "gyro": [3, 4, 5]}),
-          "cifar_mobilenet": ((32, 32, 3), 10, None), "cifar_resnet": ((32, 32, 3), 10, None)}
+          "cifar_mobilenet": ((32, 32, 3), 10, None), "cifar_resnet": ((32, 32, 3), 10, None),
+          "nonn": ((28, 28, 1), 10, None)}
 
 
 def _setup(preset: str, scheme: str, seed: int = 0):
@@ -30,7 +31,7 @@ def _setup(preset: str, scheme: str, seed: int = 0):
 
 @pytest.mark.parametrize("preset,scheme", [("fashion", "resilinet"), ("fashion", "dfg"), ("fashion", "vanilla"),
                                            ("har", "resilinet"), ("har", "resilinet_plus"),
-                                           ("health", "resilinet"), ("health", "dfg")])
+                                           ("health", "resilinet"), ("health", "dfg"), ("nonn", "distill")])
 def test_float_split_equals_the_whole_network_in_every_configuration(preset, scheme):
     topo, full, plans, models, x = _setup(preset, scheme)
     used = topo if get_scheme(scheme).skips else topo.with_skips([])
@@ -67,7 +68,7 @@ def test_mux_with_unequal_weights_and_passthrough_nodes_are_refused():
 @pytest.mark.parametrize("preset,scheme", [(p, s) for p in ("fashion", "har", "health")
                                            for s in ("vanilla", "dfg", "resilinet", "resilinet_plus")
                                            if not (p == "health" and s == "vanilla")]
-                         + [("cifar_mobilenet", "resilinet"), ("cifar_resnet", "resilinet")])
+                         + [("cifar_mobilenet", "resilinet"), ("cifar_resnet", "resilinet"), ("nonn", "distill")])
 def test_every_link_has_one_scale_and_zero_point_at_both_ends(preset, scheme):
     topo, full, plans, models, x = _setup(preset, scheme)
     shape, classes, _ = SHAPES[preset]
@@ -99,3 +100,28 @@ def test_int8_split_feeds_the_skip_bytes_unchanged_and_zero_points_for_missing_l
             np.testing.assert_array_equal(fog_in[0], np.full_like(fog_in[0], links["edge->fog"].zero_point))
             np.testing.assert_array_equal(fog_in[1], iot_to_fog)
         assert r.result is not None and r.result.dtype == np.int8
+
+
+def test_distilled_aggregator_averages_the_replicas_that_arrived():
+    """Preset nonn: part j = mean of the replicas of part j that arrived (float: mean; int8: the mean of the
+    codes, rounded half away from zero, as the boards compute it), zero only when none arrived."""
+    from host.partition import average_replicas
+
+    topo, full, plans, models, x = _setup("nonn", "distill", seed=2)
+    agg = plans["aggregator"]
+    assert agg.aggregation == "average"
+    assert [s.replicas for s in agg.inputs] == [["student0->aggregator", "student2->aggregator"],
+                                                 ["student1->aggregator", "student3->aggregator"]]
+    runner = keras_runner(models)
+    zero = lambda n, s: np.zeros((len(x),) + s.shape, np.float32)  # noqa: E731
+    alive = topo.alive_map((1, 1, 0, 0))  # part 0 has student0 only, part 1 student1 only
+    r = run_split(plans, runner, sensor_features(plans, x), alive, zero=zero)
+    np.testing.assert_array_equal(r.inputs["aggregator"][0], r.outputs["student0"]["student0_out"])
+    r = run_split(plans, runner, sensor_features(plans, x), topo.alive_map((1, 0, 1, 0)), zero=zero)
+    want = (r.outputs["student0"]["student0_out"] + r.outputs["student2"]["student2_out"]) / 2
+    np.testing.assert_allclose(r.inputs["aggregator"][0], want, rtol=1e-6)
+    np.testing.assert_array_equal(r.inputs["aggregator"][1], 0.0)   # both replicas of part 1 failed
+    q = [np.array([[-3, -2, 3, 2, 127, -128]], np.int8), np.array([[0, 1, 0, -1, 126, -127]], np.int8)]
+    np.testing.assert_array_equal(average_replicas(q), [[-2, -1, 2, 1, 127, -128]])
+    q.append(np.array([[1, 1, 1, 1, 127, -128]], np.int8))
+    np.testing.assert_array_equal(average_replicas(q), [[-1, 0, 1, 1, 127, -128]])

@@ -124,3 +124,37 @@ def test_invalid_topologies_are_named():
         parse_topology(_raw(links=[{"from": "s", "to": "c"}]))
     with pytest.raises(TopologyError, match="no preset"):
         load_topology("nonexistent")
+
+
+def test_distillation_presets_generate_students_and_an_averaging_aggregator():
+    for name, s, m in (("nonn", 4, 2), ("nonn_s8", 8, 4)):
+        topo = load_topology(name)
+        assert [n.name for n in topo.sensors] == [f"student{i}" for i in range(s)]
+        assert all(n.failable and n.features is None for n in topo.sensors)
+        assert topo.cloud.name == "aggregator" and topo.cloud.merge == "average" and not topo.cloud.failable
+        assert [(l.src, l.part) for l in topo.incoming("aggregator")] == [(f"student{i}", i % m) for i in range(s)]
+        assert topo.failure_order == [f"student{i}" for i in range(s)]
+        # a path exists while any student is alive
+        assert not topo.has_path((0,) * s) and all(topo.has_path(tuple(int(j == i) for j in range(s)))
+                                                    for i in range(s))
+        bridge = topo.sensors[0].layers[-2]
+        assert bridge["kernel"] == 1 and bridge["filters"] == 128 // m
+        assert topo.to_dict()["distillation"]["students"] == s
+
+
+def test_average_merge_needs_parts_on_every_link():
+    raw = {"name": "t", "nodes": [{"name": "a", "role": "sensor"}, {"name": "b", "role": "sensor"},
+                                  {"name": "c", "role": "cloud", "merge": "average"}],
+           "links": [{"from": "a", "to": "c", "part": 0}, {"from": "b", "to": "c"}]}
+    with pytest.raises(TopologyError, match="needs a `part`"):
+        parse_topology(raw)
+    raw["links"][1]["part"] = 2
+    with pytest.raises(TopologyError, match="must be 0..M-1"):
+        parse_topology(raw)
+    raw["links"][1]["part"] = 1
+    parse_topology(raw)
+    raw["nodes"][2]["merge"] = "median"
+    with pytest.raises(TopologyError, match="merge"):
+        parse_topology(raw)
+    with pytest.raises(TopologyError, match="parts must divide"):
+        parse_topology({"name": "d", "distillation": {"students": 3, "parts": 2}})

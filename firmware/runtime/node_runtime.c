@@ -54,9 +54,11 @@ node_status_t node_check_config(const node_config_t *cfg)
     }
     for (size_t k = 0; k < cfg->n_inputs; k++) {
         const node_input_t *in = &cfg->inputs[k];
-        size_t want = in->kind == NODE_INPUT_LINK ? 1u : 2u;
-        size_t most = in->kind == NODE_INPUT_LINK ? 1u : in->kind == NODE_INPUT_MUX ? NODE_MUX_MAX : 2u;
-        if (in->kind > NODE_INPUT_STANDBY || in->n_links < want || in->n_links > most) {
+        size_t want = in->kind == NODE_INPUT_LINK || in->kind == NODE_INPUT_AVERAGE ? 1u : 2u;
+        size_t most = in->kind == NODE_INPUT_LINK      ? 1u
+                      : in->kind == NODE_INPUT_STANDBY ? 2u
+                                                       : NODE_MUX_MAX;
+        if (in->kind > NODE_INPUT_AVERAGE || in->n_links < want || in->n_links > most) {
             return NODE_ERR_CONFIG;
         }
         if (in->kind == NODE_INPUT_STANDBY) { /* the guard is only looked at, not read */
@@ -204,6 +206,14 @@ static int input_resolved(const node_input_t *in, const uint8_t *state)
         uint8_t guard = state[in->links[0]];
         return guard == NODE_LINK_DATA || (guard == NODE_LINK_DOWN && state[in->links[1]] != NODE_LINK_WAITING);
     }
+    if (in->kind == NODE_INPUT_AVERAGE) { /* every replica counts: wait for all of them */
+        for (size_t j = 0; j < in->n_links; j++) {
+            if (state[in->links[j]] == NODE_LINK_WAITING) {
+                return 0;
+            }
+        }
+        return 1;
+    }
     for (size_t j = 0; j < in->n_links; j++) {
         uint8_t st = state[in->links[j]];
         if (st == NODE_LINK_DATA) {
@@ -256,6 +266,36 @@ static void send_link_down(node_t *n, uint16_t seq, uint8_t reason)
     }
 }
 
+/* The mean of the replicas of an AVERAGE input whose DATA came, written over
+ * the first replica's buffer (the slot owns it; it is read before it is
+ * written, element by element); NULL if none came.  All replicas share one
+ * zero point and scale, so the mean of the codes is the code of the mean:
+ * sum / count rounded half away from zero, as host/partition.py computes. */
+static const int8_t *average_replicas(node_t *n, node_slot_t *slot, const node_input_t *inp)
+{
+    const int8_t *src[NODE_MUX_MAX];
+    int32_t count = 0;
+    for (size_t j = 0; j < inp->n_links; j++) {
+        uint8_t li = inp->links[j];
+        if (slot->state[li] == NODE_LINK_DATA) {
+            src[count++] = slot->buf + n->link_offset[li];
+        }
+    }
+    if (count <= 1) {
+        return count == 1 ? src[0] : NULL;
+    }
+    int8_t *dst = slot->buf + n->link_offset[inp->links[0]];
+    for (size_t i = 0; i < inp->bytes; i++) {
+        int32_t sum = 0;
+        for (int32_t j = 0; j < count; j++) {
+            sum += src[j][i];
+        }
+        int32_t mag = ((sum < 0 ? -sum : sum) + count / 2) / count;
+        dst[i] = (int8_t)(sum < 0 ? -mag : mag);
+    }
+    return dst;
+}
+
 /* Compute sample `slot` with what it has (waiting links count as missing) and
  * send the outputs, or LINK_DOWN if it has no usable input.  Frees the slot.
  * `expired`: given up waiting (deadline or eviction), not ready by itself. */
@@ -280,7 +320,7 @@ static void complete_sample(node_t *n, node_slot_t *slot, int expired)
         }
         for (size_t j = 0; j < inp->n_links; j++) {
             uint8_t st = slot->state[inp->links[j]];
-            if (st == NODE_LINK_DATA) {
+            if (st == NODE_LINK_DATA && inp->kind != NODE_INPUT_AVERAGE) {
                 break;
             }
             if (st == NODE_LINK_WAITING) {
@@ -301,6 +341,8 @@ static void complete_sample(node_t *n, node_slot_t *slot, int expired)
             if (slot->state[inp->links[0]] != NODE_LINK_DATA && slot->state[fill] == NODE_LINK_DATA) {
                 in[k] = slot->buf + n->link_offset[fill];
             }
+        } else if (inp->kind == NODE_INPUT_AVERAGE) {
+            in[k] = average_replicas(n, slot, inp);
         } else {
             for (size_t j = 0; j < inp->n_links; j++) {
                 uint8_t li = inp->links[j];

@@ -45,7 +45,7 @@ extern "C" {
 #ifndef NODE_MAX_SLOTS
 #define NODE_MAX_SLOTS 4u     /* samples in flight */
 #endif
-#define NODE_MUX_MAX 4u       /* links of one mux */
+#define NODE_MUX_MAX 4u       /* links of one mux (or replicas of one averaged part) */
 
 /* Every tensor buffer starts on a 4-byte boundary. */
 #define NODE_ALIGN(n) ((((size_t)(n)) + 3u) & ~(size_t)3u)
@@ -95,13 +95,19 @@ typedef enum {
      * guard's DATA came the input is the real value 0 (links[1]'s zero point);
      * otherwise it is links[1] (or 0 if that is missing too).  The model adds
      * its inputs, so the node computes "below, else the sum of the skips". */
-    NODE_INPUT_STANDBY = 2
+    NODE_INPUT_STANDBY = 2,
+    /* Distilled students (NoNN's successor): links[0..n_links-1] each carry a
+     * replica of one part.  The input is the mean of the replicas whose DATA
+     * came (they share one scale and zero point, so the mean of the codes:
+     * the integer sum / count, rounded half away from zero), or the zero point
+     * if none came.  Computed once every replica came or was given up. */
+    NODE_INPUT_AVERAGE = 3
 } node_input_kind_t;
 
 /* One model input and where it comes from. */
 typedef struct {
     uint8_t kind;                /* node_input_kind_t */
-    uint8_t n_links;             /* LINK: 1; MUX: 2..NODE_MUX_MAX; STANDBY: 2 */
+    uint8_t n_links;             /* LINK: 1; MUX: 2..NODE_MUX_MAX; STANDBY: 2; AVERAGE: 1..NODE_MUX_MAX */
     uint8_t links[NODE_MUX_MAX]; /* indices into node_config_t.links_in */
     uint16_t bytes;              /* model input bytes (= the bytes of each of its links) */
 } node_input_t;
