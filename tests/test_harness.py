@@ -29,15 +29,20 @@ pytestmark = pytest.mark.skipif(not (toolchain_available() and qemu_available())
                                        "qemu-system-arm)")
 
 
-@pytest.fixture(scope="session")
-def build(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("harness") / "fashion"
+def _quick_build(tmp_path_factory, preset: str, max_train: int, max_test: int, int8_samples: int) -> Path:
+    """``host.build`` of ``preset`` trained for one epoch (a private model cache per test session)."""
+    out = tmp_path_factory.mktemp("harness") / preset
     env = dict(os.environ, RESILINET_CACHE=str(tmp_path_factory.getbasetemp() / "cache"), TF_CPP_MIN_LOG_LEVEL="3")
-    cmd = [sys.executable, "-m", "host.build", "--preset", "fashion", "--epochs", "1", "--max-train", "1500",
-           "--max-test", "300", "--int8-samples", "100", "--out", str(out), "--quiet"]
-    res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    cmd = [sys.executable, "-m", "host.build", "--preset", preset, "--epochs", "1", "--max-train", str(max_train),
+           "--max-test", str(max_test), "--int8-samples", str(int8_samples), "--out", str(out), "--quiet"]
+    res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     return out
+
+
+@pytest.fixture(scope="session")
+def build(tmp_path_factory) -> Path:
+    return _quick_build(tmp_path_factory, "fashion", 1500, 300, 100)
 
 
 def _qemus() -> set[int]:
@@ -253,13 +258,7 @@ def test_silent_port_is_a_clear_error(build):
 @pytest.fixture(scope="session")
 def nonn_build(tmp_path_factory) -> Path:
     """Preset nonn (4 students, 2 parts x 2 replicas, aggregator) trained for one epoch on 600 images."""
-    out = tmp_path_factory.mktemp("harness") / "nonn"
-    env = dict(os.environ, RESILINET_CACHE=str(tmp_path_factory.getbasetemp() / "cache"), TF_CPP_MIN_LOG_LEVEL="3")
-    cmd = [sys.executable, "-m", "host.build", "--preset", "nonn", "--epochs", "1", "--max-train", "600",
-           "--max-test", "100", "--int8-samples", "30", "--out", str(out), "--quiet"]
-    res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    return out
+    return _quick_build(tmp_path_factory, "nonn", 600, 100, 30)
 
 
 def test_distilled_students_dropped_on_boards(nonn_build):
