@@ -49,6 +49,7 @@ sys.path.insert(0, str(REPO))
 
 from codegen.emit import build_module, write_module  # noqa: E402
 from codegen.footprint import CORTEX_M4_FLAGS  # noqa: E402
+from codegen.semihost import LINKER_LD, STARTUP_C  # noqa: E402
 from codegen.verify import random_samples, tflm_reference  # noqa: E402
 
 #: TFLM + CMSIS-NN on the same emulated board (docs/toolchain-facts.md), instructions per inference.
@@ -57,49 +58,6 @@ REFERENCE = {"ic_resnet8_int8": 29_863_986, "kws_dscnn_int8": 7_700_571, "ad_aut
 ICOUNT_SHIFT = 7
 NS_PER_TICK = 40  # 25 MHz system clock of mps2-an386
 TIMER = 0x40000000  # CMSDK APB timer 0: CTRL +0, VALUE +4, RELOAD +8
-
-_STARTUP = r"""
-#include <stdint.h>
-extern uint32_t _estack, _sidata, _sdata, _edata, _sbss, _ebss;
-int main(void);
-static int semihost(int op, void *arg)
-{
-    register int r0 __asm__("r0") = op;
-    register void *r1 __asm__("r1") = arg;
-    __asm__ volatile("bkpt 0xab" : "+r"(r0) : "r"(r1) : "memory");
-    return r0;
-}
-void sh_puts(const char *s) { semihost(0x04 /* SYS_WRITE0 */, (void *)s); }
-static void sh_exit(int ok)
-{
-    semihost(0x18, (void *)(ok ? 0x20026 : 0x20024));
-    for (;;) {}
-}
-void Reset_Handler(void)
-{
-    uint32_t *s = &_sidata, *d = &_sdata;
-    while (d < &_edata) *d++ = *s++;
-    for (d = &_sbss; d < &_ebss;) *d++ = 0;
-    *(volatile uint32_t *)0xE000ED88 |= (0xFu << 20); /* CPACR: enable the FPU */
-    __asm__ volatile("dsb\n isb");
-    sh_exit(main() == 0);
-}
-void Fault_Handler(void) { sh_puts("fault\n"); sh_exit(0); }
-__attribute__((section(".vectors"), used)) const void *const vectors[16] = {
-    &_estack, (const void *)Reset_Handler, (const void *)Fault_Handler, (const void *)Fault_Handler,
-    (const void *)Fault_Handler, (const void *)Fault_Handler, (const void *)Fault_Handler};
-"""
-
-_LINKER = """
-MEMORY { FLASH (rx) : ORIGIN = 0x00000000, LENGTH = 4M  RAM (rwx) : ORIGIN = 0x20000000, LENGTH = 4M }
-_estack = ORIGIN(RAM) + LENGTH(RAM);
-SECTIONS {
-  .text : { KEEP(*(.vectors)) *(.text*) *(.rodata*) } > FLASH
-  _sidata = LOADADDR(.data);
-  .data : { _sdata = .; *(.data*) _edata = .; } > RAM AT > FLASH
-  .bss (NOLOAD) : { _sbss = .; *(.bss*) *(COMMON) _ebss = .; } > RAM
-}
-"""
 
 _TIMER_C = f"""
 #define BENCH_TIMER_VALUE (*(volatile uint32_t *)0x{TIMER + 4:08X}u)
@@ -228,8 +186,8 @@ def measure(model: Path, kernels: Path, work: Path, check: bool = True, seed: in
         "}",
     ]
     (work / "main.c").write_text("\n".join(lines) + "\n")
-    (work / "startup.c").write_text(_STARTUP)
-    (work / "link.ld").write_text(_LINKER)
+    (work / "startup.c").write_text(STARTUP_C)
+    (work / "link.ld").write_text(LINKER_LD)
     elf = work / "bench.elf"
     cmd = ["arm-none-eabi-gcc", *CORTEX_M4_FLAGS, "-O2", "-std=c99", "-I", str(kernels), "-I", str(gen),
            "-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs", "-T", str(work / "link.ld"),

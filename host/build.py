@@ -21,7 +21,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -199,8 +199,9 @@ def main(argv: list[str] | None = None) -> int:
         section = build_int8_nodes(model, topo, scheme.name, ds, out, seed=args.seed)
         n = len(ds.y_test) if args.int8_samples is None else min(args.int8_samples, len(ds.y_test))
         acc8 = int8_accuracy(section["plans"], section["quant"], topo, ds.x_test[:n], ds.y_test[:n])
+        # float on exactly the samples the int8 evaluation (and the harness) uses: the first n
         acc_f = ev.measured if n == len(ds.y_test) else \
-            evaluate_failures(model, topo, scheme.name, ds.subset(max_test=n),
+            evaluate_failures(model, topo, scheme.name, replace(ds, x_test=ds.x_test[:n], y_test=ds.y_test[:n]),
                               by_nodes=bool(topo.distillation)).measured
         for name, node in section["nodes"].items():
             node["board"] = board.name

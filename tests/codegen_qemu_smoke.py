@@ -13,52 +13,8 @@ from pathlib import Path
 from codegen import generate_module
 from codegen.emit import activation_tensors
 from codegen.footprint import CORTEX_M4_FLAGS
+from codegen.semihost import LINKER_LD, STARTUP_C
 from codegen.verify import kernels_dir, random_samples, tflm_reference
-
-_STARTUP = r"""
-#include <stdint.h>
-extern uint32_t _estack, _sidata, _sdata, _edata, _sbss, _ebss;
-int main(void);
-static int semihost(int op, void *arg)
-{
-    register int r0 __asm__("r0") = op;
-    register void *r1 __asm__("r1") = arg;
-    __asm__ volatile("bkpt 0xab" : "+r"(r0) : "r"(r1) : "memory");
-    return r0;
-}
-void sh_puts(const char *s) { semihost(0x04 /* SYS_WRITE0 */, (void *)s); }
-static void sh_exit(int ok)
-{
-    /* SYS_EXIT: ApplicationExit ends QEMU with status 0, RunTimeErrorUnknown with 1. */
-    semihost(0x18, (void *)(ok ? 0x20026 : 0x20024));
-    for (;;) {}
-}
-void Reset_Handler(void)
-{
-    uint32_t *s = &_sidata, *d = &_sdata;
-    while (d < &_edata) *d++ = *s++;
-    for (d = &_sbss; d < &_ebss;) *d++ = 0;
-    *(volatile uint32_t *)0xE000ED88 |= (0xFu << 20); /* CPACR: enable the FPU */
-    __asm__ volatile("dsb\n isb");
-    sh_exit(main() == 0);
-}
-void Fault_Handler(void) { sh_puts("fault\n"); sh_exit(0); }
-__attribute__((section(".vectors"), used)) const void *const vectors[16] = {
-    &_estack, (const void *)Reset_Handler, (const void *)Fault_Handler, (const void *)Fault_Handler,
-    (const void *)Fault_Handler, (const void *)Fault_Handler, (const void *)Fault_Handler};
-"""
-
-_LINKER = """
-MEMORY { FLASH (rx) : ORIGIN = 0x00000000, LENGTH = 4M  RAM (rwx) : ORIGIN = 0x20000000, LENGTH = 4M }
-_estack = ORIGIN(RAM) + LENGTH(RAM);
-SECTIONS {
-  .text : { KEEP(*(.vectors)) *(.text*) *(.rodata*) } > FLASH
-  _sidata = LOADADDR(.data);
-  .data : { _sdata = .; *(.data*) _edata = .; } > RAM AT > FLASH
-  .bss (NOLOAD) : { _sbss = .; *(.bss*) *(COMMON) _ebss = .; } > RAM
-}
-"""
-
 
 def _c_array(name: str, values: object) -> str:
     import numpy as np
@@ -105,8 +61,8 @@ def build_and_run(models: list[Path], work: Path, samples: int = 3, seed: int = 
                      f'else {{ sh_puts("{name}: ok\\n"); }}')
     lines += ["    return bad;", "}"]
     (work / "main.c").write_text("\n".join(lines) + "\n")
-    (work / "startup.c").write_text(_STARTUP)
-    (work / "link.ld").write_text(_LINKER)
+    (work / "startup.c").write_text(STARTUP_C)
+    (work / "link.ld").write_text(LINKER_LD)
 
     elf = work / "smoke.elf"
     cmd = ["arm-none-eabi-gcc", *CORTEX_M4_FLAGS, "-O2", "-std=c99", "-I", str(kernels_dir()), "-I", str(gen),
