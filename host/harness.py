@@ -711,12 +711,12 @@ def start_boards(build: Path, console: Any) -> int:
             console.print(f"{name}: already running ({(d / f'{name}.url').read_text().strip()})")
             continue
         res = subprocess.run([sys.executable, "-m", "host.launch", "start", "--board", node.board, "--elf",
-                              str(node.elf), "--pidfile", str(pid)], capture_output=True, text=True)
+                              str(node.elf), "--pidfile", str(pid), "--rx-buffer"], capture_output=True, text=True)
         if res.returncode != 0:
             console.print(f"[red]{name}: {res.stderr.strip()}")
             return 1
         url = res.stdout.split()[0]
-        (d / f"{name}.url").write_text(url + "\n")
+        (d / f"{name}.url").write_text(url + " rx-buffer\n")  # the router doubles 0x00 (host.launch)
         console.print(f"{name}: {url}")
     return 0
 

@@ -14,10 +14,14 @@ samples through them with :meth:`Network.run`:
 * the final node's RESULT (or its LINK_DOWN to the host) ends a sample; so does the host deadline.
 
 One thread does all reading and routing (a selector over the ports' file descriptors; pyserial ports on
-``socket://`` and on real serial devices both have one), one writer thread per port does the blocking
-writes, so a slow board never stalls the routing of the others. Frames of one link come from one board's
-port and go into one writer queue: per-link order is preserved. At most ``window`` samples are in flight
-(the nodes have 3 slots).
+``socket://`` and on real serial devices both have one). On a ``socket://`` port (emulated and remote
+boards) it reads and writes the non-blocking socket itself; what the socket does not take at once, and
+every write to a serial device (which blocks until sent), goes to the port's writer thread, so a slow
+board never stalls the routing of the others. Frames of one link come from one board's port and leave
+through one port in order: per-link order is preserved. At most ``window`` samples are in flight (the
+nodes have 3 slots). Emulated boards that the router launches get a receive buffer in front of their UART
+(``rx_buffer``, :mod:`host.launch`; their port doubles 0x00 on the way in, the UART sees the frames
+unchanged).
 
 A board whose port dies (QEMU killed, USB gone) or that stops answering is marked silent: the samples it
 owed get LINK_DOWN in its name (reason 3, node failed) or fail at once when no path is left, later samples
@@ -29,8 +33,10 @@ from __future__ import annotations
 import os
 import queue
 import random
+import select
 import selectors
 import signal
+import socket
 import statistics
 import threading
 import time
@@ -42,6 +48,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from . import protocol as P
+from .launch import escape_mux
 from .reference import Deployment, LinkInfo, NodeInfo
 
 _DATA, _DOWN, _RESULT = int(P.FrameType.DATA), int(P.FrameType.LINK_DOWN), int(P.FrameType.RESULT)
@@ -186,6 +193,16 @@ class Connection:
         self._q: queue.SimpleQueue = queue.SimpleQueue()
         self._inbox = inbox
         port.timeout = 0  # reads never block: the selector says when there is something
+        # A pyserial socket:// port (emulated and remote boards): the router thread reads and writes its
+        # non-blocking socket itself (one syscall each, no hand-over to the writer thread and back, which
+        # cost more than the write); the writer thread only takes what the socket did not accept at once.
+        # A serial device (real board) is written by the writer thread: a write there blocks until sent.
+        self._sock = getattr(port, "_socket", None)
+        if type(port).__module__ != "serial.urlhandler.protocol_socket" or not isinstance(self._sock, socket.socket):
+            self._sock = None  # e.g. rfc2217:// escapes what it writes: only its own write() will do
+        self._escape = bool(getattr(port, "mux_escaped", False))  # host.launch rx_buffer board: double 0x00
+        self._queued = 0   # items put in the writer queue (router thread only)
+        self._written = 0  # items the writer has finished (writer thread only)
         self._thread = threading.Thread(target=self._writer, name=f"write-{node.name}", daemon=True)
         self._thread.start()
 
@@ -193,8 +210,27 @@ class Connection:
         return self.port.fileno()
 
     def send(self, data: bytes) -> None:
-        if not self.closed:
+        """Queue ``data`` for the board; per-port order is kept (the writer queue drains first)."""
+        if self.closed:
+            return
+        if self._sock is None:
+            self._queued += 1
             self._q.put(data)
+            return
+        raw = escape_mux(data) if self._escape else data
+        if self._queued == self._written:  # nothing waiting: straight into the socket
+            try:
+                n = self._sock.send(raw)
+            except (BlockingIOError, InterruptedError):
+                n = 0
+            except OSError as err:
+                self._inbox.put(("port_error", self, f"write failed: {err}"))
+                return
+            if n == len(raw):
+                return
+            raw = raw[n:]
+        self._queued += 1
+        self._q.put(raw)
 
     def _writer(self) -> None:
         while True:
@@ -202,14 +238,32 @@ class Connection:
             if data is None:
                 return
             try:
-                self.port.write(data)
+                if self._sock is None:
+                    self.port.write(data)
+                else:
+                    view = memoryview(data)
+                    while view:
+                        try:
+                            view = view[self._sock.send(view):]
+                        except (BlockingIOError, InterruptedError):
+                            select.select([], [self._sock], [], 1.0)
             except Exception as err:  # noqa: BLE001 -- any port failure means the board is gone
                 self._inbox.put(("port_error", self, f"write failed: {err}"))
                 return
+            finally:
+                self._written += 1
 
     def read_frames(self) -> list[tuple[P.Frame | None, bytes, P.LinkStatus]]:
         """Frames completed by what the port has now: (frame, body, status); raises on a dead port."""
-        data = self.port.read(1 << 16)
+        if self._sock is not None:
+            try:
+                data = self._sock.recv(1 << 16)
+            except (BlockingIOError, InterruptedError):
+                return []
+            if not data:
+                raise ConnectionError("socket disconnected")
+        else:
+            data = self.port.read(1 << 16)
         if not data:
             return []
         out = []
@@ -237,15 +291,21 @@ class Connection:
         self.closed = True
         self._q.put(None)
         try:
-            self.port.close()
+            if self._sock is not None:
+                # pyserial's close() sleeps 0.3 s after closing a socket ("for quick reconnects")
+                self._sock.close()
+                self.port._socket = None
+                self.port.is_open = False
+            else:
+                self.port.close()
         except Exception:  # noqa: BLE001
             pass
 
 
-def _open_port(url: str, baud: int, timeout: float = 2.0) -> Any:
+def _open_port(url: str, baud: int, timeout: float = 2.0, mux: bool = False) -> Any:
     from .launch import open_uart
 
-    port = open_uart(url, timeout=timeout)
+    port = open_uart(url, timeout=timeout, mux=mux)
     if not url.startswith(("socket://", "rfc2217://", "loop://")):
         port.baudrate = baud
     return port
@@ -258,9 +318,11 @@ class Network:
     def __init__(self, dep: Deployment, *, ports: Mapping[str, str] | None = None, baud: int = 115200,
                  hello_timeout: float = 8.0, boards_dir: Path | None = None,
                  log: Callable[[str], None] | None = None, watchdog_s: float | None = None,
-                 coalesce_s: float = 0.002) -> None:
+                 coalesce_s: float = 0.001) -> None:
         self.dep = dep
         self.urls: dict[str, str] = dict(ports or {})
+        #: nodes whose emulated board has a mux chardev in front of its UART (writes escaped: host.launch)
+        self.mux: set[str] = set()
         unknown = set(self.urls) - set(dep.nodes)
         if unknown:
             raise BoardError(f"--port for unknown node(s) {sorted(unknown)}; nodes are {list(dep.nodes)}")
@@ -295,6 +357,7 @@ class Network:
         self._reviver: threading.Thread | None = None
         self._closing = threading.Event()
         self._pending_errors: list[str] = []
+        self._partial = False  # the last read of some port ended inside a frame (see _pump)
         self._reset_wait: dict[str, int] = {}
         self._alive_since: dict[str, float] = {}
         self.node_by_id = dep.node_by_id
@@ -348,12 +411,16 @@ class Network:
             pass
 
     def _detached_url(self, name: str) -> str | None:
-        """URL of a board started with ``python -m host.harness --start-boards`` (still running)."""
+        """URL of a board started with ``python -m host.harness --start-boards`` (still running); the
+        URL file says ``rx-buffer`` after the URL if the board has a mux chardev (:mod:`host.launch`)."""
         from .launch import pidfile_running
 
         pid, url = self.boards_dir / f"{name}.pid", self.boards_dir / f"{name}.url"
         if pid.exists() and url.exists() and pidfile_running(pid):
-            return url.read_text().split()[0]
+            words = url.read_text().split()
+            if "rx-buffer" in words[1:]:
+                self.mux.add(name)
+            return words[0]
         return None
 
     def _attach(self, name: str) -> None:
@@ -377,16 +444,17 @@ class Network:
             if not node.elf.exists():
                 raise BoardError(f"node {name}: no firmware image {node.elf} (run python -m host.build)")
             try:
-                b = EmulatedBoard(board, node.elf, name=name).start()
+                b = EmulatedBoard(board, node.elf, name=name, rx_buffer=True).start()
             except LaunchError as err:
                 raise BoardError(f"node {name}: {err}") from err
             self.emulated[name] = b
+            self.mux.add(name)
             url = b.url
             how = "launched"
         self.urls[name] = url
         self.attached[name] = how
         try:
-            port = _open_port(url, self.baud)
+            port = _open_port(url, self.baud, mux=name in self.mux)
         except Exception as err:  # noqa: BLE001
             raise BoardError(f"node {name}: cannot open port {url}: {err}") from err
         self._add_conn(name, port, url)
@@ -521,7 +589,7 @@ class Network:
                     continue
                 tried[name] = time.monotonic()
                 try:
-                    port = _open_port(url, self.baud, timeout=0.3)
+                    port = _open_port(url, self.baud, timeout=0.3, mux=name in self.mux)
                 except Exception:  # noqa: BLE001 -- not back yet
                     continue
                 self._inbox.put(("revived", name, port, url))
@@ -543,14 +611,17 @@ class Network:
     def _pump(self, timeout: float) -> int:
         """Read whatever the ports have (waiting up to ``timeout``) and handle it; returns frames handled."""
         n = 0
+        if self._partial and self.coalesce_s:
+            # The last read ended inside a frame: an emulated UART sends one byte per TCP segment, so let
+            # the rest of the frame gather (a board sends ~250 B/ms) instead of waking up per few bytes.
+            # A read that ends on a frame boundary is routed at once, without this wait.
+            time.sleep(self.coalesce_s)
+            timeout = 0
+        self._partial = False
         try:
             events = self._sel.select(timeout)
         except (OSError, ValueError):
             events = []
-        if events and self.coalesce_s:
-            # The emulated UARTs trickle a few bytes per TCP segment: let a frame's worth gather
-            # (a 1.6 KB frame takes ~80 ms on the wire anyway) instead of waking up per 4 bytes.
-            time.sleep(self.coalesce_s)
         for key, _ in events:
             c: Connection = key.data
             if c.closed:
@@ -562,6 +633,8 @@ class Network:
                 continue
             name = c.node.name
             self._last_rx[name] = time.monotonic()
+            if c.buf:
+                self._partial = True
             for frame, body, status in items:
                 if self._run is not None:
                     self._run.uart_rx[name] += len(body) + 1

@@ -15,6 +15,7 @@
 #define BOARD_UART_IRQ 38u
 #define BOARD_UART_BAUD 115200u
 #define BOARD_UART_PCLK_HZ 42000000u /* APB1 at 168 MHz / 4 (no baud timing in QEMU) */
+#define BOARD_UART_QEMU 1           /* QEMU's USART model: transmit without polling TXE (uart_stm32_usart_v1.c) */
 
 #define BOARD_PINS_F4_USART2 1      /* RCC/GPIOA set-up of the F4 (PA2/PA3, AF7) */
 
