@@ -20,8 +20,11 @@ setup:
 demo: setup
 	$(PY) -m host.build --preset fashion --scheme resilinet --board qemu --out $(OUT)
 	$(VENV)/bin/pio run
-	$(PY) -m host.harness --build $(OUT) --samples 200
-	$(PY) -m host.harness --build $(OUT) --samples 200 --drop edge
+	$(PY) -m host.harness --build $(OUT) --samples 200 --out $(OUT)/harness
+	$(PY) -m host.harness --build $(OUT) --samples 200 --drop edge --out $(OUT)/harness-edge-dropped
+	@echo; echo "make demo: the same 200 samples on the boards, without failure and with the edge dropped"
+	@grep -h -m1 -A1 "^| configuration" $(OUT)/harness/harness.md
+	@grep -h "^| none failed\|^| edge failed" $(OUT)/harness/harness.md $(OUT)/harness-edge-dropped/harness.md
 
 test: setup
 	$(PY) -m pytest -q
