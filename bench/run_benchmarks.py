@@ -598,9 +598,9 @@ def frame_sizes(tensor_bytes: int) -> dict[str, int]:
     """Bytes of one DATA frame carrying ``tensor_bytes``: worst case (every byte non-zero) and all-zero tensor."""
     from host import protocol as P
 
-    payload = P.CYCLES_LEN + tensor_bytes
+    payload = tensor_bytes  # a DATA frame carries the tensor alone (2-byte header)
     worst = P.encoded_len_max(payload)
-    zeros = len(P.encode_frame(P.Frame(P.FrameType.DATA, 1, 2, 1, 1, P.build_sample_payload(1, bytes(tensor_bytes)))))
+    zeros = len(P.encode_frame(P.Frame(P.FrameType.DATA, 1, 2, 1, 1, bytes(tensor_bytes))))
     return {"tensor": tensor_bytes, "payload": payload, "frame_worst": worst, "frame_zeros": zeros}
 
 

@@ -159,10 +159,10 @@ class NodeConfig:
             raise ValueError("a node takes 1..8 incoming links and 1..8 model inputs")
         if len(self.outputs) > 8 or len(self.links_out) > 8 or not 1 <= self.n_slots <= 4:
             raise ValueError("a node has at most 8 outputs, 8 outgoing links and 1..4 slots")
-        if len(set((l.src, l.link) for l in self.links_in)) != len(ids):
-            raise ValueError(f"incoming links repeat a (src, link) pair: {self.links_in}")
+        if len(set(ids)) != len(ids):  # a DATA frame names only its link
+            raise ValueError(f"incoming links repeat a link id: {self.links_in}")
         for l in self.links_in:
-            if not (0 <= l.src <= 14 and 0 <= l.link < 0xFF and 0 < l.bytes <= 2044 and -128 <= l.zero_point <= 127):
+            if not (0 <= l.src <= 14 and 0 <= l.link <= 127 and 0 < l.bytes <= 2048 and -128 <= l.zero_point <= 127):
                 raise ValueError(f"incoming link out of range: {l}")
         used = [link for inp in self.inputs for link in (inp.links[1:] if inp.kind == "standby" else inp.links)]
         for inp in self.inputs:
@@ -185,14 +185,15 @@ class NodeConfig:
             raise ValueError(f"every incoming link must feed exactly one input: links {ids}, used {used}")
         for o in self.outputs:
             if not 0 < o.bytes <= 2044:
-                raise ValueError(f"output of {o.bytes} bytes: a DATA frame carries 1..2044 tensor bytes")
+                raise ValueError(f"output of {o.bytes} bytes: a frame carries 1..2044 tensor bytes (a RESULT "
+                                 f"adds a 4-byte cycle count to the 2048-byte payload limit)")
         for lo in self.links_out:
             if lo.type not in ("data", "result"):
                 raise ValueError(f"link_out type {lo.type!r}: expected 'data' or 'result'")
             if not 0 <= lo.output < len(self.outputs) or not 0 <= lo.dst <= 14:
                 raise ValueError(f"outgoing link out of range: {lo}")
-            if lo.type == "data" and not 0 <= lo.link < 0xFF:
-                raise ValueError(f"a DATA link needs a link id 0..254: {lo}")
+            if lo.type == "data" and not 0 <= lo.link <= 127:
+                raise ValueError(f"a DATA link needs a link id 0..127: {lo}")
 
     def input_bytes(self, k: int) -> int:
         inp = self.inputs[k]

@@ -28,8 +28,8 @@ def number_network(nodes: Mapping[str, Any], links: Mapping[str, Any]) -> tuple[
         raise ValueError(f"{len(nodes)} nodes: the link protocol addresses at most 14 boards")
     node_ids = {name: i + 1 for i, name in enumerate(nodes)}
     names = [sensor_link(n) for n, d in nodes.items() if d["aggregation"] == "source"] + list(links)
-    if len(names) > 254:
-        raise ValueError(f"{len(names)} links: the link protocol numbers at most 254")
+    if len(names) > 128:
+        raise ValueError(f"{len(names)} links: DATA frames number links 0..127 (docs/protocol.md §1)")
     return node_ids, {name: i for i, name in enumerate(names)}
 
 

@@ -202,6 +202,20 @@ def _stats_delta(before: P.Stats | None, after: P.Stats | None) -> dict[str, int
     return {f: (getattr(after, f) - getattr(before, f)) % (1 << 32) for f in STATS_FIELDS}
 
 
+def _node_cycles(per_sample: Sequence[int], before: P.Stats | None, after: P.Stats | None) -> dict[str, Any] | None:
+    """Compute cycles of one node: per sample from its RESULTs (the final node), else the run's mean
+    from STATS (a DATA frame carries no cycle count, to keep its header at 2 bytes)."""
+    if per_sample:
+        return {**_dist(per_sample), "source": "RESULT"}
+    if before is None or after is None:
+        return None
+    samples = (after.samples - before.samples) % (1 << 32)
+    if not samples:
+        return None
+    total = (after.cycles - before.cycles) % (1 << 64)
+    return {"mean": total / samples, "max": after.cycles_max, "samples": samples, "source": "STATS"}
+
+
 def _dist(values: Sequence[float]) -> dict[str, float] | None:
     if not values:
         return None
@@ -241,7 +255,8 @@ def summarize_run(dep: Deployment, net: Network, run: RunRecord, checks: list[Sa
     for name in dep.nodes:
         st = [c.nodes.get(name) for c in checks]
         ident, mism = st.count("identical"), st.count("mismatch")
-        cyc = [r.cycles[name] for r in recs if name in r.cycles]
+        cycles = _node_cycles([r.cycles[name] for r in recs if name in r.cycles],
+                              run.stats_before.get(name), run.stats_after.get(name))
         hello = net.hello.get(name)
         hz = hello.cpu_hz if hello else None
         mux: dict[str, int] = {}
@@ -256,8 +271,8 @@ def summarize_run(dep: Deployment, net: Network, run: RunRecord, checks: list[Sa
             "late_inputs_inferred": sum(len(c.late_links.get(name, ())) for c in checks),
             "bit_exact": (ident / (ident + mism)) if ident + mism else None,
             "mux": mux or None,
-            "cycles": _dist(cyc), "cpu_hz": hz,
-            "ms_mean": (statistics.fmean(cyc) / hz * 1e3) if cyc and hz else None,
+            "cycles": cycles, "cpu_hz": hz,
+            "ms_mean": (cycles["mean"] / hz * 1e3) if cycles and hz else None,
             "stats_delta": delta, "corrupted_frames_sent": run.corrupted_to.get(name, 0),
             "crc_drops": delta["rx_crc"] if delta else None,
             "late_inputs": run.late_inputs.get(name, 0),
@@ -772,7 +787,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="seed of the subset, the loss and the bit flips")
     ap.add_argument("--sweep", action="store_true", help="run every failure configuration of the failable "
                     "nodes, then the average accuracy per reliability setting")
-    ap.add_argument("--window", type=int, default=3, help="samples in flight (default 3 = the nodes' slots)")
+    ap.add_argument("--window", type=int, default=3, help="samples in flight, 1..32 (default 3 = the nodes' slots)")
     ap.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the JSON report here")
     ap.add_argument("--out", type=Path, default=None, help="report directory (default <build>/harness)")
     ap.add_argument("--kill", type=_kill_spec, action="append", default=[], metavar="NODE@K[:M]",
@@ -791,8 +806,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return start_boards(build, console)
     if args.stop_boards:
         return stop_boards(build, console)
-    if args.window < 1:
-        ap.error("--window must be >= 1")
+    if not 1 <= args.window <= 32:
+        ap.error("--window must be 1..32 (DATA frames carry one byte of the sample number; nodes remember "
+                 "their last 32 samples)")
     stop, abandon = threading.Event(), threading.Event()
     presses = [0]
 

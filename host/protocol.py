@@ -2,9 +2,14 @@
 
 Frame on the wire::
 
-    COBS( header[7] | payload[len] | crc16_be[2] )  0x00
+    COBS( header[7] | payload[len] | crc16_be[2] )  0x00     control and RESULT/LINK_DOWN frames
+    COBS( 0x80|link | seq8 | tensor | crc16_be[2] )  0x00     DATA: the link tensors (2-byte header)
 
     header: ver<<4|type, src<<4|dst, link, seq (u16 LE), len (u16 LE)
+
+A DATA frame carries only what the link table cannot tell: the link id, the low
+byte of the sample number (the receiver expands it, ``seq_expand``) and the tensor.
+Its source and destination are the link's ends, its length is the frame's.
 
 ``firmware/link/link_protocol.c`` implements the same format for the boards;
 both are checked against ``tests/vectors/protocol_vectors.json``.  Status codes
@@ -20,18 +25,23 @@ from typing import Iterable, Iterator
 #: Bytes-like input; numpy arrays work too wherever the buffer protocol is used.
 Buffer = bytes | bytearray | memoryview
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 HEADER_LEN = 7
+DATA_HEADER_LEN = 2  # 0x80 | link, seq & 0xFF
+DATA_FLAG = 0x80  # first byte of a DATA frame; a header's version nibble is < 8
+DATA_LINK_MAX = 0x7F
 CRC_LEN = 2
 MAX_PAYLOAD = 2048
 CYCLES_LEN = 4
 RAW_MAX = HEADER_LEN + MAX_PAYLOAD + CRC_LEN
 MIN_FRAME = HEADER_LEN + CRC_LEN
+MIN_DATA_FRAME = DATA_HEADER_LEN + 1 + CRC_LEN  # a DATA frame carries at least one tensor byte
 
 NODE_HOST = 0
 NODE_MAX = 14
 NODE_BROADCAST = 15
 NODE_ANY = 0xFF  # decoder setting: accept every destination (the router)
+NODE_IMPLIED = 0xFF  # src/dst of a decoded DATA frame: not on the wire, the link's ends
 LINK_NONE = 0xFF
 
 SEQ_MODULUS = 1 << 16
@@ -201,8 +211,24 @@ def _encode_raw(raw: bytes) -> bytes:
     return cobs_encode(raw + crc.to_bytes(2, "big")) + b"\x00"
 
 
+def _encode_data(frame: Frame) -> bytes:
+    if not 0 <= frame.link <= DATA_LINK_MAX:
+        raise ValueError(f"DATA link {frame.link} outside 0..{DATA_LINK_MAX}")
+    if not 0 <= frame.seq < SEQ_MODULUS:
+        raise ValueError(f"seq {frame.seq} outside 0..65535")
+    payload = bytes(frame.payload)
+    if not 1 <= len(payload) <= MAX_PAYLOAD:
+        raise ValueError(f"DATA tensor of {len(payload)} bytes outside 1..{MAX_PAYLOAD}")
+    return _encode_raw(bytes([DATA_FLAG | frame.link, frame.seq & 0xFF]) + payload)
+
+
 def encode_frame(frame: Frame) -> bytes:
-    """The bytes to send for ``frame``, trailing 0x00 delimiter included."""
+    """The bytes to send for ``frame``, trailing 0x00 delimiter included.
+
+    DATA frames go out in their 2-byte-header form: ``src`` and ``dst`` are not sent
+    and only the low byte of ``seq`` is."""
+    if frame.type == FrameType.DATA:
+        return _encode_data(frame)
     if frame.type not in _KNOWN_TYPES:
         raise ValueError(f"unknown frame type {frame.type!r}")
     if not 0 <= frame.src <= NODE_MAX:
@@ -223,17 +249,21 @@ def encode_frame(frame: Frame) -> bytes:
 def _check_body(body: bytes, local_node: int, raw_cap: int) -> Frame:
     """Validate one zero-free body in the order the C decoder uses."""
     raw, complete = _cobs_decode_lenient(body)
-    if len(raw) > raw_cap:
-        raise FrameError(LinkStatus.OVERSIZE)
-    if not complete or len(raw) < MIN_FRAME:
+    data = bool(raw) and raw[0] & DATA_FLAG
+    if len(raw) > raw_cap - (HEADER_LEN - DATA_HEADER_LEN if data else 0):
+        raise FrameError(LinkStatus.OVERSIZE)  # the same payload limit for both forms
+    if not complete or len(raw) < (MIN_DATA_FRAME if data else MIN_FRAME):
         raise FrameError(LinkStatus.TRUNCATED)
     if crc16_ccitt(raw) != 0:  # CRC over data + big-endian CRC leaves 0
         raise FrameError(LinkStatus.CRC)
+    if data:
+        return Frame(FrameType.DATA, NODE_IMPLIED, NODE_IMPLIED, raw[0] & DATA_LINK_MAX, raw[1],
+                     raw[DATA_HEADER_LEN:-CRC_LEN])
     ver_type, addr, link, seq, length = struct.unpack_from("<BBBHH", raw)
     if ver_type >> 4 != PROTOCOL_VERSION:
         raise FrameError(LinkStatus.VERSION, f"version {ver_type >> 4}")
     type_ = ver_type & 0x0F
-    if type_ not in _KNOWN_TYPES:
+    if type_ not in _KNOWN_TYPES or type_ == FrameType.DATA:  # DATA exists only in its short form
         raise FrameError(LinkStatus.TYPE, f"type {type_}")
     if length != len(raw) - MIN_FRAME:
         raise FrameError(LinkStatus.LENGTH, f"header says {length}, got {len(raw) - MIN_FRAME}")
@@ -260,6 +290,15 @@ def seq_diff(a: int, b: int) -> int:
     """a - b as a signed distance in [-32768, 32767] (serial-number arithmetic)."""
     d = (a - b) % SEQ_MODULUS
     return d - SEQ_MODULUS if d >= SEQ_MODULUS // 2 else d
+
+
+def seq_expand(ref: int, seq8: int) -> int:
+    """The sample number nearest ``ref`` whose low byte is ``seq8`` (a DATA frame's seq).
+
+    ``ref`` is a number the receiver knows to be close: the last sample it accepted
+    (or the RESET's seq).  Exact while fewer than 128 samples separate the two."""
+    d = (seq8 - ref) & 0xFF
+    return (ref + (d - 0x100 if d >= 0x80 else d)) & 0xFFFF
 
 
 def seq_filter_step(last: int | None, seq: int) -> LinkStatus:
@@ -292,7 +331,9 @@ class SeqFilter:
         return verdict
 
     def check_frame(self, frame: Frame) -> LinkStatus:
-        if frame.type not in SEQUENCED_TYPES:
+        """The filter's verdict on a decoded frame.  DATA frames pass: their one-byte seq must first be
+        expanded (``seq_expand``) by a receiver that knows the link's source, which then calls ``check``."""
+        if frame.type not in SEQUENCED_TYPES or frame.type == FrameType.DATA:
             return LinkStatus.OK
         return self.check(frame.src, frame.link, frame.seq)
 
@@ -398,7 +439,7 @@ def iter_frames(chunks: Iterable[bytes], decoder: FrameDecoder | None = None) ->
 
 
 def build_sample_payload(cycles: int, tensor: Buffer) -> bytes:
-    """DATA/RESULT payload: u32 compute cycles, then the int8 tensor bytes.
+    """RESULT payload: u32 compute cycles, then the int8 tensor bytes (a DATA payload is the tensor alone).
 
     ``tensor`` is anything exposing the buffer protocol: bytes, or an int8
     numpy array (its raw bytes in C order are sent).
@@ -410,7 +451,7 @@ def build_sample_payload(cycles: int, tensor: Buffer) -> bytes:
 
 
 def parse_sample_payload(payload: bytes) -> tuple[int, bytes]:
-    """(cycles, tensor bytes) of a DATA/RESULT payload; np.frombuffer(t, np.int8) views it."""
+    """(cycles, tensor bytes) of a RESULT payload; np.frombuffer(t, np.int8) views it."""
     if len(payload) < CYCLES_LEN:
         raise FrameError(LinkStatus.LENGTH, "sample payload shorter than its cycle count")
     return struct.unpack_from("<I", payload)[0], bytes(payload[CYCLES_LEN:])
@@ -462,6 +503,13 @@ class Stats:
     rx_overrun: int = 0
     input_timeouts: int = 0
     samples: int = 0
+    cycles_lo: int = 0  # cycles spent in inferences since boot, u64 split in two
+    cycles_hi: int = 0
+    cycles_max: int = 0  # the longest inference since boot or RESET
+
+    @property
+    def cycles(self) -> int:
+        return self.cycles_lo | (self.cycles_hi << 32)
 
     def pack(self) -> bytes:
         values = [getattr(self, f.name) for f in fields(self)]
@@ -512,17 +560,20 @@ def parse_error(payload: bytes) -> tuple[int, str]:
 # ---- Wire overhead ---------------------------------------------------------------
 
 
-def encoded_len_max(payload_len: int) -> int:
+def encoded_len_max(payload_len: int, ftype: FrameType = FrameType.DATA) -> int:
     """Exact worst-case bytes on the wire (delimiter included) for this payload size.
 
     Worst case = every byte that can be non-zero is non-zero, so COBS needs the
-    most code bytes.  The length field is fixed by the size: below 256 bytes its
-    high byte is 0x00, which splits the run for free (250 B costs 11, not 12).
+    most code bytes.  In a 7-byte header the length field is fixed by the size:
+    below 256 bytes its high byte is 0x00, which splits the run for free.
     """
-    header = _pack_header(PROTOCOL_VERSION, FrameType.DATA, 1, 1, 1, 0x0101, payload_len)
-    return len(cobs_encode(header + b"\x01" * payload_len + b"\xff\xff")) + 1
+    if ftype == FrameType.DATA:
+        raw = bytes([DATA_FLAG | 1, 0x01])
+    else:
+        raw = _pack_header(PROTOCOL_VERSION, ftype, 1, 1, 1, 0x0101, payload_len)
+    return len(cobs_encode(raw + b"\x01" * payload_len + b"\xff\xff")) + 1
 
 
-def wire_overhead(payload_len: int) -> int:
+def wire_overhead(payload_len: int, ftype: FrameType = FrameType.DATA) -> int:
     """Worst-case bytes on the wire beyond the payload: header, CRC, COBS codes, delimiter."""
-    return encoded_len_max(payload_len) - payload_len
+    return encoded_len_max(payload_len, ftype) - payload_len

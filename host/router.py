@@ -116,7 +116,7 @@ class SampleRecord:
 class WireStats:
     frames: Counter = field(default_factory=Counter)   # by frame type name
     wire_bytes: int = 0        # on the line: COBS body + delimiter
-    payload_bytes: int = 0     # frame payloads (DATA/RESULT: cycles + tensor)
+    payload_bytes: int = 0     # frame payloads (DATA: the tensor; RESULT: cycles + tensor)
     tensor_bytes: int = 0      # the tensors alone
     host_frames: int = 0       # frames the host made (feeds, LINK_DOWN in a producer's name)
 
@@ -481,12 +481,20 @@ class Network:
         self.conn[name] = None
 
     def _ctl(self, name: str, ftype: P.FrameType) -> int:
-        """Send a control frame (HELLO/STATS request, RESET) to a board; returns its seq."""
+        """Send a control frame (HELLO/STATS request, RESET) to a board; returns its seq.
+
+        A RESET's seq is the newest sample number: the board expands the one-byte sample numbers
+        of the DATA frames that follow around it (docs/protocol.md §6)."""
         self._ctl_seq = (self._ctl_seq + 1) & 0xFFFF or 0x100
+        seq = self._seq if ftype == P.FrameType.RESET else self._ctl_seq
         c = self.conn.get(name)
         if c is not None:
-            c.send(P.Frame(ftype, P.NODE_HOST, P.NODE_BROADCAST, P.LINK_NONE, self._ctl_seq).encode())
-        return self._ctl_seq
+            c.send(P.Frame(ftype, P.NODE_HOST, P.NODE_BROADCAST, P.LINK_NONE, seq).encode())
+        return seq
+
+    def _reset(self, name: str) -> None:
+        """RESET a board that (re)joins: fresh filters and slots, and the current sample number."""
+        self._reset_wait[name] = self._ctl(name, P.FrameType.RESET)
 
     def _check_hello(self, name: str, f: P.Frame) -> str | None:
         """None if the HELLO is the expected node's, else what is wrong."""
@@ -535,7 +543,9 @@ class Network:
         if problems:
             raise BoardError("board check failed:\n  " + "\n  ".join(problems))
         # RESET: fresh sequence filters and slots on every board (boards may have run before), then STATS.
-        self._reset_wait = {n: self._ctl(n, P.FrameType.RESET) for n in self.dep.nodes}
+        self._reset_wait = {}
+        for n in self.dep.nodes:
+            self._reset(n)
         end = time.monotonic() + 3.0
         while self._reset_wait and time.monotonic() < end:
             self._pump(0.05)
@@ -739,6 +749,7 @@ class Network:
                 self._alive_since[name] = time.monotonic()
                 if self._run is not None:
                     self._note(name, "back", f"HELLO from {self.urls[name]}")
+                    self._reset(name)
                 return
             self.state[name] = "rejected"
             msg = f"{name}: {problem}"
@@ -755,6 +766,8 @@ class Network:
             if problem:
                 self.state[name] = "rejected"
                 self._drop_conn(name)
+            else:
+                self._reset(name)
 
     # ------------------------------------------------------------------ routing
     def _wire(self, key: str, ftype: int, wire: int, payload: int, tensor: int, host: bool = False) -> None:
@@ -795,7 +808,10 @@ class Network:
 
     def _on_sample_frame(self, c: Connection, f: P.Frame, body: bytes) -> None:
         name = c.node.name
-        rec = self._by_seq.get(f.seq)
+        # A DATA frame carries the low byte of its sample number: the samples in flight are the newest
+        # few, so the frame's is the number nearest the newest one sent (exact for frames < 128 samples late).
+        seq = P.seq_expand(self._seq, f.seq) if f.type == _DATA else f.seq
+        rec = self._by_seq.get(seq)
         run = self._run
         wire = len(body) + 1
         if f.link == P.LINK_NONE:  # the final node: RESULT or LINK_DOWN to the host
@@ -822,13 +838,7 @@ class Network:
         if link is None or link.src != name or f.type == _RESULT:
             run.stray_frames += 1
             return
-        tensor = b""
-        if f.type == _DATA:
-            try:
-                cycles, tensor = P.parse_sample_payload(f.payload)
-            except P.FrameError:
-                run.stray_frames += 1
-                return
+        tensor = f.payload if f.type == _DATA else b""
         self._wire(link.name, f.type, wire, len(f.payload), len(tensor))
         if rec is None:
             run.stray_frames += 1
@@ -837,7 +847,6 @@ class Network:
         self._answered(rec, name, ev)
         if f.type == _DATA:
             rec.outputs[link.name] = tensor
-            rec.cycles.setdefault(name, cycles)
         else:
             rec.downs[link.name] = f.payload[0] if f.payload else 0
         cfg = self._cfg
@@ -871,8 +880,9 @@ class Network:
         rec.delivery[link.name] = ("data" if f.type == _DATA else "down", ev)
         rec.fed_at.setdefault(link.dst, time.monotonic())
         newest = self._newest_answer.get(link.dst)
-        if newest is not None and link.dst not in rec.answers and P.seq_diff(rec.seq, newest) < 0:
-            # The consumer already computed a newer sample: the runtime drops this input as late.
+        if newest is not None and link.dst not in rec.answers and P.seq_diff(rec.seq, newest) <= -32:
+            # The consumer computed 32 newer samples since: it no longer knows this one and drops the input
+            # as late. (A sample overtaken by fewer is still open there and takes the input.)
             rec.late.add(link.dst)
             rec.late_links.add(link.name)
             run.late_inputs[link.dst] += 1
@@ -928,10 +938,10 @@ class Network:
                 self._stand_in(rec, sensor)
                 continue
             feed = self.dep.feeds[sensor]
-            payload = P.build_sample_payload(0, np.ascontiguousarray(x, dtype=np.int8))
+            payload = np.ascontiguousarray(x, dtype=np.int8).tobytes()
             data = P.Frame(P.FrameType.DATA, P.NODE_HOST, feed.dst_id, feed.id, rec.seq, payload).encode()
             self._send(sensor, data)
-            self._wire(feed.name, _DATA, len(data), len(payload), len(payload) - P.CYCLES_LEN, host=True)
+            self._wire(feed.name, _DATA, len(data), len(payload), len(payload), host=True)
             rec.delivery[feed.name] = ("data", self._event())
             rec.fed_at.setdefault(sensor, time.monotonic())
 

@@ -90,7 +90,7 @@ static int sink(void *ctx, uint8_t byte)
     link_status_t st = link_decoder_push(&out_dec, byte, &f);
     if (st == LINK_FRAME_READY) {
         frames_out++;
-        if (f.hdr.src != 5) {
+        if (f.hdr.src != (f.hdr.type == LINK_TYPE_DATA ? LINK_NODE_IMPLIED : 5u)) {
             FAIL("frame from src %u", f.hdr.src);
         }
     } else if (st != LINK_NEED_MORE) {
@@ -164,18 +164,17 @@ int main(int argc, char **argv)
             if (below(3) == 0) {
                 payload[0] = (uint8_t)below(4);
                 send(LINK_TYPE_LINK_DOWN, src, 5, link, seq, payload, below(10) ? 1 : 0);
-            } else {
-                size_t len = 4 + N;
+            } else { /* DATA: 2-byte header (link 0..127, low byte of seq), the tensor alone */
+                size_t len = N;
                 if (below(30) == 0) {
-                    len = below(60);
+                    len = 1 + below(60);
                 }
                 for (size_t i = 0; i < len; i++) {
                     payload[i] = (uint8_t)rnd();
                 }
-                if (len > 4) {
-                    payload[4] = (uint8_t)(0x40u | link);
-                }
-                send(LINK_TYPE_DATA, src, below(30) ? 5 : (uint8_t)below(16), link, seq, payload, len);
+                link &= 0x7Fu;
+                payload[0] = (uint8_t)(0x40u | link);
+                send(LINK_TYPE_DATA, src, 5, link, seq, payload, len);
             }
             frames_in++;
         } else if (r < 80) { /* control frames */
@@ -189,7 +188,9 @@ int main(int argc, char **argv)
             if (type == LINK_TYPE_RESET && below(5) != 0) {
                 type = LINK_TYPE_PING;
             }
-            send(type, (uint8_t)below(15), below(4) ? 5 : 15, LINK_NONE, (uint16_t)rnd(), payload, len);
+            /* a RESET names the newest sample (mostly the real one, sometimes any) */
+            uint16_t cseq = type == LINK_TYPE_RESET && below(4) ? base : (uint16_t)rnd();
+            send(type, (uint8_t)below(15), below(4) ? 5 : 15, LINK_NONE, cseq, payload, len);
             frames_in++;
         } else if (r < 88) { /* noise */
             size_t len = below(300);

@@ -91,8 +91,9 @@ def tensor(rng: np.random.Generator) -> bytes:
     return rng.integers(-128, 128, BYTES, dtype=np.int8).tobytes()
 
 
-def data(src: int, dst: int, link: int, seq: int, t: bytes, cycles: int = 0) -> p.Frame:
-    return p.Frame(p.FrameType.DATA, src, dst, link, seq, p.build_sample_payload(cycles, t))
+def data(src: int, dst: int, link: int, seq: int, t: bytes) -> p.Frame:
+    """A DATA frame (src/dst are not sent: the link names both ends)."""
+    return p.Frame(p.FrameType.DATA, src, dst, link, seq, t)
 
 
 def link_down(src: int, dst: int, link: int, seq: int, reason=p.LinkDownReason.TIMEOUT) -> p.Frame:
@@ -156,14 +157,19 @@ class NodeClient:
     def stats(self, seq: int = 0xABC) -> p.Stats:
         return p.Stats.unpack(self.request(p.FrameType.STATS, seq).payload)
 
-    def reset(self, seq: int = 0xBEEF) -> p.Hello:
+    def reset(self, seq: int = 0) -> p.Hello:
+        """RESET; ``seq`` is the newest sample number, around which the node expands DATA frames' one-byte seq."""
         hello = p.Hello.unpack(self.request(p.FrameType.RESET, seq).payload)
         self.pending.clear()
         return hello
 
     def outputs(self, seq: int, n: int, timeout: float = 5.0) -> dict[tuple[int, int], p.Frame]:
-        """The node's ``n`` sample frames (DATA/RESULT/LINK_DOWN) of sample ``seq``, by (type, link)."""
-        frames = self.take(n, timeout, lambda f: f.seq == seq and f.type in p.SEQUENCED_TYPES)
+        """The node's ``n`` sample frames (DATA/RESULT/LINK_DOWN) of sample ``seq``, by (type, link).
+
+        DATA frames carry the low byte of the sample number only."""
+        def ours(f: p.Frame) -> bool:
+            return f.type in p.SEQUENCED_TYPES and f.seq == (seq & 0xFF if f.type == p.FrameType.DATA else seq)
+        frames = self.take(n, timeout, ours)
         return {(int(f.type), f.link): f for f in frames}
 
 

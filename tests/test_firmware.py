@@ -111,13 +111,13 @@ def mux_node(board_name, images):
 
 @pytest.fixture
 def plain(plain_node) -> Running:
-    plain_node.client.reset()
+    plain_node.client.reset(plain_node.seq)
     return plain_node
 
 
 @pytest.fixture
 def mux(mux_node) -> Running:
-    mux_node.client.reset()
+    mux_node.client.reset(mux_node.seq)
     return mux_node
 
 
@@ -126,16 +126,12 @@ def _send_plain(node: Running, seq: int, a: bytes | None, b: bytes | None, skip:
     node.client.send(*(f for f in sample_frames(seq, PLAIN.node_id, parts) if f.link not in skip))
 
 
-def _check_plain_outputs(out: dict, a: bytes | None, b: bytes | None) -> int:
+def _check_plain_outputs(out: dict, a: bytes | None, b: bytes | None) -> None:
     o0, o1 = model(a, b)
     assert set(out) == {(DATA_T, 5), (DATA_T, 6)}
     f5, f6 = out[(DATA_T, 5)], out[(DATA_T, 6)]
-    assert (f5.src, f5.dst, f6.src, f6.dst) == (PLAIN.node_id, 3, PLAIN.node_id, 4)
-    c5, t5 = p.parse_sample_payload(f5.payload)
-    c6, t6 = p.parse_sample_payload(f6.payload)
-    assert t5 == o0 and t6 == o1
-    assert c5 == c6 > 0
-    return c5
+    assert (f5.src, f5.dst, f6.src, f6.dst) == (p.NODE_IMPLIED,) * 4  # DATA: the link names its ends
+    assert f5.payload == o0 and f6.payload == o1
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -302,14 +298,36 @@ def test_duplicate_and_stale_frames_are_dropped(plain) -> None:
     rng = np.random.default_rng(8)
     c = plain.client
     s0 = c.stats()
-    seq = plain.next_seq(10)
+    done = plain.next_seq(5)
+    _send_plain(plain, done, tensor(rng), tensor(rng))
+    c.outputs(done, 2)
+    seq = plain.next_seq()
     a, b = tensor(rng), tensor(rng)
     c.send(data(HOST, 2, 1, seq, a), data(HOST, 2, 1, seq, tensor(rng)),  # duplicate (other bytes)
-           data(HOST, 2, 1, seq - 5, tensor(rng)),                         # stale
+           data(HOST, 2, 1, done, tensor(rng)),                            # stale: that sample is done
            data(HOST, 2, 2, seq, b))
     _check_plain_outputs(c.outputs(seq, 2), a, b)
     d = stats_delta(c.stats(), s0)
-    assert d["rx_duplicate"] == 1 and d["rx_stale"] == 1 and d["samples"] == 1
+    assert d["rx_duplicate"] == 1 and d["rx_stale"] == 1 and d["samples"] == 2
+
+
+@needs_qemu
+def test_overtaken_input_is_taken_not_dropped_as_stale(plain) -> None:
+    """A producer that waited for a deadline sends sample k after k+1 on the same link: while k is
+    still open at the consumer, the input counts (the filter alone would call it stale)."""
+    rng = np.random.default_rng(18)
+    c = plain.client
+    s0 = c.stats()
+    k = plain.next_seq()
+    k1 = plain.next_seq()
+    ak, bk, a1, b1 = (tensor(rng) for _ in range(4))
+    c.send(data(HOST, 2, 2, k, bk))                          # k waits for link 1
+    _send_plain(plain, k1, a1, b1)                            # k+1 complete: computed first
+    _check_plain_outputs(c.outputs(k1, 2), a1, b1)
+    c.send(data(HOST, 2, 1, k, ak))                           # link 1's k comes after its k+1
+    _check_plain_outputs(c.outputs(k, 2), ak, bk)             # with both inputs, before any deadline
+    d = stats_delta(c.stats(), s0)
+    assert d["rx_stale"] == 0 and d["samples"] == 2 and d["input_timeouts"] == 0
 
 
 @needs_qemu
@@ -318,7 +336,7 @@ def test_reset_drops_pending_samples(plain) -> None:
     c = plain.client
     seq = plain.next_seq()
     c.send(data(HOST, 2, 1, seq, tensor(rng)))
-    hello = c.reset(0x77)
+    hello = c.reset(seq)
     assert hello.model_hash == MODEL_HASH
     # the pending sample is gone: nothing at its deadline
     assert [f for f in c.collect(DEADLINE_MS / 1000 + 0.2) if f.type in p.SEQUENCED_TYPES] == []
@@ -335,13 +353,13 @@ def test_errors_for_unknown_link_and_bad_tensor(plain) -> None:
     c.send(data(HOST, 2, 9, seq, bytes(BYTES)))  # no such link
     err = c.wait_for(lambda f: f.type == p.FrameType.ERROR, what="ERROR")
     code, text = p.parse_error(err.payload)
-    assert code == 0x0102 and text.endswith(" 9 0"), text
+    assert code == 0x0102 and text.endswith(" 9 255"), text  # a DATA frame names no source
     c.send(data(HOST, 2, 1, seq, bytes(BYTES - 1)))  # 15 bytes instead of 16
     code, text = p.parse_error(c.wait_for(lambda f: f.type == p.FrameType.ERROR, what="ERROR").payload)
     assert code == 0x0103 and text.endswith(" 1 15 16"), text
-    c.send(data(1, 2, 1, seq, bytes(BYTES)))  # right link id, wrong producer
-    code, _ = p.parse_error(c.wait_for(lambda f: f.type == p.FrameType.ERROR, what="ERROR").payload)
-    assert code == 0x0102
+    c.send(link_down(1, 2, 1, seq))  # right link id, wrong producer (LINK_DOWN names its source)
+    code, text = p.parse_error(c.wait_for(lambda f: f.type == p.FrameType.ERROR, what="ERROR").payload)
+    assert code == 0x0102 and text.endswith(" 1 1"), text
 
 
 @needs_qemu
@@ -354,9 +372,9 @@ def test_mux_primary_then_fallback(mux) -> None:
         o0, o1 = model(a, b)
         assert set(out) == {(RESULT_T, p.LINK_NONE), (DATA_T, 7)}
         res, d7 = out[(RESULT_T, p.LINK_NONE)], out[(DATA_T, 7)]
-        assert (res.dst, d7.dst) == (HOST, 6)
+        assert (res.dst, d7.dst) == (HOST, p.NODE_IMPLIED)
         assert p.parse_sample_payload(res.payload)[1] == o0
-        assert p.parse_sample_payload(d7.payload)[1] == o1
+        assert d7.payload == o1
 
     # primary present: used, without waiting for the fallback
     seq = mux.next_seq()
@@ -401,7 +419,7 @@ def test_mux_without_data_is_zero_and_a_node_without_any_input_sends_link_down(m
     out = c.outputs(seq, 2, timeout=DEADLINE_MS / 1000 * 0.8)
     o0, o1 = model(None, b)
     assert p.parse_sample_payload(out[(RESULT_T, p.LINK_NONE)].payload)[1] == o0
-    assert p.parse_sample_payload(out[(DATA_T, 7)].payload)[1] == o1
+    assert out[(DATA_T, 7)].payload == o1
     # every link down: no output, LINK_DOWN on every outgoing link, without waiting
     seq = mux.next_seq()
     c.send(link_down(1, n, 1, seq), link_down(4, n, 3, seq), link_down(HOST, n, 2, seq))
@@ -492,13 +510,14 @@ def _junk(seed: int, node_id: int) -> bytes:
     """A few KB of random bytes plus damaged frames of every kind the decoder rejects."""
     rng = random.Random(seed)
     good = p.Frame(p.FrameType.PING, HOST, node_id, seq=1, payload=b"junk").encode()
-    raw = p._pack_header(1, p.FrameType.PING, HOST, node_id, p.LINK_NONE, 1, 2) + b"ok"
+    v = p.PROTOCOL_VERSION
+    raw = p._pack_header(v, p.FrameType.PING, HOST, node_id, p.LINK_NONE, 1, 2) + b"ok"
     parts = [bytes(rng.randrange(256) for _ in range(3000)), b"\x00"]
     bad_crc = bytearray(good)
     bad_crc[5] ^= 0x10
     parts += [bytes(bad_crc),                                                       # CRC
-              p._encode_raw(p._pack_header(2, 6, HOST, node_id, 255, 1, 2) + b"ok"),  # VERSION
-              p._encode_raw(p._pack_header(1, 12, HOST, node_id, 255, 1, 2) + b"ok"),  # TYPE
+              p._encode_raw(p._pack_header(v - 1, 6, HOST, node_id, 255, 1, 2) + b"ok"),  # VERSION
+              p._encode_raw(p._pack_header(v, 12, HOST, node_id, 255, 1, 2) + b"ok"),  # TYPE
               p._encode_raw(raw[:5] + b"\x05\x00" + b"ok"),                          # LENGTH
               p.Frame(p.FrameType.PING, HOST, node_id + 1, seq=1).encode(),          # DEST
               good[:6] + b"\x00",                                                   # TRUNCATED
@@ -624,11 +643,19 @@ def test_cycle_count_is_repeatable(board_name, images) -> None:
                 qemu.restart()
             c = NodeClient(qemu.connect(), PLAIN.node_id)
             c.wait_for(lambda f: f.type == p.FrameType.HELLO, 10, "boot HELLO")
-            for seq in (1, 2):
-                c.send(data(HOST, 2, 1, seq, a), data(HOST, 2, 2, seq, b))
-                counts.append(_check_plain_outputs(c.outputs(seq, 2), a, b))
-            c.send(data(HOST, 2, 1, 3, a), link_down(HOST, 2, 2, 3))
-            counts.append(_check_plain_outputs(c.outputs(3, 2), a, None))
+            before = c.stats()
+            for seq in (1, 2, 3):
+                if seq < 3:
+                    c.send(data(HOST, 2, 1, seq, a), data(HOST, 2, 2, seq, b))
+                    _check_plain_outputs(c.outputs(seq, 2), a, b)
+                else:
+                    c.send(data(HOST, 2, 1, 3, a), link_down(HOST, 2, 2, 3))
+                    _check_plain_outputs(c.outputs(3, 2), a, None)
+                after = c.stats(0x100 + seq)  # STATS carries the cycles (DATA frames do not)
+                assert after.samples - before.samples == 1
+                counts.append(after.cycles - before.cycles)
+                before = after
+            assert before.cycles_max == max(counts[-3:])
     assert counts[:3] == counts[3:], counts
     assert counts[0] == counts[1]
     # SysTick cycles under -icount shift=0: 1 instruction = 1 ns, so cycles * 1e9 / clock

@@ -117,7 +117,9 @@ def test_no_failure_cli_bit_exact(build, tmp_path):
     for name, node in s["nodes"].items():
         assert node["identical"] == 30 and node["bit_exact"] == 1.0, name
         assert node["stats_delta"]["samples"] == 30 and node["stats_delta"]["rx_crc"] == 0
-        assert node["cycles"]["min"] > 0 and node["cpu_hz"] > 0
+        assert node["cycles"]["mean"] > 0 and node["cpu_hz"] > 0
+        # the final node's cycles come per sample in its RESULTs, the others' from STATS
+        assert node["cycles"]["source"] == ("RESULT" if name == "cloud" else "STATS"), name
     assert s["accuracy"]["boards"] == s["accuracy"]["int8_host"]
     assert s["accuracy"]["correct_boards"] == s["accuracy"]["correct_int8_host"]
     assert s["nodes"]["fog"]["mux"] == {"primary": 30} and s["nodes"]["cloud"]["mux"] == {"primary": 30}
@@ -125,8 +127,8 @@ def test_no_failure_cli_bit_exact(build, tmp_path):
     assert w["host->iot"]["frames"]["DATA"] == 30 and w["cloud->host"]["frames"]["RESULT"] == 30
     for link in ("iot->edge", "iot->fog", "edge->fog", "edge->cloud", "fog->cloud"):
         assert w[link]["frames"] == {"DATA": 30}
-        assert w[link]["tensor_bytes"] < w[link]["payload_bytes"] < w[link]["wire_bytes"]
-        assert 0 < w[link]["overhead_pct_of_tensor"] < 5  # 1.5 KB tensors: a few % of framing
+        assert w[link]["tensor_bytes"] == w[link]["payload_bytes"] < w[link]["wire_bytes"]  # DATA = the tensor
+        assert 0 < w[link]["overhead_pct_of_tensor"] <= 1.0  # 1-1.5 KB tensors, 2-byte DATA header
     assert s["throughput"]["answered_per_s"] > 0 and s["latency_ms"]["p50"] > 0
     assert "| none failed | 30 | 30 |" in (out / "harness.md").read_text()
 

@@ -69,7 +69,7 @@ def test_frame_vectors(case: dict[str, Any]) -> None:
     encoded = bytes.fromhex(case["encoded_hex"])
     assert frame.encode() == encoded
     assert p.decode_frame(encoded) == frame
-    assert len(encoded) <= p.encoded_len_max(len(frame.payload))
+    assert len(encoded) <= p.encoded_len_max(len(frame.payload), frame.type)
     decoder = p.FrameDecoder(local_node=p.NODE_ANY)
     assert decoder.feed(encoded) == [frame]
 
@@ -77,12 +77,13 @@ def test_frame_vectors(case: dict[str, Any]) -> None:
 @pytest.mark.parametrize("case", _by_name("malformed"))
 def test_malformed_and_stream_vectors(case: dict[str, Any]) -> None:
     data = bytes.fromhex(case["bytes_hex"])
-    decoder = p.FrameDecoder(local_node=case["local_node"])
+    limit = case.get("max_payload", p.MAX_PAYLOAD)
+    decoder = p.FrameDecoder(local_node=case["local_node"], max_payload=limit)
     assert _outcome_names(decoder.feed_outcomes(data)) == case["expect"]
     assert decoder.frames_ok + decoder.dropped == len(case["expect"])
     # Chunk boundaries of serial reads must not matter.
     rng = random.Random(case["name"])
-    chunked = p.FrameDecoder(local_node=case["local_node"])
+    chunked = p.FrameDecoder(local_node=case["local_node"], max_payload=limit)
     outcomes: list[str] = []
     pos = 0
     while pos < len(data):
@@ -97,6 +98,30 @@ def test_seq_filter_vectors(case: dict[str, Any]) -> None:
     seq_filter = p.SeqFilter()
     got = [seq_filter.check(s["src"], s["link"], s["seq"]).name.lower() for s in case["steps"]]
     assert got == [s["expect"] for s in case["steps"]]
+
+
+def test_seq_expand_vectors() -> None:
+    for case in VECTORS["seq_expand"]:
+        assert p.seq_expand(case["ref"], case["seq8"]) == case["expect"], case
+
+
+def test_seq_expand_recovers_every_sample_within_127_of_the_reference() -> None:
+    rng = random.Random(5)
+    for _ in range(2000):
+        ref = rng.randrange(1 << 16)
+        seq = (ref + rng.randint(-127, 127)) & 0xFFFF
+        assert p.seq_expand(ref, seq & 0xFF) == seq
+
+
+def test_data_frames_carry_link_low_seq_and_tensor_only() -> None:
+    tensor = bytes(range(1, 251))
+    wire = p.Frame(p.FrameType.DATA, 3, 4, 9, 0x1234, tensor).encode()
+    assert len(wire) == 256  # 2 header + 250 + CRC 2 + 1 COBS code + delimiter
+    got = p.decode_frame(wire)
+    assert (got.type, got.src, got.dst, got.link, got.seq, got.payload) == (p.FrameType.DATA, p.NODE_IMPLIED, p.NODE_IMPLIED, 9, 0x34, tensor)
+    for bad in (dict(link=128), dict(payload=b""), dict(payload=bytes(p.MAX_PAYLOAD + 1)), dict(seq=1 << 16)):
+        with pytest.raises(ValueError):
+            p.encode_frame(p.Frame(**(dict(type=p.FrameType.DATA, src=1, dst=2, link=0, seq=0, payload=b"x") | bad)))
 
 
 def test_payload_vectors() -> None:
@@ -130,7 +155,7 @@ def test_payload_helpers_round_trip_and_reject_short_payloads() -> None:
     assert cycles == 1234 and (np.frombuffer(body, np.int8) == tensor).all()
     assert p.parse_link_down(p.build_link_down(p.LinkDownReason.UPSTREAM)) is p.LinkDownReason.UPSTREAM
     assert p.parse_error(p.build_error(7, "arena too small")) == (7, "arena too small")
-    for parse, short in [(p.Hello.unpack, bytes(23)), (p.Stats.unpack, bytes(52)), (p.parse_sample_payload, bytes(3)), (p.parse_link_down, b""), (p.parse_error, b"\x01")]:
+    for parse, short in [(p.Hello.unpack, bytes(23)), (p.Stats.unpack, bytes(p.STATS_LEN - 4)), (p.parse_sample_payload, bytes(3)), (p.parse_link_down, b""), (p.parse_error, b"\x01")]:
         with pytest.raises(p.FrameError) as err:
             parse(short)
         assert err.value.status is p.LinkStatus.LENGTH
@@ -152,7 +177,7 @@ def test_encoder_rejects_illegal_fields(kwargs: dict[str, Any]) -> None:
 
 def test_decoder_applies_the_sequence_filter_and_counts_its_drops() -> None:
     decoder = p.FrameDecoder(local_node=2, seq_filter=p.SeqFilter())
-    data = [p.Frame(p.FrameType.DATA, 1, 2, 0, seq, p.build_sample_payload(0, b"\x01")).encode() for seq in (5, 5, 4, 6)]
+    data = [p.Frame(p.FrameType.RESULT, 1, 2, 0, seq, p.build_sample_payload(0, b"\x01")).encode() for seq in (5, 5, 4, 6)]
     down = p.Frame(p.FrameType.LINK_DOWN, 1, 2, 0, 6, p.build_link_down(p.LinkDownReason.TIMEOUT)).encode()
     ping = p.Frame(p.FrameType.PING, 0, 2, p.LINK_NONE, 6).encode()  # not sequenced: never filtered
     got = _outcome_names(decoder.feed_outcomes(b"".join(data) + down + ping + ping))
@@ -172,7 +197,11 @@ def test_small_decoder_capacity_drops_big_frames_as_oversize() -> None:
 def _random_frame(rng: random.Random, big: bool = False) -> bytes:
     n = rng.randint(p.MAX_PAYLOAD - 20, p.MAX_PAYLOAD) if big else rng.choice([0, 1, 5, rng.randint(0, 300)])
     payload = bytes(rng.choice([0, rng.randrange(256)]) for _ in range(n))
-    frame = p.Frame(rng.choice(list(p.FrameType)), rng.randint(0, p.NODE_MAX), rng.randint(0, p.NODE_BROADCAST), rng.randrange(256), rng.randrange(1 << 16), payload)
+    ftype = rng.choice(list(p.FrameType))
+    if ftype == p.FrameType.DATA:
+        frame = p.Frame(ftype, p.NODE_IMPLIED, p.NODE_IMPLIED, rng.randrange(128), rng.randrange(256), payload or b"\x01")
+    else:
+        frame = p.Frame(ftype, rng.randint(0, p.NODE_MAX), rng.randint(0, p.NODE_BROADCAST), rng.randrange(256), rng.randrange(1 << 16), payload)
     return frame.encode()
 
 
@@ -221,35 +250,27 @@ def test_python_decoder_survives_mutated_input() -> None:
 
 
 def test_wire_overhead_budget() -> None:
-    """Worst case (every byte that can be non-zero is): 11 bytes = 4.4 % at 250 B,
-    19 bytes = 0.93 % at 2 KB; the 3 % goal is met from 400 B up.
-
-    3 % at 250 B (<= 7 bytes) would need header + CRC <= 5 bytes (one COBS code
-    byte and the delimiter are unavoidable), i.e. a header of <= 3 bytes with
-    CRC-16, and even that only if a 0x00 splits the 255-byte body: no room for
-    version, type, source, destination, link id, sequence number and length.
-    See docs/protocol.md, section 8.
-    """
+    """Worst case (every byte that can be non-zero is): a 250-byte tensor travels in
+    256 bytes, 6 bytes = 2.4 % (2-byte DATA header, CRC 2, 1 COBS code byte, the
+    delimiter); 2 KB tensors cost 14 bytes (0.68 %).  Control frames keep the 7-byte
+    header (11 bytes at 250 B).  See docs/protocol.md, section 8."""
     worst_250 = bytes.fromhex(next(f for f in VECTORS["frames"] if f["name"] == "data_250_no_zero")["encoded_hex"])
-    assert len(worst_250) - 250 == p.wire_overhead(250) == 11
+    assert len(worst_250) - 250 == p.wire_overhead(250) == 6
     rng = random.Random(3)
     for n in (250, 2048):
         measured = []
         for _ in range(100):
-            payload = bytes(rng.randrange(1, 256) for _ in range(n))
-            frame = p.Frame(p.FrameType.DATA, rng.randint(1, 14), rng.randint(1, 14), rng.randrange(1, 255), rng.randrange(1, 1 << 16), payload)
+            tensor = bytes(rng.randrange(1, 256) for _ in range(n))
+            frame = p.Frame(p.FrameType.DATA, 1, 2, rng.randrange(0, 128), rng.randrange(1 << 16), tensor)
             measured.append(len(frame.encode()) - n)
         assert max(measured) == p.wire_overhead(n)
+    assert p.wire_overhead(250) / 250 <= 0.03
+    assert max(p.wire_overhead(n) / n for n in range(250, p.MAX_PAYLOAD + 1)) <= 0.03  # every tensor from 250 B up
+    assert p.wire_overhead(2048) == 14
+    assert p.wire_overhead(250, p.FrameType.RESULT) == 11  # long header: header 7, CRC 2, COBS 1, delimiter
+    for n in (0, 250, 2048):  # the C bound LINK_ENCODED_MAX covers both forms
         raw = p.HEADER_LEN + n + p.CRC_LEN
-        assert p.encoded_len_max(n) <= raw + -(-raw // 254) + 1  # within the C LINK_ENCODED_MAX bound
-    assert p.wire_overhead(250) / 250 == pytest.approx(0.044)
-    assert p.wire_overhead(2048) == 19 and p.wire_overhead(2048) / 2048 < 0.01
-    # A DATA frame also carries the 4-byte cycle count: a 250-byte tensor costs 16 bytes (6.4 %).
-    assert p.wire_overhead(250 + p.CYCLES_LEN) + p.CYCLES_LEN == 16
-    # Even the floor of this header (1 code byte, no run split) misses 3 % at 250 B ...
-    assert p.HEADER_LEN + p.CRC_LEN + 1 + 1 > 0.03 * 250
-    # ... and from this payload size on the full header is within 3 %.
-    assert min(n for n in range(1, p.MAX_PAYLOAD + 1) if all(p.wire_overhead(m) <= 0.03 * m for m in range(n, p.MAX_PAYLOAD + 1))) == 400
+        assert p.encoded_len_max(n, p.FrameType.RESULT) <= raw + -(-raw // 254) + 1
 
 
 # ---- C codec ------------------------------------------------------------------------
@@ -290,9 +311,10 @@ def vectors_to_text(v: dict[str, Any]) -> str:
     lines += [f"B {c['name']} {_hex_or_dash(c['raw_hex'])} {c['encoded_hex']}" for c in v["cobs"]]
     for f in v["frames"]:
         lines.append(f"F {f['name']} {int(p.FrameType[f['type']])} {f['src']} {f['dst']} {f['link']} {f['seq']} {_hex_or_dash(f['payload_hex'])} {f['encoded_hex']}")
-    lines += [f"M {m['name']} {m['local_node']} {_hex_or_dash(m['bytes_hex'])} {','.join(m['expect'])}" for m in v["malformed"]]
+    lines += [f"M {m['name']} {m['local_node']} {_hex_or_dash(m['bytes_hex'])} {','.join(m['expect'])} {m.get('max_payload', p.MAX_PAYLOAD)}" for m in v["malformed"]]
     for s in v["seq_filter"]:
         lines.append(f"S {s['name']} " + " ".join(f"{x['src']}:{x['link']}:{x['seq']}:{x['expect']}" for x in s["steps"]))
+    lines += [f"E {e['ref']} {e['seq8']} {e['expect']}" for e in v["seq_expand"]]
     h, st, sm = v["payloads"]["hello"], v["payloads"]["stats"], v["payloads"]["sample"]
     lines.append(f"H {h['model_hash_hex']} {' '.join(map(str, h['fw_version']))} {h['flash_bytes']} {h['arena_bytes']} {h['cpu_hz']} {h['payload_hex']}")
     lines.append(f"T {st['payload_hex']} {' '.join(map(str, st['values']))}")
@@ -308,7 +330,7 @@ def test_c_codec_matches_the_vectors(c_vectors_program: Path, tmp_path: Path) ->
     v = VECTORS
     assert result.stdout.strip() == (
         f"ok constants={len(v['constants'])} crc={len(v['crc16'])} cobs={len(v['cobs'])} frames={len(v['frames'])} "
-        f"streams={len(v['malformed'])} seq={len(v['seq_filter'])} payloads=3"
+        f"streams={len(v['malformed'])} seq={len(v['seq_filter'])} expand={len(v['seq_expand'])} payloads=3"
     )
 
 
@@ -317,7 +339,7 @@ def test_c_and_python_decoders_agree_on_mutated_streams(c_vectors_program: Path,
     lines = [f"K {name} {value}" for name, value in VECTORS["constants"].items()]
     for i, (local, data) in enumerate(_random_streams(seed=11, count=1500)):
         expect = _outcome_names(p.FrameDecoder(local_node=local).feed_outcomes(data))
-        lines.append(f"M random_{i} {local} {data.hex()} {','.join(expect)}")
+        lines.append(f"M random_{i} {local} {data.hex()} {','.join(expect)} {p.MAX_PAYLOAD}")
     text = tmp_path / "differential.txt"
     text.write_text("\n".join(lines) + "\n")
     result = _run([str(c_vectors_program), str(text)], timeout=60)

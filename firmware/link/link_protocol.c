@@ -5,6 +5,8 @@
 #include <string.h>
 
 #define MIN_FRAME (LINK_HEADER_LEN + LINK_CRC_LEN)
+/* A DATA frame carries at least one tensor byte. */
+#define MIN_DATA_FRAME (LINK_DATA_HEADER_LEN + 1u + LINK_CRC_LEN)
 
 /* ---- Little-endian field access ------------------------------------------ */
 
@@ -63,19 +65,33 @@ void link_count(link_counters_t *c, link_status_t status)
 
 /* ---- Encoder ---------------------------------------------------------------- */
 
-static link_status_t pack_header(const link_header_t *hdr, size_t len,
-                                 uint8_t out[LINK_HEADER_LEN])
+/* Writes the header of a frame with `len` payload bytes; returns its length
+ * (LINK_DATA_HEADER_LEN for DATA, else LINK_HEADER_LEN), or 0 if a field is
+ * illegal.  DATA goes out in its short form: src and dst are not sent and
+ * only the low byte of seq is. */
+static size_t pack_header(const link_header_t *hdr, size_t len, uint8_t out[LINK_HEADER_LEN])
 {
+    if (len > LINK_MAX_PAYLOAD) {
+        return 0;
+    }
+    if (hdr->type == LINK_TYPE_DATA) {
+        if (hdr->link > LINK_DATA_LINK_MAX || len == 0) {
+            return 0;
+        }
+        out[0] = (uint8_t)(LINK_DATA_FLAG | hdr->link);
+        out[1] = (uint8_t)(hdr->seq & 0xFFu);
+        return LINK_DATA_HEADER_LEN;
+    }
     if (!link_type_is_known(hdr->type) || hdr->src > LINK_NODE_MAX ||
-        hdr->dst > LINK_NODE_BROADCAST || len > LINK_MAX_PAYLOAD) {
-        return LINK_ERR_ARG;
+        hdr->dst > LINK_NODE_BROADCAST) {
+        return 0;
     }
     out[0] = (uint8_t)((LINK_VERSION << 4) | hdr->type);
     out[1] = (uint8_t)((hdr->src << 4) | hdr->dst);
     out[2] = hdr->link;
     put_u16(&out[3], hdr->seq);
     put_u16(&out[5], (uint16_t)len);
-    return LINK_OK;
+    return LINK_HEADER_LEN;
 }
 
 link_status_t link_encode_stream(const link_header_t *hdr, const link_chunk_t *chunks,
@@ -87,6 +103,7 @@ link_status_t link_encode_stream(const link_header_t *hdr, const link_chunk_t *c
     uint8_t crc_be[LINK_CRC_LEN];
     uint16_t crc;
     size_t len = 0;
+    size_t header_len;
     size_t i;
     link_status_t st;
 
@@ -103,12 +120,12 @@ link_status_t link_encode_stream(const link_header_t *hdr, const link_chunk_t *c
         }
         len += chunks[i].len;
     }
-    st = pack_header(hdr, len, header);
-    if (st != LINK_OK) {
-        return st;
+    header_len = pack_header(hdr, len, header);
+    if (header_len == 0) {
+        return LINK_ERR_ARG;
     }
 
-    crc = link_crc16_update(LINK_CRC16_INIT, header, sizeof header);
+    crc = link_crc16_update(LINK_CRC16_INIT, header, header_len);
     for (i = 0; i < n_chunks; i++) {
         crc = link_crc16_update(crc, chunks[i].data, chunks[i].len);
     }
@@ -118,7 +135,7 @@ link_status_t link_encode_stream(const link_header_t *hdr, const link_chunk_t *c
     crc_be[1] = (uint8_t)(crc & 0xFFu);
 
     parts[0].data = header;
-    parts[0].len = sizeof header;
+    parts[0].len = header_len;
     for (i = 0; i < n_chunks; i++) {
         parts[1 + i] = chunks[i];
     }
@@ -186,17 +203,33 @@ void link_decoder_resync(link_decoder_t *dec)
 static link_status_t finish_frame(const link_decoder_t *dec, link_frame_t *frame)
 {
     const uint8_t *b = dec->buf;
+    /* A DATA frame opens with 0x80 | link; a long header's version nibble is < 8. */
+    int data = dec->len >= 1u && (b[0] & LINK_DATA_FLAG) != 0;
     uint8_t version, type, src, dst;
     uint16_t len;
 
-    if (dec->overflow) {
+    /* Both forms share the payload limit cap - 9 (cap >= MIN_FRAME, so no wrap). */
+    if (dec->overflow ||
+        (data && dec->len > dec->cap - (LINK_HEADER_LEN - LINK_DATA_HEADER_LEN))) {
         return LINK_ERR_OVERSIZE;
     }
-    if (!link_cobs_decoder_complete(&dec->cobs) || dec->len < MIN_FRAME) {
+    if (!link_cobs_decoder_complete(&dec->cobs) ||
+        dec->len < (data ? MIN_DATA_FRAME : MIN_FRAME)) {
         return LINK_ERR_TRUNCATED;
     }
     if (dec->crc != 0) {
         return LINK_ERR_CRC;
+    }
+    if (data) {
+        /* Short form: no version, length or destination to check. */
+        frame->hdr.type = LINK_TYPE_DATA;
+        frame->hdr.src = LINK_NODE_IMPLIED;
+        frame->hdr.dst = LINK_NODE_IMPLIED;
+        frame->hdr.link = (uint8_t)(b[0] & LINK_DATA_LINK_MAX);
+        frame->hdr.seq = b[1]; /* the low byte as sent: see link_seq_expand */
+        frame->payload = &b[LINK_DATA_HEADER_LEN];
+        frame->len = (uint16_t)(dec->len - (LINK_DATA_HEADER_LEN + LINK_CRC_LEN));
+        return LINK_FRAME_READY;
     }
     /* The CRC holds, so the header can be trusted as sent. */
     version = (uint8_t)(b[0] >> 4);
@@ -207,8 +240,8 @@ static link_status_t finish_frame(const link_decoder_t *dec, link_frame_t *frame
     if (version != LINK_VERSION) {
         return LINK_ERR_VERSION;
     }
-    if (!link_type_is_known(type)) {
-        return LINK_ERR_TYPE;
+    if (!link_type_is_known(type) || type == LINK_TYPE_DATA) {
+        return LINK_ERR_TYPE; /* DATA is only valid in its short form */
     }
     if ((size_t)len != dec->len - MIN_FRAME) {
         return LINK_ERR_LENGTH;
@@ -260,6 +293,13 @@ int32_t link_seq_diff(uint16_t a, uint16_t b)
 {
     uint16_t d = (uint16_t)(a - b);
     return d < 0x8000u ? (int32_t)d : (int32_t)d - 0x10000;
+}
+
+uint16_t link_seq_expand(uint16_t ref, uint8_t seq8)
+{
+    /* Distance from ref to the nearest number with this low byte, in -128..127. */
+    uint8_t d = (uint8_t)(seq8 - (ref & 0xFFu));
+    return (uint16_t)(d < 0x80u ? ref + d : ref + d - 0x100u);
 }
 
 void link_seq_filter_init(link_seq_filter_t *f)

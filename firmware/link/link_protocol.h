@@ -5,6 +5,9 @@
  * tests/vectors/protocol_vectors.json.
  *
  * Frame on the wire:  COBS( header[7] | payload[len] | crc16_be[2] )  0x00
+ * DATA (link tensors): COBS( 0x80|link | seq&0xFF | tensor | crc16_be[2] )  0x00
+ * A DATA frame's source and destination are its link's ends and its length is
+ * the frame's, so it carries 2 header bytes instead of 7 (docs/protocol.md §1).
  *
  * Freestanding C99: no heap, no stdio, only <stdint.h>, <stddef.h> and
  * <string.h>.  Every function works on caller-owned structs; nothing is static
@@ -23,11 +26,14 @@ extern "C" {
 
 /* ---- Wire constants ----------------------------------------------------- */
 
-#define LINK_VERSION 1u          /* header version nibble this code speaks */
+#define LINK_VERSION 2u          /* header version nibble this code speaks */
 #define LINK_HEADER_LEN 7u       /* ver/type, src/dst, link, seq[2], len[2] */
+#define LINK_DATA_HEADER_LEN 2u  /* DATA: 0x80 | link, seq & 0xFF */
+#define LINK_DATA_FLAG 0x80u     /* first byte of a DATA frame (a version nibble is < 8) */
+#define LINK_DATA_LINK_MAX 0x7Fu /* DATA frames serve links 0..127 */
 #define LINK_CRC_LEN 2u          /* CRC-16/CCITT-FALSE, big-endian */
 #define LINK_MAX_PAYLOAD 2048u   /* largest payload a conforming node must accept */
-#define LINK_CYCLES_LEN 4u       /* u32 cycle count that opens DATA and RESULT payloads */
+#define LINK_CYCLES_LEN 4u       /* u32 cycle count that opens a RESULT payload */
 
 /* Decoded (unstuffed) size of the largest frame: size of a decoder buffer. */
 #define LINK_RAW_MAX (LINK_HEADER_LEN + LINK_MAX_PAYLOAD + LINK_CRC_LEN)
@@ -42,6 +48,7 @@ extern "C" {
 #define LINK_NODE_MAX 14u        /* boards are nodes 1..14 */
 #define LINK_NODE_BROADCAST 15u  /* destination only: every node */
 #define LINK_NODE_ANY 0xFFu      /* decoder setting: accept every destination (router) */
+#define LINK_NODE_IMPLIED 0xFFu  /* src/dst of a decoded DATA frame: the link's ends */
 #define LINK_NONE 0xFFu          /* link id of frames that belong to no link */
 
 /* Duplicate/stale filter: a sequence number 1..LINK_SEQ_STALE_WINDOW behind
@@ -53,7 +60,7 @@ extern "C" {
 typedef enum {
     LINK_TYPE_HELLO = 1,     /* node identity; empty = request */
     LINK_TYPE_STATS = 2,     /* u32 counters; empty = request */
-    LINK_TYPE_DATA = 3,      /* u32 cycles + int8 link tensor of sample `seq` */
+    LINK_TYPE_DATA = 3,      /* int8 link tensor of sample `seq`; sent only in the 2-byte-header form */
     LINK_TYPE_LINK_DOWN = 4, /* the tensor of sample `seq` on `link` will not come */
     LINK_TYPE_RESULT = 5,    /* u32 cycles + final output (class scores) */
     LINK_TYPE_PING = 6,      /* opaque payload, answered by PONG */
@@ -96,10 +103,11 @@ typedef enum {
 
 typedef struct {
     uint8_t type;  /* link_type_t */
-    uint8_t src;   /* 0..14 */
-    uint8_t dst;   /* 0..15 (15 = broadcast) */
-    uint8_t link;  /* link id, LINK_NONE when the frame is not about a link */
-    uint16_t seq;  /* sample sequence number, modulo 2^16 */
+    uint8_t src;   /* 0..14; DATA: not sent (LINK_NODE_IMPLIED when decoded) */
+    uint8_t dst;   /* 0..15 (15 = broadcast); DATA: not sent (LINK_NODE_IMPLIED when decoded) */
+    uint8_t link;  /* link id, LINK_NONE when the frame is not about a link; DATA: 0..127 */
+    uint16_t seq;  /* sample sequence number, modulo 2^16; DATA: only the low byte is sent
+                    * and a decoded DATA frame holds that byte (see link_seq_expand) */
 } link_header_t;
 
 typedef struct {
@@ -196,7 +204,8 @@ typedef struct {
 } link_decoder_t;
 
 /* `cap` must be at least LINK_HEADER_LEN + LINK_CRC_LEN; frames with more
- * than cap - 9 payload bytes are dropped as LINK_ERR_OVERSIZE (a cap above
+ * than cap - 9 payload bytes (DATA frames included) are dropped as
+ * LINK_ERR_OVERSIZE (a cap above
  * LINK_RAW_MAX is used as LINK_RAW_MAX).  Frames for
  * other nodes are dropped (LINK_ERR_DEST) unless local_node is LINK_NODE_ANY;
  * broadcast frames are always accepted. */
@@ -225,6 +234,11 @@ void link_seq_filter_init(link_seq_filter_t *f);
 link_status_t link_seq_filter_check(link_seq_filter_t *f, uint16_t seq);
 /* a - b as a signed distance in [-32768, 32767] (serial-number arithmetic). */
 int32_t link_seq_diff(uint16_t a, uint16_t b);
+/* The sequence number nearest `ref` whose low byte is `seq8` (a DATA frame's
+ * seq); `ref` is one the receiver knows to be close (its newest sample, or the
+ * RESET's seq).  Exact while fewer than 128 samples separate them; a distance
+ * of exactly 128 resolves to the older number. */
+uint16_t link_seq_expand(uint16_t ref, uint8_t seq8);
 
 /* Add one outcome to counters (e.g. the result of link_seq_filter_check). */
 void link_count(link_counters_t *c, link_status_t status);
@@ -233,7 +247,7 @@ int link_type_is_known(uint8_t type);
 
 /* ---- Payload helpers (all multi-byte fields little-endian) ---------------- */
 
-/* DATA and RESULT payloads: u32 cycles, then the int8 tensor. */
+/* RESULT payload: u32 cycles, then the int8 tensor (a DATA payload is the tensor alone). */
 void link_cycles_pack(uint32_t cycles, uint8_t out[LINK_CYCLES_LEN]);
 link_status_t link_sample_unpack(const uint8_t *payload, size_t len, uint32_t *cycles,
                                  const uint8_t **tensor, size_t *tensor_len);
@@ -269,7 +283,10 @@ typedef enum {
     LINK_STAT_RX_OVERRUN = 11,  /* UART bytes lost before the decoder saw them */
     LINK_STAT_INPUT_TIMEOUTS = 12, /* waits for an input tensor that timed out */
     LINK_STAT_SAMPLES = 13,     /* inferences completed */
-    LINK_STAT_COUNT = 14
+    LINK_STAT_CYCLES_LO = 14,   /* cycles spent in inferences since boot: u64, low word */
+    LINK_STAT_CYCLES_HI = 15,   /*   ... high word */
+    LINK_STAT_CYCLES_MAX = 16,  /* the longest inference since boot or RESET */
+    LINK_STAT_COUNT = 17
 } link_stat_t;
 
 #define LINK_STATS_LEN (4u * LINK_STAT_COUNT)

@@ -42,12 +42,12 @@ node_status_t node_check_config(const node_config_t *cfg)
     memset(uses, 0, sizeof uses);
     for (size_t i = 0; i < cfg->n_links_in; i++) {
         const node_link_in_t *l = &cfg->links_in[i];
-        if (l->src > LINK_NODE_MAX || l->link == LINK_NONE || l->bytes == 0u ||
-            l->bytes > LINK_MAX_PAYLOAD - LINK_CYCLES_LEN) {
+        if (l->src > LINK_NODE_MAX || l->link > LINK_DATA_LINK_MAX || l->bytes == 0u ||
+            l->bytes > LINK_MAX_PAYLOAD) {
             return NODE_ERR_CONFIG;
         }
-        for (size_t j = 0; j < i; j++) { /* one stream per (src, link) */
-            if (cfg->links_in[j].link == l->link && cfg->links_in[j].src == l->src) {
+        for (size_t j = 0; j < i; j++) { /* a DATA frame names only its link: ids must be unique */
+            if (cfg->links_in[j].link == l->link) {
                 return NODE_ERR_CONFIG;
             }
         }
@@ -92,7 +92,7 @@ node_status_t node_check_config(const node_config_t *cfg)
         const node_link_out_t *lo = &cfg->links_out[j];
         if ((lo->type != LINK_TYPE_DATA && lo->type != LINK_TYPE_RESULT) ||
             lo->output >= cfg->n_outputs || lo->dst > LINK_NODE_MAX ||
-            (lo->type == LINK_TYPE_DATA && lo->link == LINK_NONE)) {
+            (lo->type == LINK_TYPE_DATA && lo->link > LINK_DATA_LINK_MAX)) {
             return NODE_ERR_CONFIG;
         }
     }
@@ -177,6 +177,9 @@ void node_get_stats(const node_t *n, link_stats_t *s)
     s->value[LINK_STAT_RX_OVERRUN] = n->plat.rx_overruns != NULL ? n->plat.rx_overruns() : 0u;
     s->value[LINK_STAT_INPUT_TIMEOUTS] = n->counters.input_timeouts;
     s->value[LINK_STAT_SAMPLES] = n->counters.samples;
+    s->value[LINK_STAT_CYCLES_LO] = (uint32_t)(n->counters.cycles_total & 0xFFFFFFFFu);
+    s->value[LINK_STAT_CYCLES_HI] = (uint32_t)(n->counters.cycles_total >> 32);
+    s->value[LINK_STAT_CYCLES_MAX] = n->counters.cycles_max;
 }
 
 static void send_stats(node_t *n, uint8_t dst, uint16_t seq)
@@ -383,14 +386,22 @@ static void complete_sample(node_t *n, node_slot_t *slot, int expired)
     }
     n->counters.samples++;
     n->counters.last_cycles = cycles;
+    n->counters.cycles_total += cycles;
+    n->counters.cycles_max = cycles > n->counters.cycles_max ? cycles : n->counters.cycles_max;
 
+    /* RESULT carries the final node's cycles per sample; a DATA frame is the tensor
+     * alone (2 header bytes), the other nodes' cycles travel in STATS. */
     uint8_t cyc[LINK_CYCLES_LEN];
     link_cycles_pack(cycles, cyc);
     for (size_t j = 0; j < cfg->n_links_out; j++) {
         const node_link_out_t *lo = &cfg->links_out[j];
         link_chunk_t chunks[2] = {{cyc, sizeof cyc},
                                   {(const uint8_t *)n->out[lo->output], cfg->outputs[lo->output].bytes}};
-        send_frame(n, lo->type, lo->dst, lo->link, seq, chunks, 2u);
+        if (lo->type == LINK_TYPE_DATA) {
+            send_frame(n, lo->type, lo->dst, lo->link, seq, &chunks[1], 1u);
+        } else {
+            send_frame(n, lo->type, lo->dst, lo->link, seq, chunks, 2u);
+        }
     }
 }
 
@@ -438,52 +449,74 @@ static node_slot_t *slot_for(node_t *n, uint16_t seq, uint32_t now)
     return free_slot;
 }
 
+/* 1 if sample `seq` still takes an input on link `li`: it is gathering and that
+ * link has not come, or it is neither gathering nor done (nor too old to tell). */
+static int sample_open(const node_t *n, uint16_t seq, size_t li)
+{
+    for (size_t s = 0; s < n->cfg->n_slots; s++) {
+        const node_slot_t *slot = &n->slots[s];
+        if (slot->active && slot->seq == seq) {
+            return slot->state[li] == NODE_LINK_WAITING;
+        }
+    }
+    if (!n->done_valid) {
+        return 1;
+    }
+    int32_t d = link_seq_diff(seq, n->newest_done);
+    return d > 0 || (d > -32 && !((n->done_mask >> (uint32_t)(-d)) & 1u));
+}
+
 static void on_sample_frame(node_t *n, const link_frame_t *f, uint32_t now)
 {
     const node_config_t *cfg = n->cfg;
+    const int data = f->hdr.type == LINK_TYPE_DATA;
     size_t li;
 
+    /* A DATA frame names its link only (ids are unique among a node's inputs);
+     * a LINK_DOWN names its producer too. */
     for (li = 0; li < cfg->n_links_in; li++) {
-        if (cfg->links_in[li].link == f->hdr.link && cfg->links_in[li].src == f->hdr.src) {
+        if (cfg->links_in[li].link == f->hdr.link && (data || cfg->links_in[li].src == f->hdr.src)) {
             break;
         }
     }
+    uint16_t seq = data ? link_seq_expand(n->seq_ref, (uint8_t)f->hdr.seq) : f->hdr.seq;
     if (li == cfg->n_links_in) {
         uint32_t v[2] = {f->hdr.link, f->hdr.src};
         n->counters.unknown_links++;
-        send_error(n, f->hdr.seq, NODE_ERROR_UNKNOWN_LINK, "unknown link, src", v, 2u);
+        send_error(n, seq, NODE_ERROR_UNKNOWN_LINK, "unknown link, src", v, 2u);
         return;
     }
-    const uint8_t *tensor = NULL;
-    if (f->hdr.type == LINK_TYPE_DATA) {
-        uint32_t cycles;
-        size_t tensor_len = 0;
-        if (link_sample_unpack(f->payload, f->len, &cycles, &tensor, &tensor_len) != LINK_OK ||
-            tensor_len != cfg->links_in[li].bytes) {
-            uint32_t v[3] = {f->hdr.link, (uint32_t)(f->len >= 4u ? f->len - 4u : 0u),
-                             cfg->links_in[li].bytes};
-            n->counters.bad_tensors++;
-            send_error(n, f->hdr.seq, NODE_ERROR_TENSOR_SIZE, "tensor size: link, got, want", v, 3u);
-            return;
-        }
+    if (data && f->len != cfg->links_in[li].bytes) {
+        uint32_t v[3] = {f->hdr.link, f->len, cfg->links_in[li].bytes};
+        n->counters.bad_tensors++;
+        send_error(n, seq, NODE_ERROR_TENSOR_SIZE, "tensor size: link, got, want", v, 3u);
+        return;
     }
 
     /* Duplicate/stale filter per (src, link); its verdict replaces the
      * decoder's "good frame" count, so each frame has exactly one outcome. */
-    link_status_t verdict = link_seq_filter_check(&n->filters[li], f->hdr.seq);
+    link_status_t verdict = link_seq_filter_check(&n->filters[li], seq);
+    if (verdict == LINK_ERR_STALE && sample_open(n, seq, li)) {
+        /* Overtaken, not stale: the producer computed a newer sample first (this one
+         * waited for its deadline upstream) and this sample still needs the input. */
+        verdict = LINK_OK;
+    }
     if (verdict != LINK_OK) {
         n->dec.counters.count[LINK_FRAME_READY]--;
         link_count(&n->dec.counters, verdict);
         return;
     }
+    if (link_seq_diff(seq, n->seq_ref) > 0) {
+        n->seq_ref = seq;
+    }
 
-    node_slot_t *slot = slot_for(n, f->hdr.seq, now);
+    node_slot_t *slot = slot_for(n, seq, now);
     if (slot == NULL) {
         n->counters.late_inputs++;
         return;
     }
-    if (tensor != NULL) {
-        memcpy(slot->buf + n->link_offset[li], tensor, cfg->links_in[li].bytes);
+    if (data) {
+        memcpy(slot->buf + n->link_offset[li], f->payload, cfg->links_in[li].bytes);
         slot->state[li] = NODE_LINK_DATA;
     } else {
         slot->state[li] = NODE_LINK_DOWN;
@@ -569,6 +602,8 @@ static void on_frame(node_t *n, const link_frame_t *f, uint32_t now)
             }
         }
         clear_samples(n);
+        n->seq_ref = h->seq; /* the host numbers the samples that follow from here */
+        n->counters.cycles_max = 0u;
         send_hello(n, h->src, h->seq);
         break;
     case LINK_TYPE_DATA:
@@ -626,7 +661,7 @@ node_status_t node_init(node_t *n, const node_config_t *cfg, const node_platform
     if (slot_mem == NULL || out_mem == NULL || slot_mem_bytes < cfg->n_slots * slot_bytes ||
         out_mem_bytes < node_output_bytes(cfg) || ((uintptr_t)slot_mem & 3u) != 0u ||
         ((uintptr_t)out_mem & 3u) != 0u ||
-        frame_cap < LINK_HEADER_LEN + LINK_CRC_LEN + LINK_CYCLES_LEN + largest) {
+        frame_cap < LINK_HEADER_LEN + LINK_CRC_LEN + largest) {
         return NODE_ERR_MEMORY;
     }
     size_t off = 0;

@@ -193,6 +193,8 @@ typedef struct {
     uint32_t invoke_errors;
     uint32_t tx_errors;
     uint32_t last_cycles;     /* cycles of the last inference */
+    uint64_t cycles_total;    /* cycles of all inferences since boot (STATS) */
+    uint32_t cycles_max;      /* the longest inference since boot or RESET (STATS) */
 } node_counters_t;
 
 typedef struct {
@@ -203,6 +205,8 @@ typedef struct {
     node_slot_t slots[NODE_MAX_SLOTS];
     uint32_t link_offset[NODE_MAX_LINKS_IN]; /* of each link's tensor in a slot */
     int8_t *out[NODE_MAX_OUTPUTS];
+    uint16_t seq_ref;       /* newest sample seen (or the RESET's seq): DATA frames carry only
+                             * the low byte of their sample number, expanded around this */
     uint16_t newest_done;   /* newest sample computed (or given up) */
     uint32_t done_mask;     /* bit i: sample newest_done - i is done (an older sample may still come) */
     uint8_t done_valid;

@@ -83,7 +83,7 @@ def frames() -> list[dict[str, Any]]:
     rng = random.Random(20240611)
     tensor_16 = bytes([0x80, 0x00, 0x7F, 0xFF, 0x01, 0x00, 0x00, 0x10, 0xF0, 0x00, 0x22, 0x33, 0x00, 0x44, 0x55, 0x66])
     scores = bytes([0x81, 0x90, 0x7F, 0x00, 0xA0, 0xB0, 0xC0, 0xD0, 0xE0, 0x05])
-    F, T = p.Frame, p.FrameType
+    F, T, I = p.Frame, p.FrameType, p.NODE_IMPLIED
     cases = [
         ("ping_empty", F(T.PING, p.NODE_HOST, 1, p.LINK_NONE, 0x0000)),
         ("ping_hi", F(T.PING, p.NODE_HOST, 1, p.LINK_NONE, 0x0102, b"hi")),
@@ -92,13 +92,15 @@ def frames() -> list[dict[str, Any]]:
         ("hello", F(T.HELLO, 3, p.NODE_HOST, p.LINK_NONE, 0, HELLO.pack())),
         ("stats_request", F(T.STATS, p.NODE_HOST, p.NODE_BROADCAST, p.LINK_NONE, 7)),
         ("stats", F(T.STATS, 2, p.NODE_HOST, p.LINK_NONE, 7, STATS.pack())),
-        ("data_small", F(T.DATA, 1, 2, 0, 1, p.build_sample_payload(123_456, tensor_16))),
-        ("data_seq_wrap", F(T.DATA, 1, 2, 0, 0xFFFF, p.build_sample_payload(1, tensor_16))),
-        ("data_from_host", F(T.DATA, p.NODE_HOST, 1, 7, 0x00FF, p.build_sample_payload(0, bytes(range(256))[:200]))),
-        # 250-byte payload without a single 0x00: the worst case of the overhead budget.
-        ("data_250_no_zero", F(T.DATA, 1, 4, 5, 0x2A2A, _nonzero_bytes(rng, 250))),
-        ("data_250_zeros", F(T.DATA, 1, 4, 5, 0x2A2B, bytes(250))),
-        ("data_2048_max", F(T.DATA, 14, 13, 254, 0xBEEF, bytes(rng.randrange(256) for _ in range(2048)))),
+        # DATA: 2-byte header; src/dst are implied by the link (255 once decoded), seq is its low byte.
+        ("data_small", F(T.DATA, I, I, 0, 1, tensor_16)),
+        ("data_seq_255", F(T.DATA, I, I, 0, 0xFF, tensor_16)),
+        ("data_from_host", F(T.DATA, I, I, 7, 0x2A, bytes(range(256))[:200])),
+        # 250-byte tensor without a single 0x00: the worst case of the overhead budget.
+        ("data_250_no_zero", F(T.DATA, I, I, 5, 0x2A, _nonzero_bytes(rng, 250))),
+        ("data_250_zeros", F(T.DATA, I, I, 5, 0x2B, bytes(250))),
+        ("data_one_byte", F(T.DATA, I, I, 127, 0x00, b"\x00")),
+        ("data_2048_max", F(T.DATA, I, I, 126, 0xEF, bytes(rng.randrange(256) for _ in range(2048)))),
         ("link_down", F(T.LINK_DOWN, 1, 2, 4, 0x1234, p.build_link_down(p.LinkDownReason.TIMEOUT))),
         ("result", F(T.RESULT, 3, p.NODE_HOST, p.LINK_NONE, 0x1234, p.build_sample_payload(9_876_543, scores))),
         ("reset_broadcast", F(T.RESET, p.NODE_HOST, p.NODE_BROADCAST, p.LINK_NONE, 0)),
@@ -109,7 +111,9 @@ def frames() -> list[dict[str, Any]]:
 
 def malformed() -> list[dict[str, Any]]:
     any_node = p.NODE_ANY
-    good = p.Frame(p.FrameType.DATA, 1, 2, 0, 5, p.build_sample_payload(42, bytes([1, 2, 3, 0, 5, 6, 7, 8]))).encode()
+    V, R = p.PROTOCOL_VERSION, p.FrameType.RESULT
+    good = p.Frame(p.FrameType.DATA, p.NODE_IMPLIED, p.NODE_IMPLIED, 0, 5, bytes([1, 2, 3, 0, 5, 6, 7, 8])).encode()
+    result = p.Frame(p.FrameType.RESULT, 1, 2, p.LINK_NONE, 5, p.build_sample_payload(42, bytes([1, 2, 3, 0]))).encode()
     ping = p.Frame(p.FrameType.PING, p.NODE_HOST, 1, p.LINK_NONE, 0x0102, b"hi").encode()
     good_raw = p.cobs_decode(good[:-1])  # header + payload + CRC
 
@@ -120,7 +124,7 @@ def malformed() -> list[dict[str, Any]]:
         return {"name": name, "local_node": local_node, "bytes_hex": _hex(data), "expect": expect, **extra}
 
     flipped = bytearray(good_raw)
-    flipped[10] ^= 0x04  # a payload bit
+    flipped[5] ^= 0x04  # a payload bit
     crc_flipped = bytearray(good_raw)
     crc_flipped[-1] ^= 0x80
     payload10 = bytes(range(1, 11))
@@ -130,26 +134,31 @@ def malformed() -> list[dict[str, Any]]:
         case("crc_in_crc_bytes", p.cobs_encode(bytes(crc_flipped)) + b"\x00", ["crc"]),
         # Cut inside the last COBS block (its code byte promises 4 bytes, 2 come).
         case("truncated_mid_block", ping[:-3] + b"\x00", ["truncated"]),
-        case("truncated_runt", p.cobs_encode(good_raw[:8]) + b"\x00", ["truncated"]),
+        case("truncated_runt", p.cobs_encode(p.cobs_decode(result[:-1])[:8]) + b"\x00", ["truncated"]),
+        case("truncated_data_runt", crc_ok(bytes([p.DATA_FLAG | 3, 9])), ["truncated"]),
+        case("data_oversize_2049", crc_ok(bytes([p.DATA_FLAG | 3, 9]) + bytes(2049)), ["oversize"]),
+        case("data_over_small_buffer", good, ["oversize"], max_payload=7),
         case("truncated_lone_code", b"\x01\x00", ["truncated"]),
         case("truncated_junk", b"\xab\xcd\x00", ["truncated"]),
-        case("oversize_payload_2049", crc_ok(_raw(1, p.FrameType.DATA, 1, 2, 0, 0, bytes(2049))), ["oversize"]),
+        case("oversize_payload_2049", crc_ok(_raw(V, R, 1, 2, 0, 0, bytes(2049))), ["oversize"]),
         case("oversize_no_delimiter_5000", junk_5000 + b"\x00", ["oversize"]),
         case("version_0", crc_ok(_raw(0, p.FrameType.PING, 0, 1, 255, 0, b"")), ["version"]),
-        case("version_2", crc_ok(_raw(2, p.FrameType.PING, 0, 1, 255, 0, b"")), ["version"]),
-        case("version_15", crc_ok(_raw(15, p.FrameType.DATA, 0, 1, 0, 0, payload10)), ["version"]),
-        case("type_0", crc_ok(_raw(1, 0, 0, 1, 255, 0, b"")), ["type"]),
-        case("type_10", crc_ok(_raw(1, 10, 0, 1, 255, 0, payload10)), ["type"]),
-        case("type_15", crc_ok(_raw(1, 15, 0, 1, 255, 0, b"")), ["type"]),
-        case("length_field_short", crc_ok(_raw(1, p.FrameType.DATA, 1, 2, 0, 0, payload10, length=9)), ["length"]),
-        case("length_field_long", crc_ok(_raw(1, p.FrameType.DATA, 1, 2, 0, 0, payload10, length=11)), ["length"]),
-        case("length_field_over_max", crc_ok(_raw(1, p.FrameType.DATA, 1, 2, 0, 0, payload10, length=4000)), ["length"]),
-        case("dest_other_node", p.Frame(p.FrameType.DATA, 1, 3, 0, 5, payload10).encode(), ["dest"], local_node=2),
-        case("dest_own_node", p.Frame(p.FrameType.DATA, 1, 2, 0, 5, payload10).encode(), ["frame_ready"], local_node=2),
+        case("version_1", crc_ok(_raw(1, p.FrameType.PING, 0, 1, 255, 0, b"")), ["version"]),
+        case("version_7", crc_ok(_raw(7, R, 0, 1, 0, 0, payload10)), ["version"]),
+        case("type_0", crc_ok(_raw(V, 0, 0, 1, 255, 0, b"")), ["type"]),
+        case("type_data_long_header", crc_ok(_raw(V, p.FrameType.DATA, 1, 2, 0, 0, payload10)), ["type"]),
+        case("type_10", crc_ok(_raw(V, 10, 0, 1, 255, 0, payload10)), ["type"]),
+        case("type_15", crc_ok(_raw(V, 15, 0, 1, 255, 0, b"")), ["type"]),
+        case("length_field_short", crc_ok(_raw(V, R, 1, 2, 0, 0, payload10, length=9)), ["length"]),
+        case("length_field_long", crc_ok(_raw(V, R, 1, 2, 0, 0, payload10, length=11)), ["length"]),
+        case("length_field_over_max", crc_ok(_raw(V, R, 1, 2, 0, 0, payload10, length=4000)), ["length"]),
+        case("dest_other_node", p.Frame(p.FrameType.RESULT, 1, 3, 0, 5, payload10).encode(), ["dest"], local_node=2),
+        case("dest_own_node", p.Frame(p.FrameType.RESULT, 1, 2, 0, 5, payload10).encode(), ["frame_ready"], local_node=2),
+        case("dest_data_has_none", good, ["frame_ready"], local_node=2),
         case("dest_broadcast", p.Frame(p.FrameType.RESET, 0, p.NODE_BROADCAST, p.LINK_NONE, 0).encode(), ["frame_ready"], local_node=2),
-        case("dest_router_accepts_all", p.Frame(p.FrameType.DATA, 1, 3, 0, 5, payload10).encode(), ["frame_ready"]),
+        case("dest_router_accepts_all", p.Frame(p.FrameType.RESULT, 1, 3, 0, 5, payload10).encode(), ["frame_ready"]),
         case("idle_fill_then_frame", b"\x00\x00\x00" + good, ["frame_ready"]),
-        case("back_to_back", good + ping + good, ["frame_ready", "frame_ready", "frame_ready"]),
+        case("back_to_back", good + ping + result + good, ["frame_ready"] * 4),
         case("resync_after_junk", b"\xab\xcd\xef\x00" + good, ["truncated", "frame_ready"]),
         case("oversize_then_frame", junk_5000 + b"\x00" + ping, ["oversize", "frame_ready"]),
         case("lost_delimiter_merges_frames", good[:-1] + ping, _derived(good[:-1] + ping), derived=True),
@@ -187,6 +196,16 @@ def seq_filter() -> list[dict[str, Any]]:
     return [{"name": "filter_walk", "steps": [{"src": s, "link": l, "seq": q, "expect": e} for s, l, q, e in steps]}]
 
 
+def seq_expand() -> list[dict[str, int]]:
+    """(ref, seq8) -> the sample number nearest ref with that low byte; ties (128 away) go back."""
+    cases = [(0, 0, 0), (0, 5, 5), (0, 127, 127), (0, 128, 65408), (0, 255, 65535), (300, 44, 300),
+             (300, 45, 301), (300, 43, 299), (300, 171, 427), (300, 172, 172), (65535, 0, 0), (65535, 2, 2),
+             (65535, 127, 65407), (65535, 128, 65408), (5, 250, 65530), (1000, 0xE8, 1000)]
+    for ref, seq8, want in cases:
+        assert p.seq_expand(ref, seq8) == want, (ref, seq8, p.seq_expand(ref, seq8), want)
+    return [{"ref": r, "seq8": s, "expect": e} for r, s, e in cases]
+
+
 def payloads() -> dict[str, Any]:
     tensor = bytes([0x80, 0x00, 0x7F, 0xFF, 0x01])
     return {
@@ -207,6 +226,9 @@ def constants() -> dict[str, int]:
     values = {
         "VERSION": p.PROTOCOL_VERSION,
         "HEADER_LEN": p.HEADER_LEN,
+        "DATA_HEADER_LEN": p.DATA_HEADER_LEN,
+        "DATA_FLAG": p.DATA_FLAG,
+        "DATA_LINK_MAX": p.DATA_LINK_MAX,
         "CRC_LEN": p.CRC_LEN,
         "MAX_PAYLOAD": p.MAX_PAYLOAD,
         "CYCLES_LEN": p.CYCLES_LEN,
@@ -229,7 +251,8 @@ def build() -> dict[str, Any]:
     return {
         "description": "Link protocol test vectors (docs/protocol.md). Generated by gen_protocol_vectors.py; "
         "encoded_hex includes the trailing 0x00 delimiter; cobs encodings have none; "
-        "local_node 255 = accept every destination.",
+        "local_node 255 = accept every destination; max_payload (default 2048) = the decoder buffer's payload limit; "
+        "DATA frames: src/dst 255 = implied by the link, seq = the low byte on the wire.",
         "version": p.PROTOCOL_VERSION,
         "constants": constants(),
         "crc16": [{"name": n, "data_hex": _hex(d), "crc": c} for n, d, c in CRC_KNOWN],
@@ -237,6 +260,7 @@ def build() -> dict[str, Any]:
         "frames": frames(),
         "malformed": malformed(),
         "seq_filter": seq_filter(),
+        "seq_expand": seq_expand(),
         "payloads": payloads(),
     }
 

@@ -8,11 +8,16 @@
  *   C <name> <data_hex> <crc>                 CRC-16 known answer
  *   B <name> <raw_hex> <encoded_hex>          COBS known answer (no delimiter)
  *   F <name> <type> <src> <dst> <link> <seq> <payload_hex> <encoded_hex>
- *   M <name> <local_node> <bytes_hex> <outcome>[,<outcome>...]
+ *                                             (DATA: src = dst = 255, seq = its low byte,
+ *                                             i.e. the frame as the decoder returns it)
+ *   M <name> <local_node> <bytes_hex> <outcome>[,<outcome>...] <max_payload>
+ *                                             decoder cap = 7 + max_payload + 2; the
+ *                                             outcome list is empty if no frame ends
  *   S <name> <src>:<link>:<seq>:<expect> ...  sequence filter walk
+ *   E <ref> <seq8> <expect>                   link_seq_expand known answer
  *   H <hash_hex> <major> <minor> <patch> <flash> <arena> <hz> <payload_hex>
  *   T <payload_hex> <value> ...               STATS counters
- *   Y <cycles> <tensor_hex> <payload_hex>     DATA/RESULT payload
+ *   Y <cycles> <tensor_hex> <payload_hex>     RESULT payload (cycles + tensor)
  *
  * Prints "ok ..." with per-kind counts and exits 0, or prints every failure.
  */
@@ -71,6 +76,9 @@ typedef struct {
 static constant_t constants[] = {
     {"VERSION", LINK_VERSION, 0},
     {"HEADER_LEN", LINK_HEADER_LEN, 0},
+    {"DATA_HEADER_LEN", LINK_DATA_HEADER_LEN, 0},
+    {"DATA_FLAG", LINK_DATA_FLAG, 0},
+    {"DATA_LINK_MAX", LINK_DATA_LINK_MAX, 0},
     {"CRC_LEN", LINK_CRC_LEN, 0},
     {"MAX_PAYLOAD", LINK_MAX_PAYLOAD, 0},
     {"CYCLES_LEN", LINK_CYCLES_LEN, 0},
@@ -163,6 +171,40 @@ static void check_cobs(void)
 
 /* ---- F: frames encode byte for byte and decode back ------------------------ */
 
+/* DATA (short form): src, dst and the high byte of seq are not sent; link
+ * must be 0..LINK_DATA_LINK_MAX and the tensor 1..LINK_MAX_PAYLOAD bytes.
+ * bin_a holds the tensor (len bytes), bin_b the expected encoding. */
+static void check_data_encoder(const char *name, const link_header_t *hdr, size_t len, size_t enc_n)
+{
+    static uint8_t big[LINK_MAX_PAYLOAD + 1u];
+    link_header_t h = *hdr;
+    link_buffer_t sink;
+    size_t out_n = 0;
+
+    h.src = 3;
+    h.dst = 12;
+    h.seq = (uint16_t)(0xAB00u | (hdr->seq & 0xFFu));
+    if (link_encode(&h, bin_a, len, work, BIN_MAX, &out_n) != LINK_OK || out_n != enc_n ||
+        memcmp(work, bin_b, enc_n) != 0) {
+        fail(name, "DATA encoding depends on src, dst or the high byte of seq");
+    }
+    h.link = LINK_DATA_LINK_MAX + 1u;
+    if (link_encode(&h, bin_a, len, work, BIN_MAX, &out_n) != LINK_ERR_ARG) {
+        fail(name, "DATA with link > LINK_DATA_LINK_MAX was not refused");
+    }
+    h.link = hdr->link;
+    sink.data = work;
+    sink.cap = BIN_MAX;
+    sink.len = 0;
+    if (link_encode(&h, bin_a, 0, work, BIN_MAX, &out_n) != LINK_ERR_ARG ||
+        link_encode_stream(&h, NULL, 0, link_buffer_put, &sink) != LINK_ERR_ARG || sink.len != 0) {
+        fail(name, "empty DATA frame was not refused");
+    }
+    if (link_encode(&h, big, sizeof big, work, BIN_MAX, &out_n) != LINK_ERR_ARG) {
+        fail(name, "DATA with a tensor over LINK_MAX_PAYLOAD was not refused");
+    }
+}
+
 static void check_frame(void)
 {
     char name[128];
@@ -171,7 +213,7 @@ static void check_frame(void)
     link_frame_t frame;
     link_chunk_t chunks[3];
     link_buffer_t sink;
-    size_t len, enc_n, out_n = 0, i;
+    size_t len, enc_n, out_n = 0, i, header_len;
     int ready = 0;
 
     snprintf(name, sizeof name, "frame/%s", tok());
@@ -182,6 +224,7 @@ static void check_frame(void)
     hdr.seq = (uint16_t)num();
     len = parse_hex(tok(), bin_a, BIN_MAX);
     enc_n = parse_hex(tok(), bin_b, BIN_MAX);
+    header_len = hdr.type == LINK_TYPE_DATA ? LINK_DATA_HEADER_LEN : LINK_HEADER_LEN;
 
     if (link_encode(&hdr, bin_a, len, work, LINK_ENCODED_MAX(len), &out_n) != LINK_OK ||
         out_n != enc_n || memcmp(work, bin_b, enc_n) != 0) {
@@ -208,6 +251,9 @@ static void check_frame(void)
         sink.len != enc_n || memcmp(work, bin_b, enc_n) != 0) {
         fail(name, "link_encode_stream differs from the vector");
     }
+    if (hdr.type == LINK_TYPE_DATA) {
+        check_data_encoder(name, &hdr, len, enc_n);
+    }
 
     link_decoder_init(&dec, dec_buf, sizeof dec_buf, LINK_NODE_ANY);
     for (i = 0; i < enc_n; i++) {
@@ -226,7 +272,7 @@ static void check_frame(void)
         fail(name, "decoded frame differs");
     }
     if (link_cobs_decode(bin_b, enc_n - 1, work, BIN_MAX, &out_n) != LINK_OK ||
-        out_n != len + LINK_HEADER_LEN + LINK_CRC_LEN ||
+        out_n != header_len + len + LINK_CRC_LEN ||
         link_crc16_update(LINK_CRC16_INIT, work, out_n) != 0) {
         fail(name, "unstuffed frame does not end in its CRC");
     }
@@ -240,15 +286,35 @@ static void check_stream(void)
     link_decoder_t dec;
     link_frame_t frame;
     uint8_t local;
-    const char *want;
-    size_t n, i, outcomes = 0;
+    char none[1] = "", *want, *last;
+    long max_payload = (long)LINK_MAX_PAYLOAD;
+    size_t n, i, outcomes = 0, cap;
     uint32_t counted = 0;
 
     snprintf(name, sizeof name, "stream/%s", tok());
     local = (uint8_t)num();
     n = parse_hex(tok(), bin_a, BIN_MAX);
-    want = tok();
-    link_decoder_init(&dec, dec_buf, sizeof dec_buf, local);
+    /* "<outcomes> <max_payload>": the outcome list may be empty (a stream that
+     * completes no frame), so split at the last space instead of with strtok,
+     * which would merge the two spaces around an empty field. */
+    want = strtok(NULL, "\n");
+    if (want == NULL) {
+        want = none;
+    }
+    last = strrchr(want, ' ');
+    if (last != NULL) {
+        *last = '\0';
+        max_payload = strtol(last + 1, NULL, 0);
+    }
+    if (max_payload < 0 || max_payload > (long)LINK_MAX_PAYLOAD) {
+        fail(name, "max_payload out of range");
+        return;
+    }
+    cap = LINK_HEADER_LEN + (size_t)max_payload + LINK_CRC_LEN;
+    if (link_decoder_init(&dec, dec_buf, cap, local) != LINK_OK) {
+        fail(name, "link_decoder_init refused the capacity");
+        return;
+    }
     for (i = 0; i < n; i++) {
         link_status_t st = link_decoder_push(&dec, bin_a[i], &frame);
         if (st == LINK_NEED_MORE) {
@@ -259,11 +325,14 @@ static void check_stream(void)
             strcat(got, got[0] ? "," : "");
             strcat(got, link_status_name(st));
         }
-        if (st == LINK_FRAME_READY &&
-            (frame.len > LINK_MAX_PAYLOAD ||
-             link_crc16_update(LINK_CRC16_INIT, dec_buf,
-                               LINK_HEADER_LEN + frame.len + LINK_CRC_LEN) != 0)) {
-            fail(name, "returned a frame with a bad CRC or length");
+        if (st == LINK_FRAME_READY) {
+            size_t header_len =
+                frame.hdr.type == LINK_TYPE_DATA ? LINK_DATA_HEADER_LEN : LINK_HEADER_LEN;
+            if (frame.len > (size_t)max_payload || frame.payload != dec_buf + header_len ||
+                link_crc16_update(LINK_CRC16_INIT, dec_buf,
+                                  header_len + frame.len + LINK_CRC_LEN) != 0) {
+                fail(name, "returned a frame with a bad CRC or length");
+            }
         }
     }
     for (i = 0; i < LINK_STATUS_COUNT; i++) {
@@ -321,6 +390,20 @@ static void check_seq(void)
     }
 }
 
+/* ---- E: sequence number expansion ----------------------------------------- */
+
+static void check_expand(void)
+{
+    long ref = num(), seq8 = num(), want = num();
+    char msg[96];
+    uint16_t got = link_seq_expand((uint16_t)ref, (uint8_t)seq8);
+    if (got != (uint16_t)want) {
+        snprintf(msg, sizeof msg, "ref %ld seq8 %ld gave %u, expected %ld", ref, seq8,
+                 (unsigned)got, want);
+        fail("expand", msg);
+    }
+}
+
 /* ---- H, T, Y: payload helpers -------------------------------------------- */
 
 static void check_hello(void)
@@ -362,6 +445,33 @@ static void check_stats(void)
     }
     if (link_stats_unpack(bin_a, n, &back) != LINK_OK || memcmp(&back, &s, sizeof s) != 0) {
         fail("payload/stats", "unpack differs");
+    }
+    /* Counters of a later version are ignored; a short payload is refused. */
+    memset(bin_a + n, 0xEE, 4);
+    if (n < 4u || link_stats_unpack(bin_a, n + 4u, &back) != LINK_OK || memcmp(&back, &s, sizeof s) != 0 ||
+        link_stats_unpack(bin_a, n - 4u, &back) != LINK_ERR_LENGTH) {
+        fail("payload/stats", "unpack of a longer or shorter payload");
+    }
+    /* The decoder's counters land in fields 0 and 2..10, the rest is untouched. */
+    {
+        link_counters_t c;
+        link_stats_t t = s;
+        memset(&c, 0, sizeof c);
+        for (i = 0; i < LINK_STATUS_COUNT; i++) {
+            c.count[i] = (uint32_t)(100u + i);
+        }
+        link_stats_from_counters(&t, &c);
+        if (t.value[LINK_STAT_RX_FRAMES] != c.count[LINK_FRAME_READY] ||
+            t.value[LINK_STAT_TX_FRAMES] != s.value[LINK_STAT_TX_FRAMES] ||
+            t.value[LINK_STAT_RX_TRUNCATED] != c.count[LINK_ERR_TRUNCATED] ||
+            t.value[LINK_STAT_RX_STALE] != c.count[LINK_ERR_STALE]) {
+            fail("payload/stats", "link_stats_from_counters");
+        }
+        for (i = LINK_STAT_RX_OVERRUN; i < LINK_STAT_COUNT; i++) {
+            if (t.value[i] != s.value[i]) {
+                fail("payload/stats", "link_stats_from_counters wrote a node field");
+            }
+        }
     }
 }
 
@@ -407,6 +517,7 @@ int main(int argc, char **argv)
         case 'F': check_frame(); break;
         case 'M': check_stream(); break;
         case 'S': check_seq(); break;
+        case 'E': check_expand(); break;
         case 'H': check_hello(); break;
         case 'T': check_stats(); break;
         case 'Y': check_sample(); break;
@@ -423,8 +534,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "%d failure(s)\n", failures);
         return 1;
     }
-    printf("ok constants=%u crc=%u cobs=%u frames=%u streams=%u seq=%u payloads=%u\n", counts['K'],
-           counts['C'], counts['B'], counts['F'], counts['M'], counts['S'],
-           counts['H'] + counts['T'] + counts['Y']);
+    printf("ok constants=%u crc=%u cobs=%u frames=%u streams=%u seq=%u expand=%u payloads=%u\n",
+           counts['K'], counts['C'], counts['B'], counts['F'], counts['M'], counts['S'],
+           counts['E'], counts['H'] + counts['T'] + counts['Y']);
     return 0;
 }
