@@ -594,13 +594,22 @@ def section_memory(args: argparse.Namespace, R: dict[str, Any]) -> dict[str, Any
 
 
 # ================================================================================================ links
-def frame_sizes(tensor_bytes: int) -> dict[str, int]:
-    """Bytes of one DATA frame carrying ``tensor_bytes``: worst case (every byte non-zero) and all-zero tensor."""
+def frame_sizes(tensor_bytes: int, result: bool = False) -> dict[str, int]:
+    """Bytes of one frame carrying ``tensor_bytes``: worst case (every byte non-zero) and all-zero tensor.
+
+    A DATA frame carries the tensor alone (2-byte header); the final node's RESULT a 4-byte cycle count
+    and the tensor (7-byte header)."""
     from host import protocol as P
 
-    payload = tensor_bytes  # a DATA frame carries the tensor alone (2-byte header)
-    worst = P.encoded_len_max(payload)
-    zeros = len(P.encode_frame(P.Frame(P.FrameType.DATA, 1, 2, 1, 1, bytes(tensor_bytes))))
+    if result:
+        payload = P.CYCLES_LEN + tensor_bytes
+        worst = P.encoded_len_max(payload, P.FrameType.RESULT)
+        frame = P.Frame(P.FrameType.RESULT, 1, 0, P.LINK_NONE, 1, P.build_sample_payload(1, bytes(tensor_bytes)))
+    else:
+        payload = tensor_bytes
+        worst = P.encoded_len_max(payload)
+        frame = P.Frame(P.FrameType.DATA, 1, 2, 1, 1, bytes(tensor_bytes))
+    zeros = len(P.encode_frame(frame))
     return {"tensor": tensor_bytes, "payload": payload, "frame_worst": worst, "frame_zeros": zeros}
 
 
@@ -638,7 +647,7 @@ def simulate_latency(graph: dict[str, Any], compute_s: dict[str, float], baud: i
 
     byte_s = BITS_PER_BYTE / baud
     frames = graph["frames"]
-    size = {f[0]: frame_sizes(f[3])["frame_worst"] for f in frames}
+    size = {f[0]: frame_sizes(f[3], f[2] == "host")["frame_worst"] for f in frames}
     by_src: dict[str, list[tuple]] = {}
     for f in frames:
         by_src.setdefault(f[1], []).append(f)
@@ -693,7 +702,7 @@ def throughput_bound(graph: dict[str, Any], compute_s: dict[str, float], baud: i
     tx: dict[str, float] = {}
     rx: dict[str, float] = {}
     for name, src, dst, b in graph["frames"]:
-        d = frame_sizes(b)["frame_worst"] * byte_s
+        d = frame_sizes(b, dst == "host")["frame_worst"] * byte_s
         if src != "host":
             tx[src] = tx.get(src, 0.0) + d
         if dst != "host" and (star or src == "host"):
@@ -791,7 +800,7 @@ def section_links(args: argparse.Namespace, R: dict[str, Any]) -> dict[str, Any]
         if run:
             measured_wire = run.get("wire", {})
         for name, src, dst, b in g["frames"]:
-            fs = frame_sizes(b)
+            fs = frame_sizes(b, dst == "host")
             w = measured_wire.get(name, {})
             links.append({"link": name, "src": src, "dst": dst, **fs,
                           "overhead_vs_payload": fs["frame_worst"] / fs["payload"] - 1,
