@@ -1003,6 +1003,15 @@ class Network:
         self._injected = 0
         self._latencies: list[float] = []
         self._newest_answer = {}
+        # RESET every board: a board that got nothing in the last run (dropped, or every input lost) still
+        # expands DATA sample numbers around an old reference; a RESET names the newest one (protocol §6).
+        self._reset_wait = {}
+        for name in self.dep.nodes:
+            if self.state[name] == "alive":
+                self._reset(name)
+        end = time.monotonic() + 3.0
+        while self._reset_wait and time.monotonic() < end:
+            self._pump(0.05)
         run.stats_before = dict(self.request_stats())
         run.t_start = time.monotonic()
         hooks = hooks or {}

@@ -803,3 +803,30 @@ def test_nucleo_f446re_image_runs_on_the_emulated_f4(fw_dir) -> None:
         a, b = tensor(rng), tensor(rng)
         c.send(data(HOST, 2, 1, 1, a), data(HOST, 2, 2, 1, b))
         _check_plain_outputs(c.outputs(1, 2), a, b)  # cycles > 0: DWT reads 0 in QEMU, SysTick used
+
+
+@needs_qemu
+def test_reset_names_the_newest_sample_for_one_byte_sequence_numbers(plain) -> None:
+    """A DATA frame carries the low byte of its sample number; the node expands it around the newest sample
+    it knows. After 300 samples it never heard of, DATA and the host's LINK_DOWN (full number) of one sample
+    land in two different samples, which both wait for their deadline. A RESET naming the newest sample
+    (what the host sends at the start of every run) puts the node back in step."""
+    rng = np.random.default_rng(19)
+    c = plain.client
+    a = tensor(rng)
+    s0 = c.stats()
+    k = plain.next_seq(300)
+    c.send(data(HOST, 2, 1, k, a), link_down(HOST, 2, 2, k))
+    late = c.collect(DEADLINE_MS / 1000 * 2.5)
+    d = stats_delta(c.stats(), s0)
+    # out of step: two half samples, each computed at its deadline (the one with no DATA sends LINK_DOWN)
+    assert d["input_timeouts"] == 2 and d["samples"] == 1, d
+    assert sorted(f.type.name for f in late if f.type in p.SEQUENCED_TYPES) == ["DATA", "DATA", "LINK_DOWN", "LINK_DOWN"]
+    c.reset(plain.seq)
+    s1 = c.stats()
+    k = plain.next_seq(300)
+    c.reset(k - 1)
+    c.send(data(HOST, 2, 1, k, a), link_down(HOST, 2, 2, k))
+    _check_plain_outputs(c.outputs(k, 2, timeout=DEADLINE_MS / 1000 * 0.8), a, None)  # at once, no deadline
+    d = stats_delta(c.stats(), s1)
+    assert d["input_timeouts"] == 0 and d["samples"] == 1, d

@@ -282,3 +282,22 @@ def test_distilled_students_dropped_on_boards(nonn_build):
     assert s["wire"]["student3->aggregator"]["frames"] == {"LINK_DOWN": 12}
     s = _one(_run(nonn_build, dead=[f"student{i}" for i in range(4)], samples=6))
     assert s["samples"]["failed"] == 6 and s["accuracy"]["boards"] == pytest.approx(s["accuracy"]["random_guess"])
+
+
+def test_sweep_on_boards_matches_the_host(build):
+    """--sweep: every failure configuration, one after the other on the same boards, then the averages per
+    reliability setting, boards = int8 host everywhere. 130 samples each, so a node dropped for a whole
+    configuration has heard of no sample for longer than a DATA frame's one-byte number spans (127) when it
+    is used again (the runtime side of that is tested in test_firmware's RESET test)."""
+    res = _run(build, sweep=True, samples=130)
+    runs = res.report["runs"]
+    assert len(runs) == 4  # edge and fog failable: 2^2 configurations
+    for s in runs:
+        sm = s["samples"]
+        assert sm["accounted"] and sm["sent"] == 130 and sm["answered"] + sm["timed_out"] + sm["failed"] == 130
+        assert sm["timed_out"] == 0, s["config"]
+        if s["bit_exact"]["compared"]:
+            _assert_bit_exact(s)
+        assert s["accuracy"]["boards"] == s["accuracy"]["int8_host"], s["config"]
+    for setting, v in res.report["sweep"].items():
+        assert v["boards"] == v["int8_host"], setting
