@@ -546,7 +546,7 @@ class Network:
         self._reset_wait = {}
         for n in self.dep.nodes:
             self._reset(n)
-        end = time.monotonic() + 3.0
+        end = time.monotonic() + max(3.0, self.hello_timeout)  # a loaded machine can stall a QEMU for seconds
         while self._reset_wait and time.monotonic() < end:
             self._pump(0.05)
         if self._reset_wait:
@@ -1009,7 +1009,7 @@ class Network:
         for name in self.dep.nodes:
             if self.state[name] == "alive":
                 self._reset(name)
-        end = time.monotonic() + 3.0
+        end = time.monotonic() + max(3.0, self.hello_timeout)  # a loaded machine can stall a QEMU for seconds
         while self._reset_wait and time.monotonic() < end:
             self._pump(0.05)
         run.stats_before = dict(self.request_stats())
