@@ -496,6 +496,17 @@ class Network:
         """RESET a board that (re)joins: fresh filters and slots, and the current sample number."""
         self._reset_wait[name] = self._ctl(name, P.FrameType.RESET)
 
+    def _reset_all(self) -> None:
+        """RESET every live board and wait for their HELLOs; those that did not answer stay in
+        ``_reset_wait``."""
+        self._reset_wait = {}
+        for name in self.dep.nodes:
+            if self.state[name] == "alive":
+                self._reset(name)
+        end = time.monotonic() + max(3.0, self.hello_timeout)  # a loaded machine can stall a QEMU for seconds
+        while self._reset_wait and time.monotonic() < end:
+            self._pump(0.05)
+
     def _check_hello(self, name: str, f: P.Frame) -> str | None:
         """None if the HELLO is the expected node's, else what is wrong."""
         node = self.dep.nodes[name]
@@ -543,12 +554,7 @@ class Network:
         if problems:
             raise BoardError("board check failed:\n  " + "\n  ".join(problems))
         # RESET: fresh sequence filters and slots on every board (boards may have run before), then STATS.
-        self._reset_wait = {}
-        for n in self.dep.nodes:
-            self._reset(n)
-        end = time.monotonic() + max(3.0, self.hello_timeout)  # a loaded machine can stall a QEMU for seconds
-        while self._reset_wait and time.monotonic() < end:
-            self._pump(0.05)
+        self._reset_all()
         if self._reset_wait:
             raise BoardError("no HELLO after RESET from " + ", ".join(f"node {n} on {self.urls[n]}"
                                                                       for n in self._reset_wait))
@@ -1005,13 +1011,7 @@ class Network:
         self._newest_answer = {}
         # RESET every board: a board that got nothing in the last run (dropped, or every input lost) still
         # expands DATA sample numbers around an old reference; a RESET names the newest one (protocol §6).
-        self._reset_wait = {}
-        for name in self.dep.nodes:
-            if self.state[name] == "alive":
-                self._reset(name)
-        end = time.monotonic() + max(3.0, self.hello_timeout)  # a loaded machine can stall a QEMU for seconds
-        while self._reset_wait and time.monotonic() < end:
-            self._pump(0.05)
+        self._reset_all()
         run.stats_before = dict(self.request_stats())
         run.t_start = time.monotonic()
         hooks = hooks or {}

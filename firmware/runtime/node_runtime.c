@@ -405,6 +405,18 @@ static void complete_sample(node_t *n, node_slot_t *slot, int expired)
     }
 }
 
+/* 1 if sample `seq` is done (or was given up), or too old to tell.  Done samples
+ * are remembered one by one for the last 32, so a sample overtaken by newer ones
+ * (its input was lost and it waited for the deadline upstream) is still computed. */
+static int sample_done(const node_t *n, uint16_t seq)
+{
+    if (!n->done_valid) {
+        return 0;
+    }
+    int32_t d = link_seq_diff(seq, n->newest_done);
+    return d <= 0 && (d <= -32 || ((n->done_mask >> (uint32_t)(-d)) & 1u));
+}
+
 /* The slot of sample `seq`: existing, free, or freed by computing the oldest
  * sample early.  NULL if the sample is late (already computed, or older than
  * every sample in flight when all slots are busy). */
@@ -426,13 +438,8 @@ static node_slot_t *slot_for(node_t *n, uint16_t seq, uint32_t now)
             free_slot = slot;
         }
     }
-    if (n->done_valid) {
-        int32_t d = link_seq_diff(seq, n->newest_done);
-        /* Done samples are remembered one by one for the last 32, so a sample overtaken by newer
-         * ones (its input was lost and it waited for the deadline upstream) is still computed. */
-        if (d <= 0 && (d <= -32 || (n->done_mask >> (uint32_t)(-d)) & 1u)) {
-            return NULL; /* that sample is done (or was given up), or too old to tell */
-        }
+    if (sample_done(n, seq)) {
+        return NULL; /* that sample is done (or was given up), or too old to tell */
     }
     if (free_slot == NULL) {
         if (link_seq_diff(seq, oldest->seq) < 0) {
@@ -450,7 +457,7 @@ static node_slot_t *slot_for(node_t *n, uint16_t seq, uint32_t now)
 }
 
 /* 1 if sample `seq` still takes an input on link `li`: it is gathering and that
- * link has not come, or it is neither gathering nor done (nor too old to tell). */
+ * link has not come, or it is neither gathering nor done. */
 static int sample_open(const node_t *n, uint16_t seq, size_t li)
 {
     for (size_t s = 0; s < n->cfg->n_slots; s++) {
@@ -459,11 +466,7 @@ static int sample_open(const node_t *n, uint16_t seq, size_t li)
             return slot->state[li] == NODE_LINK_WAITING;
         }
     }
-    if (!n->done_valid) {
-        return 1;
-    }
-    int32_t d = link_seq_diff(seq, n->newest_done);
-    return d > 0 || (d > -32 && !((n->done_mask >> (uint32_t)(-d)) & 1u));
+    return !sample_done(n, seq);
 }
 
 static void on_sample_frame(node_t *n, const link_frame_t *f, uint32_t now)
