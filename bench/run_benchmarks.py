@@ -17,7 +17,7 @@ Sections (each one fails on its own: the report then says "not measured" and why
                     ``python -m codegen verify --target qemu``.
 * ``memory``     -- per node: the ELF's sections and its link map (weights, code by origin, arena, buffers,
                     stack); per MLPerf model: the generated module's arena vs its lower bound and vs TFLM's.
-* ``links``      -- bytes per inference per link, wire overhead (host.protocol framing), end-to-end latency on
+* ``links``      -- bytes per inference per link, wire overhead (host.net.protocol framing), end-to-end latency on
                     the emulated boards (``host.harness``) and projected for real UARTs.
 * ``resilience`` -- the paper's table: float (build/experiments), int8 host (build manifests), boards
                     (``host.harness --sweep``), next to the path-probability cap.
@@ -599,7 +599,7 @@ def frame_sizes(tensor_bytes: int, result: bool = False) -> dict[str, int]:
 
     A DATA frame carries the tensor alone (2-byte header); the final node's RESULT a 4-byte cycle count
     and the tensor (7-byte header)."""
-    from host import protocol as P
+    from host.net import protocol as P
 
     if result:
         payload = P.CYCLES_LEN + tensor_bytes
@@ -778,14 +778,14 @@ def _none_failed_run(h: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def section_links(args: argparse.Namespace, R: dict[str, Any]) -> dict[str, Any]:
-    from host.boards import load_board
+    from boards import load_board
 
     H = harness_runs(args, R)
     real = load_board("nucleo_f446re")
     res: dict[str, Any] = {"assumptions": {
         "projection_board": real.name, "clock_hz": real.clock_hz, "bits_per_byte": BITS_PER_BYTE,
         "cycles_per_instruction": 1.0,
-        "frame_size": "worst case (every byte non-zero), host.protocol.encoded_len_max"}, "presets": {}, "errors": {}}
+        "frame_size": "worst case (every byte non-zero), host.net.protocol.encoded_len_max"}, "presets": {}, "errors": {}}
     comp = R.get("compute", {}).get("nodes", {})
     for key, d in build_dirs(R).items():
         preset, scheme = key.split("/")

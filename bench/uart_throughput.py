@@ -11,8 +11,8 @@ PONG frames, which the node ignores, then one PING: the receive path alone.  Thi
 path (QEMU's USART model, chardev, host socket), not inference.  Printed: KB/s each way, round trip,
 host CPU of the QEMU process per byte (user + system, all threads) and its thread switches per byte.
 
-Variants (any combination of the words): ``tcp`` (as ``host.launch``: ``-serial tcp:...,nodelay=on``)
-or ``unix`` (a Unix socket); ``mux`` (a mux chardev in front of the UART: ``host.launch`` ``rx_buffer``;
+Variants (any combination of the words): ``tcp`` (as ``codegen.emulator``: ``-serial tcp:...,nodelay=on``)
+or ``unix`` (a Unix socket); ``mux`` (a mux chardev in front of the UART: ``codegen.emulator`` ``rx_buffer``;
 the host doubles 0x00); ``noicount`` (no ``-icount shift=0``); ``pin`` (QEMU on one core).
 Measured on 2 cores (docs/harness.md): receive ≈ 23 µs/byte and 4 switches/byte with ``tcp``,
 ≈ 9 µs/byte and 0.6 with ``tcp-mux``; sending ≈ 3 µs/byte once the driver stopped polling TXE.
@@ -30,8 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from host import protocol as P  # noqa: E402
-from host.launch import free_port, _is_listening  # noqa: E402
+from host.net import protocol as P  # noqa: E402
+from codegen.emulator import free_port, is_listening  # noqa: E402
 
 
 def _cpu_s(pid: int) -> float:
@@ -84,7 +84,7 @@ def start(elf: Path, variant: str, workdir: Path) -> tuple[subprocess.Popen, soc
                 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
                 s.connect(str(path))
             else:
-                if not _is_listening(port):
+                if not is_listening(port):
                     raise OSError
                 s = socket.create_connection(("127.0.0.1", port))
                 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -2,8 +2,8 @@
 
 The module, the kernels (:func:`codegen.verify.kernels_dir`, i.e. firmware/cmsis_nn; their DSP/SIMD path,
 since the core has the DSP extension) and a small driver are linked with the node images' board support
-(startup, UART driver, SysTick, ``sections.ld`` + ``memory.ld`` of host/firmware_build.py) and run in QEMU
-with the board's UART on a local TCP port (:mod:`host.launch`). Targets:
+(startup, UART driver, SysTick, ``sections.ld`` + ``memory.ld`` of :mod:`codegen.toolchain`) and run in QEMU
+with the board's UART on a local TCP port (:mod:`codegen.emulator`). Targets:
 
 * ``qemu`` -- ``qemu_an386``: QEMU mps2-an386, Arm's Cortex-M4 FPGA image (DSP + FPU);
 * ``qemu-f405`` -- ``qemu_f405``: QEMU netduinoplus2 (STM32F405), the Nucleo-F4 stand-in (its 512 KB flash
@@ -34,8 +34,12 @@ from typing import Sequence
 
 import numpy as np
 
+from boards import load_board
+
+from . import toolchain as tc
 from .emit import ModuleInfo
-from .verify import Runner, Sample, Target, _cache_root, kernels_dir, register_target
+from .emulator import EmulatedBoard
+from .verify import Runner, Sample, Target, kernels_dir, register_target
 
 #: Iterations of the boot calibration loop (``subs``/``bne``: 2 instructions each, plus one ``mov``).
 CALIBRATION_ITERATIONS = 200_000
@@ -184,11 +188,9 @@ class QemuRunner(Runner):
         if got != magic:
             rest = port.read(256)
             raise RuntimeError(f"{self.board}: expected {magic!r}, got {(got + rest)[:96]!r} (a fault report is an "
-                               "ERROR frame of host/protocol.py)")
+                               "ERROR frame of the link protocol, docs/protocol.md)")
 
     def run(self, samples: Sequence[Sample]) -> list[Sample]:
-        from host.launch import EmulatedBoard
-
         t0 = time.monotonic()
         ins, outs = self.module.inputs, self.module.outputs
         total_in, total_out = sum(s.nbytes for s in ins), sum(s.nbytes for s in outs)
@@ -199,7 +201,7 @@ class QemuRunner(Runner):
             t_in, t_out, cpu_hz, cal_insns, cal_counts = struct.unpack("<5I", self._read_exact(port, 20, deadline, qemu))
             if (t_in, t_out) != (total_in, total_out):
                 raise RuntimeError(f"image expects {t_in}/{t_out} bytes per sample, module {total_in}/{total_out}")
-            stats = RunStats(self.board, qemu.board.raw["qemu"]["machine"], cpu_hz)
+            stats = RunStats(self.board, qemu.board.qemu.machine, cpu_hz)
             stats.calibration_error = cal_counts * stats.resolution / cal_insns - 1.0
             if abs(stats.calibration_error) > 0.01:
                 raise RuntimeError(f"{self.board}: SysTick does not count 1 ns per instruction under -icount shift=0 "
@@ -232,7 +234,7 @@ class QemuRunner(Runner):
 
 @dataclass
 class QemuTarget(Target):
-    """A generated module on an emulated Cortex-M board (``board``: a boards/*.toml with a [qemu] table)."""
+    """A generated module on an emulated Cortex-M board (``board``: a boards/*/board.toml with a [qemu] table)."""
 
     board: str = "qemu_an386"
     timeout_s: float = 300.0      # per sample
@@ -254,16 +256,13 @@ class QemuTarget(Target):
 
 
 def build_image(board_name: str, module: ModuleInfo, work_dir: Path) -> Path:
-    """Link module + kernels + driver with the board support of host/firmware_build.py; returns the ELF.
+    """Link module + kernels + driver with the node images' board support (:mod:`codegen.toolchain`).
 
     Board, link-layer and kernel objects are compiled once per board into the codegen cache (rebuilt when
     their command or a header they include changes); the module and the driver in ``work_dir``.
     """
-    from host import firmware_build as fb
-    from host.boards import load_board
-
-    if not fb.toolchain_available():
-        raise RuntimeError(f"{fb.CC} not found: apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi")
+    if not tc.toolchain_available():
+        raise RuntimeError(f"{tc.CC} not found: apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi")
     board = load_board(board_name)
     if not board.emulated:
         raise ValueError(f"board {board.name!r} is not emulated")
@@ -272,28 +271,28 @@ def build_image(board_name: str, module: ModuleInfo, work_dir: Path) -> Path:
     driver = work_dir / f"{module.name}_qemu_driver.c"
     driver.write_text(render_qemu_driver(module))
     kdir = kernels_dir().resolve()
-    # The node images' board and link sources (host.firmware_build.image_sources), without the node runtime.
-    support = [s for s in fb.image_sources(board, [], cmsis_nn=False) if s.parent != fb.RUNTIME_DIR]
+    # The node images' board and link sources, without the node runtime.
+    support = tc.board_sources(board)
     kernels = sorted(kdir.glob("*.c"))
-    includes = [fb.LINK_DIR, fb.BOARDS_FW_DIR, fb.COMMON_DIR, fb.BOARDS_FW_DIR / board.name, kdir]
-    cflags = [*fb.cpu_flags(board), *fb.COMMON_CFLAGS, *(f"-I{d}" for d in includes)]
+    includes = [*tc.board_include_dirs(board), kdir]
+    cflags = [*tc.cpu_flags(board), *tc.COMMON_CFLAGS, *(f"-I{d}" for d in includes)]
     module_cflags = [*cflags, f"-I{work_dir}", f"-I{Path(module.c_path).resolve().parent}"]
-    cache = _cache_root() / f"qemu-objs-{board.name}"
+    cache = tc.cache_root() / f"qemu-objs-{board.name}"
     cache.mkdir(parents=True, exist_ok=True)
     units = [(s, cache / f"{s.parent.name}-{s.stem}.o", cflags) for s in support + kernels]
     units += [(Path(module.c_path).resolve(), work_dir / f"{module.name}.o", module_cflags),
               (driver, work_dir / f"{driver.stem}.o", module_cflags)]
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        results = list(pool.map(lambda u: fb._compile(u[0], u[1], u[2], False), units))
+        results = list(pool.map(lambda u: tc.compile_object(u[0], u[1], u[2], False), units))
     errors = [msg for code, msg in results if code != 0]
     if errors:
         raise RuntimeError("building the QEMU verify image failed:\n" + "\n".join(errors))
-    (work_dir / "memory.ld").write_text(fb.memory_ld(board))
+    (work_dir / "memory.ld").write_text(tc.memory_ld(board))
     elf = work_dir / f"{module.name}_{board.name}.elf"
-    cmd = [fb.CC, *fb.cpu_flags(board), *(str(o) for _, o, _ in units), f"-L{work_dir}",
-           f"-T{fb.COMMON_DIR / 'sections.ld'}", f"-Wl,--defsym=__stack_size={fb.DEFAULT_STACK_BYTES}",
-           *fb.LINK_FLAGS, f"-Wl,-Map={elf.with_suffix('.map')}", "-o", str(elf)]
-    res = fb._run(cmd)
+    cmd = [tc.CC, *tc.cpu_flags(board), *(str(o) for _, o, _ in units), f"-L{work_dir}",
+           f"-T{tc.SECTIONS_LD}", f"-Wl,--defsym=__stack_size={tc.DEFAULT_STACK_BYTES}",
+           *tc.LINK_FLAGS, f"-Wl,-Map={elf.with_suffix('.map')}", "-o", str(elf)]
+    res = tc.run(cmd)
     if res.returncode != 0:
         raise RuntimeError(f"linking the QEMU verify image for {board.name} failed (does the model fit "
                            f"{board.flash_bytes:,} B flash / {board.ram_bytes:,} B RAM?):\n{res.stderr}")

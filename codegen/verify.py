@@ -21,6 +21,7 @@ import jinja2
 import numpy as np
 
 from .emit import TEMPLATES_DIR, IoSpec, ModuleInfo, activation_tensors, generate_module
+from .toolchain import cache_root
 
 #: One sample = one int8 array per model input (signature order); outputs likewise.
 Sample = list[np.ndarray]
@@ -33,15 +34,6 @@ def repo_root() -> Path:
 def kernels_dir() -> Path:
     """Our CMSIS-NN implementation (``firmware/cmsis_nn``); override with ``$RESILINET_CMSIS_NN_DIR``."""
     return Path(os.environ.get("RESILINET_CMSIS_NN_DIR", repo_root() / "firmware" / "cmsis_nn"))
-
-
-def _cache_root() -> Path:
-    try:
-        from host.paths import cache_dir
-
-        return cache_dir() / "codegen"
-    except ImportError:  # codegen used without the host package
-        return Path(tempfile.gettempdir()) / "resilinet-codegen-cache"
 
 
 class Runner(ABC):
@@ -94,7 +86,7 @@ class HostTarget(Target):
             digest.update(f.name.encode() + f.read_bytes())
         digest.update(" ".join([self.cc, *self._flags()]).encode())
         digest.update(subprocess.run([self.cc, "--version"], capture_output=True, text=True).stdout.encode())
-        out_dir = _cache_root() / f"kernels-{self.name}-{digest.hexdigest()[:16]}"
+        out_dir = cache_root() / f"kernels-{self.name}-{digest.hexdigest()[:16]}"
         objects = [out_dir / (src.stem + ".o") for src in sources]
         if all(o.exists() for o in objects):
             return objects

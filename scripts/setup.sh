@@ -35,4 +35,4 @@ fi
 # writes): a project-local core dir .pio-core (git-ignored) with tool-scons made from the venv's SCons,
 # a toolchain package linking the system's arm-none-eabi-*, telemetry and upgrade checks off.
 # Idempotent and quiet when already in place; prints what it changed.
-"$VENV/bin/python" -m host.platformio prepare
+"$VENV/bin/python" -m host.deploy.pio_project prepare

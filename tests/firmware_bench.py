@@ -22,10 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from firmware_support import HOST, PLAIN, TESTMODEL_SOURCES, NodeClient, data, tensor  # noqa: E402
-from host import protocol as p  # noqa: E402
-from host.boards import load_board  # noqa: E402
-from host.firmware_build import build_node, write_node_config  # noqa: E402
-from host.launch import EmulatedBoard  # noqa: E402
+from host.net import protocol as p  # noqa: E402
+from boards import load_board  # noqa: E402
+from host.deploy.firmware import build_node, write_node_config  # noqa: E402
+from codegen.emulator import EmulatedBoard  # noqa: E402
 
 
 def cpu_seconds(pid: int) -> float:

@@ -60,7 +60,7 @@ static int32_t model(const int8_t *const in[], int8_t *const out[])
     if (check_input(in[0], mux_links, 2, -3) || check_input(in[1], plain_links, 1, 5)) {
         FAIL("model got an input that never arrived");
     }
-    /* a mux whose links all failed is zero-filled like a plain input (host.partition.run_split) */
+    /* a mux whose links all failed is zero-filled like a plain input (host.ml.split.run_split) */
     for (size_t i = 0; i < N; i++) {
         out[0][i] = (int8_t)(in[0][i] ^ in[1][i]);
         out[1][i] = in[1][N - 1 - i];

@@ -10,8 +10,8 @@ from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
-from host import protocol as p
-from host.firmware_build import Input, LinkIn, LinkOut, NodeConfig, Output
+from host.net import protocol as p
+from host.deploy.firmware import Input, LinkIn, LinkOut, NodeConfig, Output
 
 REPO = Path(__file__).resolve().parents[1]
 TESTMODEL_DIR = REPO / "tests" / "firmware_testmodel"

@@ -7,7 +7,8 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from host import build, experiments  # noqa: E402
+from host.deploy import cli as build  # noqa: E402
+from host.ml import experiments  # noqa: E402
 
 TINY = """
 name = "tiny"

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from host.datasets import DATASETS, Dataset, DatasetNotFoundError, describe, load_dataset
-from host.datasets import cifar, fashion, hapt, mhealth
-from host.datasets.core import paper_split, seeded_split, sklearn_train_test_split
-from host.datasets.windows import gather_windows, label_runs, window_starts
+from host.ml.datasets import DATASETS, Dataset, DatasetNotFoundError, describe, load_dataset
+from host.ml.datasets import cifar, fashion, hapt, mhealth
+from host.ml.datasets.core import paper_split, seeded_split, sklearn_train_test_split
+from host.ml.datasets.windows import gather_windows, label_runs, window_starts
 from host.paths import shared_data_dir
 
 SHARED = shared_data_dir()

@@ -6,10 +6,10 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from host.evaluate import evaluate_failures, summarize  # noqa: E402
-from host.experiments import load_for, train_and_evaluate  # noqa: E402
-from host.topology import load_topology  # noqa: E402
-from host.train import TrainConfig, build_for, train  # noqa: E402
+from host.ml.evaluate import evaluate_failures, summarize  # noqa: E402
+from host.ml.experiments import load_for, train_and_evaluate  # noqa: E402
+from host.ml.topology import load_topology  # noqa: E402
+from host.ml.train import TrainConfig, build_for, train  # noqa: E402
 
 
 @pytest.fixture(scope="module")

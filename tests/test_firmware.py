@@ -1,5 +1,5 @@
 """The bare-metal node runtime on both emulated boards (QEMU netduinoplus2 = qemu_f405,
-mps2-an386 = qemu_an386), driven over its UART with host/protocol.py; plus builds for the
+mps2-an386 = qemu_an386), driven over its UART with host/net/protocol.py; plus builds for the
 real Nucleo boards, the fit check and the launcher.
 
 The node images run tests/firmware_testmodel (exact Python model in tests/firmware_support.py)
@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from host import protocol as p
-from host.boards import board_names, load_board
-from host.firmware_build import (FirmwareFitError, Input, LinkIn, build_node, memory_ld, render_node_config,
+from host.net import protocol as p
+from boards import board_names, load_board
+from host.deploy.firmware import (FirmwareFitError, Input, LinkIn, build_node, memory_ld, render_node_config,
                                  toolchain_available, write_node_config)
-from host.launch import EmulatedBoard, launch, qemu_available, qemu_command
+from codegen.emulator import EmulatedBoard, launch, qemu_available, qemu_command
 
 from firmware_support import (AVERAGE, BYTES, CONFIGS, DEADLINE_MS, EXAMPLE_CONFIG, HOST, MODEL_HASH, MUX, PLAIN,
                               STANDBY,
@@ -406,7 +406,7 @@ def test_mux_primary_then_fallback(mux) -> None:
 
 @needs_qemu
 def test_mux_without_data_is_zero_and_a_node_without_any_input_sends_link_down(mux) -> None:
-    """The host reference's rule (host.partition.run_split): a mux whose links all failed is the real
+    """The host reference's rule (host.ml.split.run_split): a mux whose links all failed is the real
     value 0 like any missing input; a node that got nothing at all produces nothing."""
     rng = np.random.default_rng(11)
     c = mux.client
@@ -464,8 +464,8 @@ def test_standby_skip_is_read_only_when_the_link_from_below_is_missing(board_nam
 @needs_qemu
 def test_average_of_the_replicas_that_came(board_name, images) -> None:
     """A distillation aggregator's part: the mean of the replica codes that arrived, rounded half away
-    from zero exactly as the host reference (host.partition.average_replicas); zero point if none came."""
-    from host.partition import average_replicas
+    from zero exactly as the host reference (host.ml.split.average_replicas); zero point if none came."""
+    from host.ml.split import average_replicas
 
     node = Running(board_name, images[(board_name, "average")], AVERAGE)
     try:
@@ -735,13 +735,13 @@ def test_image_builds_for_every_board(board, fw_dir) -> None:
     assert image.flash_bytes < 16 * 1024 and image.ram_bytes < 24 * 1024
     nm = subprocess.run(["arm-none-eabi-nm", str(image.elf)], capture_output=True, text=True, check=True).stdout
     sym = {m.group(2): int(m.group(1), 16) for m in re.finditer(r"^([0-9a-f]+) \w (\S+)$", nm, re.M)}
-    irq = int(load_board(board).raw["uart"]["irq"])
+    irq = load_board(board).uart.irq
     table = image.bin.read_bytes()[: (16 + irq + 1) * 4]
     vector = struct.unpack_from("<I", table, (16 + irq) * 4)[0]
     assert vector & ~1 == sym["board_uart_irq_handler"]
     assert struct.unpack_from("<I", table, 4)[0] & ~1 == sym["Reset_Handler"]
-    ram = load_board(board).raw["ram"]
-    assert struct.unpack_from("<I", table, 0)[0] == int(ram["base"]) + int(ram["size"])  # initial SP
+    ram = load_board(board).ram
+    assert struct.unpack_from("<I", table, 0)[0] == ram.base + ram.size  # initial SP
 
 
 @needs_gcc
@@ -765,19 +765,20 @@ def test_example_config_is_what_the_emitter_writes() -> None:
 
 @pytest.mark.parametrize("board", board_names())
 def test_board_files_match_the_board_table(board) -> None:
-    """memory.ld and board_config.h agree with boards/<board>.toml."""
+    """board_config.h agrees with boards/<board>/board.toml; memory.ld is generated from the TOML."""
     b = load_board(board)
-    d = REPO / "firmware" / "boards" / board
-    assert (d / "memory.ld").read_text() == memory_ld(b)
+    d = REPO / "boards" / board
+    assert f"ORIGIN = 0x{b.flash.base:08X}, LENGTH = {b.flash.size}" in memory_ld(b)
+    assert not (d / "memory.ld").exists() and not (REPO / "firmware" / "boards").exists()
     cfg = (d / "board_config.h").read_text()
     macro = lambda name: int(re.search(rf"#define {name} (0x[0-9A-Fa-f]+|\d+)u?", cfg).group(1), 0)
-    assert macro("BOARD_UART_BASE") == int(b.raw["uart"]["base"])
-    assert macro("BOARD_UART_IRQ") == int(b.raw["uart"]["irq"])
+    assert macro("BOARD_UART_BASE") == b.uart.base
+    assert macro("BOARD_UART_IRQ") == b.uart.irq
     if b.emulated:
         assert macro("BOARD_CPU_HZ") == b.clock_hz
     else:
         assert macro("BOARD_CPU_HZ") <= b.clock_hz
-        assert macro("BOARD_UART_BAUD") == int(b.raw["uart"]["baud"])
+        assert macro("BOARD_UART_BAUD") == b.uart.baud
 
 
 def test_qemu_command_line() -> None:

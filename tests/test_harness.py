@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from host.firmware_build import toolchain_available
-from host.launch import qemu_available
+from host.deploy.firmware import toolchain_available
+from codegen.emulator import qemu_available
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -56,13 +56,13 @@ def _qemus() -> set[int]:
 def _no_leftover_boards():
     before = _qemus()
     yield
-    from host.launch import stop_all
+    from codegen.emulator import stop_all
     stop_all()
     assert _qemus() <= before, "a test left QEMU running"
 
 
 def _run(build: Path, **kw):
-    from host.harness import run_harness
+    from host.net.harness import run_harness
     kw.setdefault("samples", 20)
     kw.setdefault("progress", False)
     kw.setdefault("write", False)
@@ -84,7 +84,7 @@ def _assert_bit_exact(s: dict) -> None:
 # ------------------------------------------------------------------------------------------------- host side
 def test_reference_reproduces_build_int8_accuracy(build):
     """The harness's test set and int8 reference are the build's (same samples, same accuracy)."""
-    from host.reference import Reference, load_deployment
+    from host.net.reference import Reference, load_deployment
 
     dep = load_deployment(build)
     x, y = dep.load_test_set()
@@ -102,7 +102,7 @@ def test_reference_reproduces_build_int8_accuracy(build):
 # ------------------------------------------------------------------------------------------------- boards
 def test_no_failure_cli_bit_exact(build, tmp_path):
     """CLI end to end: every DATA tensor and RESULT identical to TFLM, board accuracy = int8 host accuracy."""
-    from host.harness import main
+    from host.net.harness import main
 
     out = tmp_path / "report"
     rc = main(["--build", str(build), "--samples", "30", "--seed", "1", "--out", str(out), "--json",
@@ -147,8 +147,8 @@ def test_drop_edge_uses_iot_skip(build):
 
     # The check is not vacuous: a reference that differs in one byte of the fog's output flags the fog
     # (and only the fog: each node is checked on what its board really got).
-    from host.harness import check_sample
-    from host.reference import Reference, load_deployment
+    from host.net.harness import check_sample
+    from host.net.reference import Reference, load_deployment
 
     dep = load_deployment(build)
     x, _ = dep.load_test_set()
@@ -231,7 +231,7 @@ def test_stop_early_still_accounts(build):
 
 # ------------------------------------------------------------------------------------------------- handshake
 def test_model_hash_mismatch_is_a_clear_error(build, tmp_path):
-    from host.router import BoardError
+    from host.net.router import BoardError
 
     other = tmp_path / "other"
     shutil.copytree(build, other, ignore=shutil.ignore_patterns("model.keras", "harness"))
@@ -246,7 +246,7 @@ def test_model_hash_mismatch_is_a_clear_error(build, tmp_path):
 
 
 def test_silent_port_is_a_clear_error(build):
-    from host.router import BoardError
+    from host.net.router import BoardError
 
     with socket.socket() as srv:  # accepts the connection, never says a word
         srv.bind(("127.0.0.1", 0))

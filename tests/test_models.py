@@ -6,9 +6,9 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from host.layers import Aggregate, Failout  # noqa: E402
-from host.models import SCHEMES, BuildOptions, build_model, get_scheme  # noqa: E402
-from host.topology import load_topology  # noqa: E402
+from host.ml.layers import Aggregate, Failout  # noqa: E402
+from host.ml.schemes import SCHEMES, BuildOptions, build_model, get_scheme  # noqa: E402
+from host.ml.topology import load_topology  # noqa: E402
 
 SHAPES = {"fashion": ((28, 28, 1), 10, None), "health": ((23,), 13, None),
           "har": ((128, 6), 6, {"acc": [0, 1, 2], "gyro": [3, 4, 5]})}

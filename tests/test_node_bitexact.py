@@ -9,12 +9,12 @@ import pytest
 pytest.importorskip("tflite_micro")
 
 import codegen  # noqa: E402
-from host.experiments import load_for  # noqa: E402
-from host.int8_nodes import int8_zero, quantized_sensor_inputs  # noqa: E402
-from host.models import BuildOptions, build_model, get_scheme  # noqa: E402
-from host.partition import link_weights_of, node_models, plan_partition, run_split  # noqa: E402
-from host.quantize import calibrate, quantize_nodes, tflm_runner  # noqa: E402
-from host.topology import load_topology  # noqa: E402
+from host.ml.experiments import load_for  # noqa: E402
+from host.deploy.int8_nodes import int8_zero, quantized_sensor_inputs  # noqa: E402
+from host.ml.schemes import BuildOptions, build_model, get_scheme  # noqa: E402
+from host.ml.split import link_weights_of, node_models, plan_partition, run_split  # noqa: E402
+from host.deploy.quantize import calibrate, quantize_nodes, tflm_runner  # noqa: E402
+from host.ml.topology import load_topology  # noqa: E402
 
 SAMPLES = 200
 #: The paper's CIFAR partitions do not fit a microcontroller (megabytes of weights); they are checked on a

@@ -1,4 +1,4 @@
-"""host.nonn: filter partitioners, the averaging aggregator, failure subsets, losses, a tiny end-to-end run."""
+"""host.ml.nonn: filter partitioners, the averaging aggregator, failure subsets, losses, a tiny end-to-end run."""
 from __future__ import annotations
 
 import itertools
@@ -10,12 +10,12 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from host.datasets import Dataset  # noqa: E402
-from host.nonn import (PartAverage, Partition, StudentConfig, TeacherConfig, activation_graph,  # noqa: E402
+from host.ml.datasets import Dataset  # noqa: E402
+from host.ml.nonn import (PartAverage, Partition, StudentConfig, TeacherConfig, activation_graph,  # noqa: E402
                        aggregator_model, alive_vector, balanced_eigen_partition, build_unified, device_model,
                        evaluate_failures, failure_subsets, lost_parts, nonn_partition, normalize_activity,
                        part_of_student, unrank_combination)
-from host.nonn.partition import assign_groups, louvain, nonn_groups, sparsify  # noqa: E402
+from host.ml.nonn.partition import assign_groups, louvain, nonn_groups, sparsify  # noqa: E402
 
 
 # ------------------------------------------------------------------------------ synthetic activity
@@ -232,7 +232,7 @@ def test_evaluate_failures_counts_subsets_and_lost_parts():
 
 # ------------------------------------------------------------------------------------- losses
 def test_kd_and_at_losses_match_their_definitions():
-    from host.nonn.training import at_loss, kd_loss
+    from host.ml.nonn.training import at_loss, kd_loss
 
     rng = np.random.default_rng(0)
     zs, zt = rng.normal(size=(4, 5)).astype(np.float32), rng.normal(size=(4, 5)).astype(np.float32)
@@ -273,8 +273,8 @@ def tiny_dataset(n_train: int = 320, n_val: int = 96, n_test: int = 160, classes
 def test_end_to_end_tiny_run_writes_the_report(tmp_path):
     from dataclasses import replace
 
-    from host.nonn.experiment import ExperimentConfig, run_experiment
-    from host.nonn.training import STUDENT_TRAIN, TEACHER_TRAIN
+    from host.ml.nonn.experiment import ExperimentConfig, run_experiment
+    from host.ml.nonn.training import STUDENT_TRAIN, TEACHER_TRAIN
 
     ds = tiny_dataset()
     cfg = ExperimentConfig(dataset="tiny", students=4, variants=("nonn", "both"), teacher=TeacherConfig(widths=(4, 8, 16), stem=4),
@@ -308,7 +308,7 @@ def test_end_to_end_tiny_run_writes_the_report(tmp_path):
 def test_training_is_deterministic_for_a_seed():
     from dataclasses import replace
 
-    from host.nonn.training import TEACHER_TRAIN, train_teacher
+    from host.ml.nonn.training import TEACHER_TRAIN, train_teacher
 
     ds = tiny_dataset(n_train=128, n_val=32, n_test=32)
     tc = TeacherConfig(widths=(4, 8), stem=4)

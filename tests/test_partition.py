@@ -6,12 +6,12 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from host.models import BuildOptions, build_model, get_scheme  # noqa: E402
-from host.partition import (PartitionError, keras_runner, link_weights_of, node_models,  # noqa: E402
+from host.ml.schemes import BuildOptions, build_model, get_scheme  # noqa: E402
+from host.ml.split import (PartitionError, keras_runner, link_weights_of, node_models,  # noqa: E402
                             plan_partition, run_split, sensor_features)
-from host.evaluate import predict_config  # noqa: E402
-from host.quantize import calibrate, check_links, quantize_nodes, tflm_runner  # noqa: E402
-from host.topology import load_topology  # noqa: E402
+from host.ml.evaluate import predict_config  # noqa: E402
+from host.deploy.quantize import calibrate, check_links, quantize_nodes, tflm_runner  # noqa: E402
+from host.ml.topology import load_topology  # noqa: E402
 
 SHAPES = {"fashion": ((28, 28, 1), 10, None), "health": ((23,), 13, None),
           "har": ((128, 6), 6, {"acc": [0, 1, 2], "gyro": [3, 4, 5]}),
@@ -105,7 +105,7 @@ def test_int8_split_feeds_the_skip_bytes_unchanged_and_zero_points_for_missing_l
 def test_distilled_aggregator_averages_the_replicas_that_arrived():
     """Preset nonn: part j = mean of the replicas of part j that arrived (float: mean; int8: the mean of the
     codes, rounded half away from zero, as the boards compute it), zero only when none arrived."""
-    from host.partition import average_replicas
+    from host.ml.split import average_replicas
 
     topo, full, plans, models, x = _setup("nonn", "distill", seed=2)
     agg = plans["aggregator"]

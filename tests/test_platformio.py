@@ -1,10 +1,10 @@
-"""PlatformIO offline: the platformio.ini written for a build (host/platformio.py), ``pio run`` of every
+"""PlatformIO offline: the platformio.ini written for a build (host/deploy/pio_project.py), ``pio run`` of every
 emulated node with the repository's dev-platform, ``pio run -t upload`` (re)starting an emulated board,
 and the real-board environments (official ststm32 + Arm's CMSIS-NN: checked on paper, they need internet).
 
 One synthetic build of four nodes (two on qemu_f405, two on qemu_an386; tests/firmware_testmodel and, when
 the shared models exist, a generated module of the MLPerf autoencoder, which pulls in the CMSIS-NN
-kernels) is compiled once by host.firmware_build and once by ``pio run``.
+kernels) is compiled once by host.deploy.firmware and once by ``pio run``.
 """
 from __future__ import annotations
 
@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from host import platformio as hp
-from host import protocol as p
-from host.firmware_build import (Input, LinkIn, LinkOut, NodeConfig, Output, build_node, toolchain_available,
+from host.deploy import pio_project as hp
+from host.net import protocol as p
+from host.deploy.firmware import (Input, LinkIn, LinkOut, NodeConfig, Output, build_node, toolchain_available,
                                  write_node_config)
-from host.launch import open_uart, pidfile_running, qemu_available
+from codegen.emulator import open_uart, pidfile_running, qemu_available
 from host.paths import shared_models_dir
 
 from firmware_support import MUX, PLAIN, STANDBY, TESTMODEL_DIR
@@ -119,7 +119,7 @@ def test_board_jsons_match_board_table() -> None:
     assert {b.name for b in boards} == {"qemu_f405", "qemu_an386"}
     for b in boards:
         path = hp.PLATFORM_DIR / "boards" / f"{b.name}.json"
-        assert json.loads(path.read_text()) == hp.board_json(b), f"regenerate: python -m host.platformio boards"
+        assert json.loads(path.read_text()) == hp.board_json(b), f"regenerate: python -m host.deploy.pio_project boards"
 
 
 def test_ini_and_manifest(build: Path) -> None:
@@ -158,7 +158,7 @@ def test_ini_for_real_boards(build: Path, tmp_path: Path) -> None:
     assert "platform = ststm32" in text and "board = nucleo_f446re" in text
     assert not any(line.startswith("framework") for line in text.splitlines())  # bare metal
     assert "upload_protocol = stlink" in text and "symlink://" not in text
-    assert f"board_build.ldscript = {REPO / 'firmware/boards/common/sections.ld'}" in text
+    assert f"board_build.ldscript = {REPO / 'firmware/bsp/sections.ld'}" in text
     assert f"extra_scripts = pre:{REPO / 'platformio/resilinet_env.py'}" in text
     if section is not None:  # a node with a generated module: Arm's CMSIS-NN
         assert f"lib_deps = CMSIS-NN={hp.CMSIS_NN_URL}" in section and hp.CMSIS_NN_RELEASE in hp.CMSIS_NN_URL
@@ -190,7 +190,7 @@ def test_pio_run_builds_every_node_like_host_build(build: Path, record_property)
     for name, node in manifest["nodes"].items():
         pio_elf = build / node["emulator"]["elf"]
         assert pio_elf.is_file() and pio_elf.with_suffix(".bin").is_file()
-        # same sources and flags as host.firmware_build: the same functions and objects, byte sizes
+        # same sources and flags as host.deploy.firmware: the same functions and objects, byte sizes
         # included (only the link order, hence some padding, differs)
         assert _symbols(pio_elf) == _symbols(build / node["firmware"]["elf"]), name
 
@@ -236,7 +236,7 @@ def test_upload_starts_restarts_and_stops(build: Path, record_property) -> None:
         hello, _ = _hello(emu["url"])  # the restarted board boots again
         assert hello.src == node["firmware"]["node_id"]
 
-        stop = subprocess.run([sys.executable, "-m", "host.launch", "stop", "--pidfile", str(pidfile)], cwd=REPO,
+        stop = subprocess.run([sys.executable, "-m", "codegen.emulator", "stop", "--pidfile", str(pidfile)], cwd=REPO,
                               capture_output=True, text=True, timeout=30)
         assert stop.returncode == 0, stop.stderr
         assert not pidfile_running(pidfile) and not pidfile.exists()

@@ -1,4 +1,4 @@
-"""The link protocol (docs/protocol.md): host/protocol.py and the C codec in
+"""The link protocol (docs/protocol.md): host/net/protocol.py and the C codec in
 firmware/link/ checked against the same vectors, against each other, under a
 sanitizer fuzz run, and cross-compiled for a Cortex-M4."""
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from host import protocol as p
+from host.net import protocol as p
 
 REPO = Path(__file__).resolve().parents[1]
 LINK_DIR = REPO / "firmware" / "link"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from host.topology import TopologyError, load_topology, parse_topology, preset_names
+from host.ml.topology import TopologyError, load_topology, parse_topology, preset_names
 
 SETTINGS = ("Normal", "Poor", "Hazardous")
 

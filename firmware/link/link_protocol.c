@@ -199,7 +199,7 @@ void link_decoder_resync(link_decoder_t *dec)
     start_frame(dec);
 }
 
-/* Checks, in a fixed order shared with host/protocol.py, a complete body. */
+/* Checks, in a fixed order shared with host/net/protocol.py, a complete body. */
 static link_status_t finish_frame(const link_decoder_t *dec, link_frame_t *frame)
 {
     const uint8_t *b = dec->buf;

@@ -1,6 +1,6 @@
 /*
  * resilinet-mcu link protocol: framing of the messages that boards and the host
- * exchange over UARTs.  The specification is docs/protocol.md; host/protocol.py
+ * exchange over UARTs.  The specification is docs/protocol.md; host/net/protocol.py
  * implements the same wire format and both are checked against
  * tests/vectors/protocol_vectors.json.
  *
@@ -70,7 +70,7 @@ typedef enum {
 } link_type_t;
 
 /* Status codes.  The values are part of the specification: they index
- * link_counters_t and are mirrored by LinkStatus in host/protocol.py. */
+ * link_counters_t and are mirrored by LinkStatus in host/net/protocol.py. */
 typedef enum {
     LINK_OK = 0,
     LINK_NEED_MORE = 1,       /* decoder: byte consumed, no frame yet */

@@ -273,7 +273,7 @@ static void send_link_down(node_t *n, uint16_t seq, uint8_t reason)
  * the first replica's buffer (the slot owns it; it is read before it is
  * written, element by element); NULL if none came.  All replicas share one
  * zero point and scale, so the mean of the codes is the code of the mean:
- * sum / count rounded half away from zero, as host/partition.py computes. */
+ * sum / count rounded half away from zero, as host/ml/split.py computes. */
 static const int8_t *average_replicas(node_t *n, node_slot_t *slot, const node_input_t *inp)
 {
     const int8_t *src[NODE_MUX_MAX];

@@ -67,7 +67,7 @@ typedef enum {
     NODE_ERROR_UNKNOWN_LINK = 0x0102, /* DATA/LINK_DOWN on a (src, link) the node does not take */
     NODE_ERROR_TENSOR_SIZE = 0x0103,  /* DATA whose tensor is not the link's size (ignored) */
     NODE_ERROR_INVOKE = 0x0104        /* the model returned nonzero (LINK_DOWN sent instead) */
-    /* 0xFAxx: faults reported by the board layer (firmware/boards/board.h) */
+    /* 0xFAxx: faults reported by the board layer (firmware/bsp/board.h) */
 } node_error_code_t;
 
 /* ---- Configuration (constant data; see node_config.h) ---------------------- */

@@ -3,7 +3,7 @@
     .venv/bin/python tests/vectors/gen_protocol_vectors.py          # rewrite the file
     .venv/bin/python tests/vectors/gen_protocol_vectors.py --check  # exit 1 if stale
 
-The committed JSON is the reference: tests check host/protocol.py and the C
+The committed JSON is the reference: tests check host/net/protocol.py and the C
 codec against it, and that this script still reproduces it, so a change of the
 wire format cannot go unnoticed.  The CRC and COBS known answers below are
 typed in from their published definitions (CRC catalogue check value, the COBS
@@ -23,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from host import protocol as p  # noqa: E402
+from host.net import protocol as p  # noqa: E402
 
 OUT = Path(__file__).with_name("protocol_vectors.json")
 

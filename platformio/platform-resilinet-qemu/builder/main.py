@@ -1,14 +1,14 @@
 # Builder of the resilinet-qemu dev-platform (PlatformIO runs this file with SCons).
 #
 # One way to build: the compile flags and the source list of every node come from
-# host/firmware_build.py, written into platformio.ini by host/platformio.py (build_flags,
+# host/deploy/firmware.py, written into platformio.ini by host/deploy/pio_project.py (build_flags,
 # build_src_filter); the link step (cpu flags, LINK_FLAGS, stack size, sections.ld plus a
-# memory.ld generated from boards/<board>.toml) is set here by host.platformio.configure_env(),
+# memory.ld generated from boards/<board>/board.toml) is set here by host.deploy.pio_project.configure_env(),
 # the same function the real-board environments call through platformio/resilinet_env.py.
 #
 # Targets: build (default) -> $BUILD_DIR/firmware.elf + firmware.bin; upload -> (re)start the
 # emulated board in QEMU, UART on the TCP port of the environment's custom_emulator_port
-# (stop it with `python -m host.launch stop --pidfile <custom_emulator_pidfile>`).
+# (stop it with `python -m codegen.emulator stop --pidfile <custom_emulator_pidfile>`).
 import os
 import sys
 from os.path import join
@@ -24,7 +24,7 @@ _repo = env.GetProjectOption("custom_resilinet_repo", "") or os.path.realpath(
     join(platform.get_dir(), os.pardir, os.pardir))
 if _repo not in sys.path:
     sys.path.insert(0, _repo)
-from host import platformio as resilinet_pio  # noqa: E402  pylint: disable=wrong-import-position
+from host.deploy import pio_project as resilinet_pio  # noqa: E402  pylint: disable=wrong-import-position
 
 env.Replace(
     AR="arm-none-eabi-gcc-ar",
@@ -36,7 +36,7 @@ env.Replace(
     RANLIB="arm-none-eabi-gcc-ranlib",
     SIZETOOL="arm-none-eabi-size",
     ARFLAGS=["rc"],
-    # Compile flags: platformio.ini's build_flags (host/firmware_build.py's); nothing added here.
+    # Compile flags: platformio.ini's build_flags (host/deploy/firmware.py's); nothing added here.
     CCFLAGS=[],
     LINKFLAGS=[],
     LIBS=[],

@@ -1,0 +1,174 @@
+"""The Cortex-M cross toolchain driver: compiler flags from a board, cached compiles, links, section sizes.
+
+Both the node images (:mod:`host.deploy.firmware`) and ``codegen verify --target qemu`` build with it, so it
+lives here, below ``host``: codegen needs it and must not import the layer above. Board support sources
+(startup, UART drivers, ``sections.ld``) are in ``firmware/bsp/``; a board's ``board_config.h`` is in its
+folder ``boards/<board>/``; the ``memory.ld`` a link needs is generated from ``boards/<board>/board.toml``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+from boards import Board
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FIRMWARE_DIR = REPO_ROOT / "firmware"
+RUNTIME_DIR = FIRMWARE_DIR / "runtime"
+LINK_DIR = FIRMWARE_DIR / "link"
+BSP_DIR = FIRMWARE_DIR / "bsp"
+CMSIS_NN_DIR = FIRMWARE_DIR / "cmsis_nn"
+SECTIONS_LD = BSP_DIR / "sections.ld"
+
+CC = "arm-none-eabi-gcc"
+SIZE = "arm-none-eabi-size"
+OBJCOPY = "arm-none-eabi-objcopy"
+
+DEFAULT_STACK_BYTES = 8192
+
+COMMON_CFLAGS = (
+    "-std=gnu11", "-O2", "-g", "-ffunction-sections", "-fdata-sections", "-fno-common",
+    "-Wall", "-Wextra", "-Wno-unused-parameter",
+)
+LINK_FLAGS = ("-nostartfiles", "--specs=nano.specs", "-Wl,--gc-sections", "-Wl,--no-warn-rwx-segments")
+
+
+class FirmwareBuildError(RuntimeError):
+    """The cross compiler failed (the message holds its output)."""
+
+
+def toolchain_available() -> bool:
+    return shutil.which(CC) is not None and shutil.which(SIZE) is not None
+
+
+def cache_root() -> Path:
+    """Where compiled objects are cached: ``$RESILINET_CACHE/codegen`` (default ``<repo>/.cache/codegen``)."""
+    root = Path(os.environ.get("RESILINET_CACHE", REPO_ROOT / ".cache"))
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError:  # a read-only checkout: fall back to the temp dir
+        return Path(tempfile.gettempdir()) / "resilinet-codegen-cache"
+    return root / "codegen"
+
+
+# ---- Board → compiler flags, include path, memory map -------------------------------------
+
+
+def cpu_flags(board: Board) -> list[str]:
+    """-mcpu/-mfpu/-mfloat-abi from the board's core and FPU."""
+    flags = [f"-mcpu={board.core}", "-mthumb"]
+    if board.fpu:
+        flags += [f"-mfpu={board.fpu}", "-mfloat-abi=hard"]
+    else:
+        flags += ["-mfloat-abi=soft"]
+    return flags
+
+
+def memory_ld(board: Board, scale: int = 1) -> str:
+    """The MEMORY block of ``board`` (``scale`` > 1 only to measure an image that does not fit)."""
+    flash, ram = board.flash, board.ram
+    return (f"/* {board.name}: generated from boards/{board.name}/board.toml by codegen/toolchain.py */\n"
+            "MEMORY\n{\n"
+            f"    FLASH (rx) : ORIGIN = 0x{flash.base:08X}, LENGTH = {flash.size * scale}\n"
+            f"    RAM (rwx) : ORIGIN = 0x{ram.base:08X}, LENGTH = {ram.size * scale}\n"
+            "}\n")
+
+
+def board_include_dirs(board: Board) -> list[Path]:
+    """Include directories of the board support: the link codec, ``firmware/bsp``, ``boards/<board>``."""
+    return [LINK_DIR, BSP_DIR, board.directory]
+
+
+def board_sources(board: Board) -> list[Path]:
+    """The C sources of the board support (startup, UART driver, clocks) and the link codec."""
+    return sorted(LINK_DIR.glob("*.c")) + sorted(BSP_DIR.glob("*.c")) + sorted(board.directory.glob("*.c"))
+
+
+# ---- Compile, link, measure --------------------------------------------------------------
+
+
+def run(cmd: Sequence[str], cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(list(cmd), cwd=cwd, capture_output=True, text=True)
+
+
+def section_sizes(elf: Path) -> dict[str, int]:
+    """Section name → size in bytes (arm-none-eabi-size -A)."""
+    res = run([SIZE, "-A", str(elf)])
+    if res.returncode != 0:
+        raise FirmwareBuildError(res.stderr)
+    out = {}
+    for line in res.stdout.splitlines():
+        m = re.match(r"^(\.\S+)\s+(\d+)\s+(\d+)", line)
+        if m:
+            out[m.group(1)] = int(m.group(2))
+    return out
+
+
+def image_usage(sections: Mapping[str, int]) -> tuple[int, int]:
+    """(flash, RAM) bytes of an image: load image (.text + .ARM.exidx + .data), .data + .bss + stack."""
+    flash = sections.get(".text", 0) + sections.get(".ARM.exidx", 0) + sections.get(".data", 0)
+    ram = sections.get(".data", 0) + sections.get(".bss", 0) + sections.get(".stack", 0)
+    return flash, ram
+
+
+def inputs_digest(cmd: Sequence[str], files: Iterable[Path]) -> str:
+    """A hash of a command and the files it reads (to skip a link whose inputs did not change)."""
+    h = hashlib.sha256("\0".join(cmd).encode())
+    for f in sorted(set(files)):
+        h.update(str(f).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def write_if_changed(path: Path, text: str) -> None:
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+
+
+def read_stamp(path: Path) -> dict:
+    """A build stamp (JSON) or ``{}`` when it is missing or unreadable."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _file_hash(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return ""
+
+
+def compile_object(src: Path, obj: Path, cflags: Sequence[str], force: bool) -> tuple[int, str]:
+    """Compile one source unless its object is up to date; (returncode, compiler messages)."""
+    cmd = [CC, *cflags, "-MMD", "-MF", str(obj.with_suffix(".d")), "-c", str(src), "-o", str(obj)]
+    stamp = obj.with_suffix(".json")
+    prev = read_stamp(stamp)
+    if (not force and obj.exists() and prev.get("command") == cmd
+            and all(_file_hash(Path(f)) == h for f, h in prev.get("deps", {}).items())):
+        return 0, prev.get("warnings", "")
+    stamp.unlink(missing_ok=True)
+    res = run(cmd)
+    if res.returncode != 0:
+        return res.returncode, res.stderr
+    deps = _parse_depfile(obj.with_suffix(".d")) or [src]
+    stamp.write_text(json.dumps({"command": cmd, "warnings": res.stderr,
+                                 "deps": {str(f): _file_hash(Path(f)) for f in deps}}, indent=1))
+    return 0, res.stderr
+
+
+def _parse_depfile(path: Path) -> list[str]:
+    try:
+        text = path.read_text().replace("\\\n", " ")
+    except OSError:
+        return []
+    _, _, deps = text.partition(":")
+    return [d for d in deps.split() if d]

@@ -1,0 +1,122 @@
+"""Build stage 2: partition -> calibrate -> int8 per node -> C per node, plus the int8 host evaluation.
+
+Writes ``nodes/<node>/<node>.tflite`` and the generated ``node_<node>.c/.h`` for every node, and returns
+the manifest section the firmware stage reads: per node its inputs (with the links and mux choice that
+feed them) and outputs (with the links they are sent on), each with shape and int8 parameters; per link
+its ends, bytes and parameters.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from host.ml.datasets import Dataset
+from host.ml.split import NodePlan, link_weights_of, node_models, plan_partition, run_split, sources_once
+from host.deploy.quantize import NodeQuant, QParams, calibrate, check_links, quantize_nodes, tflm_runner
+from host.ml.topology import Topology
+
+
+def int8_zero(quant: Mapping[str, NodeQuant]) -> Callable:
+    """The int8 'real value 0' for a missing input: its zero point."""
+    def zero(node: str, spec, n: int) -> np.ndarray:
+        return np.full((n,) + tuple(spec.shape), quant[node].inputs[spec.name].zero_point, np.int8)
+    return zero
+
+
+def quantized_sensor_inputs(plans: Mapping[str, NodePlan], quant: Mapping[str, NodeQuant],
+                            x: np.ndarray) -> dict[str, np.ndarray]:
+    """What each sensor node is fed: its features, quantized with its input's parameters."""
+    return {n: quant[n].inputs[p.inputs[0].name].quantize(x[..., p.features] if p.features else x)
+            for n, p in plans.items() if p.aggregation == "source"}
+
+
+def int8_accuracy(plans: Mapping[str, NodePlan], quant: Mapping[str, NodeQuant], topo: Topology,
+                  x: np.ndarray, y: np.ndarray, *, progress: Callable[[str], None] | None = None) -> list[float | None]:
+    """Accuracy of the int8 split network (tflite_micro per node) in every failure configuration."""
+    run = sources_once(tflm_runner(quant, plans), plans)
+    zero = int8_zero(quant)
+    sensors = quantized_sensor_inputs(plans, quant, x)
+    accs: list[float | None] = []
+    for c in topo.configurations():
+        r = run_split(plans, run, sensors, topo.alive_map(c), zero=lambda n, s: zero(n, s, len(x)))
+        accs.append(None if r.result is None else float(np.mean(np.argmax(r.result, axis=1) == y)))
+        if progress:
+            progress("".join(map(str, c)))
+    return accs
+
+
+def build_int8_nodes(model, topo: Topology, scheme: str, ds: Dataset, out: Path, *, calib_samples: int = 400,
+                     seed: int = 0, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Partition the trained ``model``, quantize every node, generate its C module; manifest section."""
+    import codegen
+
+    timings: dict[str, float] = {}
+    t0 = time.time()
+    plans = plan_partition(topo, scheme, feature_groups=ds.feature_groups,
+                           link_weights=link_weights_of(model, topo, scheme))
+    shape, classes = tuple(ds.x_train.shape[1:]), ds.num_classes
+    float_models = node_models(model, topo, scheme, plans, input_shape=shape, num_classes=classes)
+    batch1 = node_models(model, topo, scheme, plans, input_shape=shape, num_classes=classes, batch_size=1)
+    timings["partition"] = time.time() - t0
+
+    t0 = time.time()
+    rng = np.random.default_rng(seed)
+    xc = ds.x_train[np.sort(rng.choice(len(ds.x_train), size=min(calib_samples, len(ds.x_train)), replace=False))]
+    calib = calibrate(plans, float_models, topo, xc, seed=seed)
+    quant, links = quantize_nodes(plans, batch1, calib, progress=lambda n: log(f"  int8 {n}"))
+    problems = check_links(plans, quant)
+    if problems:
+        raise AssertionError("links whose two ends disagree on int8 parameters:\n  " + "\n  ".join(problems))
+    timings["quantize"] = time.time() - t0
+
+    t0 = time.time()
+    nodes: dict[str, Any] = {}
+    for name, plan in plans.items():
+        d = out / "nodes" / name
+        d.mkdir(parents=True, exist_ok=True)
+        tfl = d / f"{name}.tflite"
+        tfl.write_bytes(quant[name].tflite)
+        info = codegen.generate_module(tfl, d, name=f"node_{name}")
+        q = quant[name]
+        c_in = {io.name: k for k, io in enumerate(info.inputs)}
+        c_out = {io.name: k for k, io in enumerate(info.outputs)}
+        nodes[name] = {
+            "role": plan.role, "failable": plan.failable, "aggregation": plan.aggregation,
+            "features": plan.features,
+            "tflite": str(tfl.relative_to(out)), "c": str(info.c_path.relative_to(out)),
+            "h": str(info.h_path.relative_to(out)), "module": f"node_{name}",
+            "inputs": [{"name": s.name, "position": q.input_positions[s.name], "c_index": c_in[s.name],
+                        "primary": s.primary,
+                        "fallback": s.fallback, "replicas": list(s.replicas), "shape": list(s.shape),
+                        **_qp(q.inputs[s.name]),
+                        "bytes": int(np.prod(s.shape))} for s in plan.inputs],
+            "outputs": [{"name": o.name, "position": q.output_positions[o.name], "c_index": c_out[o.name],
+                         "links": o.links,
+                         "result": o.result, "shape": list(o.shape), **_qp(q.outputs[o.name]),
+                         "bytes": int(np.prod(o.shape))} for o in plan.outputs],
+            "model_sha256": hashlib.sha256(quant[name].tflite).hexdigest(),
+            "arena_bytes": info.arena_bytes, "arena_lower_bound": info.arena_lower_bound,
+            "scratch_bytes": info.scratch_bytes, "weight_bytes": info.weight_bytes,
+            "quant_param_bytes": info.quant_param_bytes, "macs": info.macs,
+        }
+        log(f"  C    {name}: {nodes[name]['macs']:,} MACs, weights {info.weight_bytes:,} B, "
+            f"arena {info.arena_bytes:,} B")
+    timings["generate"] = time.time() - t0
+
+    link_table = {}
+    for name, plan in plans.items():
+        for o in plan.outputs:
+            for link in o.links:
+                src, dst = link.split("->")
+                link_table[link] = {"src": src, "dst": dst, "skip": topo.link(link).skip, "shape": list(o.shape),
+                                    "bytes": int(np.prod(o.shape)), "output": o.name, **_qp(links[link])}
+    return {"nodes": nodes, "links": link_table, "plans": plans, "quant": quant,
+            "timings_s": {k: round(v, 2) for k, v in timings.items()}}
+
+
+def _qp(q: QParams) -> dict[str, Any]:
+    return {"scale": q.scale, "zero_point": q.zero_point}

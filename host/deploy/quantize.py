@@ -1,0 +1,313 @@
+"""Full-integer int8 TFLite model per node, with one scale/zero-point per link shared by both ends.
+
+Calibration uses the real activations that reach each node, under the failure configurations that occur
+(the inputs a fog gets when its edge failed are part of its calibration data). Every link tensor gets one
+int8 (scale, zero point) from its observed range; links that must be interchangeable share one: the two
+links into a mux (so the board's mux is a pointer choice), the links into a concatenation, and the
+replicas a distillation aggregator averages (so their mean is the mean of their codes). The
+converter's choice for those tensors is then replaced at both ends by the link's parameters, and
+propagated through ops that must keep the scale of their input (reshape, pooling, padding, concatenation).
+TFLM and the generated C compute their requantization multipliers from the tensors' parameters, so the
+replacement is exact, and :func:`check_links` proves that sender and receiver agree byte for byte.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from host.ml.split import NodePlan, keras_runner, run_split, sensor_features
+from host.ml.topology import Topology
+
+#: TFLite builtin operators whose int8 output must use the scale and zero point of their input.
+SAME_SCALE_OPS = {"RESHAPE", "MAX_POOL_2D", "AVERAGE_POOL_2D", "PAD", "PADV2", "SQUEEZE", "CONCATENATION",
+                  "EXPAND_DIMS", "STRIDED_SLICE", "SLICE", "TRANSPOSE"}
+
+
+@dataclass(frozen=True)
+class QParams:
+    scale: float
+    zero_point: int
+
+    def quantize(self, x: np.ndarray) -> np.ndarray:
+        return np.clip(np.round(x / self.scale) + self.zero_point, -128, 127).astype(np.int8)
+
+    def dequantize(self, q: np.ndarray) -> np.ndarray:
+        return (q.astype(np.float32) - self.zero_point) * self.scale
+
+
+def qparams_from_range(lo: float, hi: float) -> QParams:
+    """Asymmetric int8 parameters covering [lo, hi] and exactly representing 0 (TFLite's nudging)."""
+    lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
+    if hi - lo < 1e-8:
+        hi = lo + 1e-8
+    scale = (hi - lo) / 255.0
+    zp = int(round(-128 - lo / scale))
+    return QParams(float(np.float32(scale)), int(min(127, max(-128, zp))))
+
+
+# ------------------------------------------------------------------------------ calibration
+@dataclass
+class Calibration:
+    """Per node: the inputs it was fed (one array per input spec). Per link: its value range."""
+
+    node_inputs: dict[str, list[np.ndarray]]
+    link_range: dict[str, tuple[float, float]]
+
+
+def calibrate(plans: Mapping[str, NodePlan], models: Mapping[str, Any], topo: Topology, x: np.ndarray,
+              *, failure_fraction: float = 0.25, seed: int = 0) -> Calibration:
+    """Run the float split network on ``x`` with no failure, and on a share of ``x`` under every other
+    configuration that keeps a path, collecting what reaches each node."""
+    rng = np.random.default_rng(seed)
+    runner = keras_runner(models)
+    node_inputs: dict[str, list[list[np.ndarray]]] = {n: [[] for _ in p.inputs] for n, p in plans.items()}
+    link_lo: dict[str, float] = {}
+    link_hi: dict[str, float] = {}
+    configs = [c for c in topo.configurations() if topo.has_path(c)]
+    for c in configs:
+        if all(c):
+            xs = x
+        else:
+            k = max(1, int(len(x) * failure_fraction))
+            xs = x[np.sort(rng.choice(len(x), size=k, replace=False))]
+        feeds = sensor_features(plans, xs)
+        run = run_split(plans, runner, feeds, topo.alive_map(c),
+                        zero=lambda n, s, m=len(xs): np.zeros((m,) + s.shape, np.float32))
+        for node, fed in run.inputs.items():
+            for i, arr in enumerate(fed):
+                node_inputs[node][i].append(np.asarray(arr, np.float32))
+        for node, outs in run.outputs.items():
+            for o in plans[node].outputs:
+                v = outs[o.name]
+                for link in o.links:
+                    link_lo[link] = min(link_lo.get(link, math.inf), float(v.min()))
+                    link_hi[link] = max(link_hi.get(link, -math.inf), float(v.max()))
+    return Calibration({n: [np.concatenate(parts) if parts else np.zeros((0,)) for parts in ins]
+                        for n, ins in node_inputs.items()},
+                       {l: (link_lo[l], link_hi[l]) for l in link_lo})
+
+
+def link_qparams(plans: Mapping[str, NodePlan], calib: Calibration) -> dict[str, QParams]:
+    """One QParams per link; mux partners and concatenation inputs share theirs (union of ranges)."""
+    parent: dict[str, str] = {l: l for l in calib.link_range}
+
+    def find(a: str) -> str:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    def union(links: Iterable[str]) -> None:
+        links = [l for l in links if l in parent]
+        for other in links[1:]:
+            parent[find(other)] = find(links[0])
+
+    for p in plans.values():
+        for o in p.outputs:
+            union(o.links)  # one tensor sent on several links is one tensor
+        if p.aggregation == "mux":
+            union(p.inputs[0].links)
+        elif p.aggregation == "concat":
+            union([s.primary for s in p.inputs])
+        elif p.aggregation == "average":  # replicas are averaged as codes; parts are concatenated
+            union([l for s in p.inputs for l in s.links])
+    groups: dict[str, list[str]] = {}
+    for l in parent:
+        groups.setdefault(find(l), []).append(l)
+    out: dict[str, QParams] = {}
+    for members in groups.values():
+        lo = min(calib.link_range[m][0] for m in members)
+        hi = max(calib.link_range[m][1] for m in members)
+        q = qparams_from_range(lo, hi)
+        out.update({m: q for m in members})
+    return out
+
+
+# ------------------------------------------------------------------------------ conversion
+def convert_int8(model, representative: Mapping[str, np.ndarray], *, max_samples: int = 400) -> bytes:
+    """Full-integer int8 conversion (int8 in and out), calibrated on ``representative`` (by input name)."""
+    import tensorflow as tf
+
+    n = min(len(next(iter(representative.values()))), max_samples)
+
+    def rep():
+        for i in range(n):
+            # dicts keyed by input name: a list would be fed in TFLite's (reordered) input order
+            yield {k: v[i:i + 1].astype(np.float32) for k, v in representative.items()}
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = rep
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+    # The converter prints its SavedModel export and deprecation notices; keep our own output readable.
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        return conv.convert()
+
+
+def _load_schema():
+    """The TFLite flatbuffer schema (object API), as shipped with ai-edge-litert."""
+    from ai_edge_litert import schema_py_generated as schema
+    return schema
+
+
+def signature_io(tflite: bytes) -> tuple[dict[str, int], dict[str, int]]:
+    """Signature name -> tensor index, for inputs and outputs (TFLite reorders them; names do not lie)."""
+    schema = _load_schema()
+    m = schema.ModelT.InitFromPackedBuf(tflite, 0)
+    sig = m.signatureDefs[0]
+    ins = {t.name.decode(): t.tensorIndex for t in sig.inputs}
+    outs = {t.name.decode(): t.tensorIndex for t in sig.outputs}
+    return ins, outs
+
+
+def io_positions(tflite: bytes) -> tuple[dict[str, int], dict[str, int]]:
+    """Signature name -> position in the subgraph's input/output list (what interpreters index by)."""
+    schema = _load_schema()
+    m = schema.ModelT.InitFromPackedBuf(tflite, 0)
+    sg = m.subgraphs[0]
+    ins, outs = signature_io(tflite)
+    return ({k: list(sg.inputs).index(v) for k, v in ins.items()},
+            {k: list(sg.outputs).index(v) for k, v in outs.items()})
+
+
+def tensor_qparams(tflite: bytes, names: Iterable[str], *, outputs: bool) -> dict[str, QParams]:
+    schema = _load_schema()
+    m = schema.ModelT.InitFromPackedBuf(tflite, 0)
+    tensors = m.subgraphs[0].tensors
+    ins, outs = signature_io(tflite)
+    idx = outs if outputs else ins
+    res = {}
+    for n in names:
+        q = tensors[idx[n]].quantization
+        res[n] = QParams(float(q.scale[0]), int(q.zeroPoint[0]))
+    return res
+
+
+def patch_io_qparams(tflite: bytes, inputs: Mapping[str, QParams], outputs: Mapping[str, QParams]) -> bytes:
+    """Set the quantization of named inputs/outputs, propagating through scale-preserving ops."""
+    import flatbuffers
+
+    schema = _load_schema()
+    m = schema.ModelT.InitFromPackedBuf(tflite, 0)
+    sg = m.subgraphs[0]
+    ins, outs = signature_io(tflite)
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    op_names = [names.get(max(c.builtinCode, c.deprecatedBuiltinCode), "?") for c in m.operatorCodes]
+
+    def set_q(t: int, q: QParams) -> None:
+        quant = sg.tensors[t].quantization
+        if quant is None or quant.scale is None or len(quant.scale) != 1:
+            raise ValueError(f"tensor {sg.tensors[t].name!r} is not per-tensor int8 quantized")
+        quant.scale = [q.scale]
+        quant.zeroPoint = [q.zero_point]
+
+    def propagate_down(t: int, q: QParams) -> None:
+        for op in sg.operators:
+            if t in list(op.inputs) and op_names[op.opcodeIndex] in SAME_SCALE_OPS:
+                if op_names[op.opcodeIndex] == "CONCATENATION":
+                    qs = {(sg.tensors[i].quantization.scale[0], sg.tensors[i].quantization.zeroPoint[0])
+                          for i in op.inputs}
+                    if len(qs) != 1:
+                        continue  # partners not patched yet; the last one propagates
+                for o in op.outputs:
+                    set_q(o, q)
+                    propagate_down(o, q)
+
+    def propagate_up(t: int, q: QParams) -> None:
+        for op in sg.operators:
+            if t in list(op.outputs) and op_names[op.opcodeIndex] in SAME_SCALE_OPS - {"CONCATENATION"}:
+                src = op.inputs[0]
+                set_q(src, q)
+                propagate_up(src, q)
+
+    for name, q in inputs.items():
+        set_q(ins[name], q)
+        propagate_down(ins[name], q)
+    for name, q in outputs.items():
+        set_q(outs[name], q)
+        propagate_up(outs[name], q)
+    b = flatbuffers.Builder(len(tflite) + 1024)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+# ------------------------------------------------------------------------------ whole network
+@dataclass
+class NodeQuant:
+    tflite: bytes
+    inputs: dict[str, QParams]
+    outputs: dict[str, QParams]
+    input_positions: dict[str, int]
+    output_positions: dict[str, int]
+
+
+def quantize_nodes(plans: Mapping[str, NodePlan], batch1_models: Mapping[str, Any], calib: Calibration,
+                   *, progress: Any = None) -> tuple[dict[str, NodeQuant], dict[str, QParams]]:
+    """Convert every node to int8 and give each link one (scale, zero point) at both ends."""
+    links = link_qparams(plans, calib)
+    result: dict[str, NodeQuant] = {}
+    for name, plan in plans.items():
+        rep = {spec.name: calib.node_inputs[name][i] for i, spec in enumerate(plan.inputs)}
+        tfl = convert_int8(batch1_models[name], rep)
+        in_q: dict[str, QParams] = {}
+        for spec in plan.inputs:
+            if plan.aggregation == "source":
+                continue  # sensor data: the converter's calibrated input parameters stand
+            in_q[spec.name] = links[spec.links[0]]
+        out_q = {o.name: links[o.links[0]] for o in plan.outputs if o.links}
+        tfl = patch_io_qparams(tfl, in_q, out_q)
+        ins, outs = io_positions(tfl)
+        in_all = tensor_qparams(tfl, [s.name for s in plan.inputs], outputs=False)
+        out_all = tensor_qparams(tfl, [o.name for o in plan.outputs], outputs=True)
+        result[name] = NodeQuant(tfl, in_all, out_all, ins, outs)
+        if progress is not None:
+            progress(name)
+    return result, links
+
+
+def check_links(plans: Mapping[str, NodePlan], quant: Mapping[str, NodeQuant]) -> list[str]:
+    """Every link: the sender's output and every receiver input it feeds have identical int8 parameters.
+
+    Returns a list of disagreements (empty when all links agree).
+    """
+    problems = []
+    for name, plan in plans.items():
+        for o in plan.outputs:
+            sent = quant[name].outputs[o.name]
+            for link in o.links:
+                dst = link.split("->")[1]
+                for spec in plans[dst].inputs:
+                    if link in spec.links and quant[dst].inputs[spec.name] != sent:
+                        problems.append(f"{link}: sender {sent} != receiver input {spec.name} "
+                                        f"{quant[dst].inputs[spec.name]}")
+    return problems
+
+
+def tflm_runner(quant: Mapping[str, NodeQuant], plans: Mapping[str, NodePlan]):
+    """Run the int8 per-node models with the tflite_micro reference interpreter (batch of 1 per call)."""
+    from tflite_micro.python.tflite_micro import runtime as tflm
+
+    # TFLM's default arena (10x the model) is too small for models with large activations; host memory.
+    interps = {n: tflm.Interpreter.from_bytes(q.tflite, arena_size=max(10 * len(q.tflite), 8 << 20))
+               for n, q in quant.items()}
+
+    def run(node: str, feed: list[np.ndarray]) -> dict[str, np.ndarray]:
+        it, q, plan = interps[node], quant[node], plans[node]
+        outs: dict[str, list[np.ndarray]] = {o.name: [] for o in plan.outputs}
+        for b in range(len(feed[0])):
+            for spec, arr in zip(plan.inputs, feed):
+                it.set_input(arr[b:b + 1].astype(np.int8), q.input_positions[spec.name])
+            it.invoke()
+            for o in plan.outputs:
+                outs[o.name].append(np.array(it.get_output(q.output_positions[o.name]))[0])
+        return {k: np.stack(v) for k, v in outs.items()}
+    return run

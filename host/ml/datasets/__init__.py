@@ -1,0 +1,82 @@
+"""Every dataset behind one call, ``load_dataset(name, **options)``, returning a split ``Dataset``.
+
+Presets name a dataset and its options (``[dataset] name = "mhealth", mode = "paper"``), so every
+loader takes keyword options only, is deterministic for a given ``seed``, and raises
+``DatasetNotFoundError`` with instructions when its files are missing (these machines are offline).
+
+=========  ===============================================  ==========================================
+name       source                                           x per sample
+=========  ===============================================  ==========================================
+fashion    Debian ``dataset-fashion-mnist`` IDX files       (28, 28, 1) in [0, 1]
+hapt       ``$RESILINET_DATA/hapt/hapt_raw.npz`` / UCI dir  (128, 6) windows, standardised
+mhealth    UCI MHEALTH logs (``path=``, shared dir, UCI)    (23,) paper mode / (128, 23) windowed
+cifar10    ``$RESILINET_DATA/cifar10/cifar10_jpeg.tar.gz``  (32, 32, 3) in [0, 1]
+npz        a user's .npz (``path=``)                        as stored
+digits     scikit-learn's ``load_digits`` (if installed)    (8, 8, 1) in [0, 1]
+=========  ===============================================  ==========================================
+
+``python -m host.ml.datasets NAME [key=value ...]`` prints ``describe()`` of a dataset.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from host.ml.datasets.cifar import load_cifar
+from host.ml.datasets.core import Dataset, DatasetNotFoundError, SPLITS
+from host.ml.datasets.digits import load_digits
+from host.ml.datasets.fashion import load_fashion
+from host.ml.datasets.hapt import load_hapt
+from host.ml.datasets.mhealth import load_mhealth
+from host.ml.datasets.user_npz import load_npz
+
+__all__ = ["DATASETS", "Dataset", "DatasetNotFoundError", "describe", "load_dataset"]
+
+#: Loader per dataset name; each takes ``data_dir=``, ``seed=`` and its own keyword options.
+DATASETS: dict[str, Callable[..., Dataset]] = {
+    "fashion": load_fashion,
+    "hapt": load_hapt,
+    "mhealth": load_mhealth,
+    "cifar10": load_cifar,
+    "npz": load_npz,
+    "digits": load_digits,
+}
+
+
+def load_dataset(name: str, *, data_dir: str | Path | None = None, seed: int = 0, **options: Any) -> Dataset:
+    """Load dataset ``name`` with loader-specific ``options`` (see each loader's docstring).
+
+    ``data_dir`` replaces the shared data directory (``$RESILINET_DATA``) for this call;
+    ``seed`` drives every random split the loader draws.
+    """
+    try:
+        loader = DATASETS[name]
+    except KeyError:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}") from None
+    return loader(data_dir=data_dir, seed=seed, **options)
+
+
+def describe(ds: Dataset) -> str:
+    """A few human-readable lines (shapes, split sizes, classes, sensor groups) for CLI output."""
+    sizes = {s: len(ds.split(s)[1]) for s in SPLITS}
+    total = sum(sizes.values()) or 1
+    lines = [
+        f"dataset {ds.name}: sample shape {ds.input_shape}, x float32, y int64",
+        "splits: " + ", ".join(f"{s} {n} ({100 * n / total:.1f} %)" for s, n in sizes.items()),
+        f"classes ({ds.num_classes}): " + ", ".join(ds.class_names),
+    ]
+    if ds.feature_groups:
+        lines.append("feature groups: " + "; ".join(f"{k} {v}" for k, v in ds.feature_groups.items()))
+    else:
+        lines.append("feature groups: none (one source reads every feature)")
+    if ds.normalization is not None:
+        lines.append("normalised per channel with training-split mean/std")
+    if sizes["train"] and sizes["test"]:
+        counts = np.bincount(ds.y_train, minlength=ds.num_classes)
+        lines.append(f"train label counts: {counts.tolist()}")
+        lines.append(f"random-guess accuracy (train freq. vs test freq.): {ds.random_guess_accuracy():.4f}")
+    if "source" in ds.info:
+        lines.append(f"source: {ds.info['source']}")
+    return "\n".join(lines)

@@ -1,0 +1,405 @@
+"""Declarative topology of a distributed network: physical nodes, links, layers per node, reliabilities.
+
+A topology is a TOML file (the built-in presets in ``host/ml/presets/`` use the same format). It describes
+*where* each part of the network runs; which links are used and how incoming links are aggregated depends
+on the scheme (vanilla, deepFogGuard, ResiliNet, ResiliNet+), see :mod:`host.schemes`.
+
+Failure model (ResiliNet spec §2): failable nodes fail independently (fail-stop); a failure configuration
+is a bit vector over the failable nodes in the topology's reliability order, 1 = alive, enumerated as the
+binary expansion of 0..2^N-1 with the most significant bit first. Accuracy of a configuration without a
+path from a sensor node to the cloud is the random-guess accuracy.
+"""
+from __future__ import annotations
+
+import copy
+import itertools
+import random
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+PRESET_DIR = Path(__file__).resolve().parent / "presets"
+
+ROLES = ("sensor", "edge", "fog", "cloud")
+MERGES = ("concat", "average")
+#: The paper's reliability settings, in the order tables print them.
+SETTINGS = ("No failure", "Normal", "Poor", "Hazardous")
+
+
+class TopologyError(ValueError):
+    """A topology file that cannot describe a working network (the message names the offending entry)."""
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    role: str
+    failable: bool
+    layers: tuple[dict, ...]
+    #: Sensor nodes only: the dataset feature groups this node reads (None = all features).
+    features: tuple[str, ...] | None = None
+    #: How several *normal* incoming links are combined: "concat" (e.g. two sensors into one edge), or
+    #: "average" (distilled students: per part, the mean of the replicas that arrived; see ``Link.part``).
+    merge: str = "concat"
+
+
+@dataclass(frozen=True)
+class Link:
+    src: str
+    dst: str
+    skip: bool = False
+    #: Layers computed on the *sending* node before the tensor leaves (skip projections).
+    projection: tuple[dict, ...] = ()
+    #: Into an "average" node only: the part of the receiver's input this link carries a replica of.
+    part: int | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.src}->{self.dst}"
+
+
+@dataclass
+class Topology:
+    name: str
+    description: str
+    dataset: dict[str, Any]
+    nodes: list[Node]
+    links: list[Link]
+    #: Failable nodes in the order failure configurations and reliabilities are written.
+    failure_order: list[str]
+    #: setting name -> {node name: reliability}
+    reliability: dict[str, dict[str, float]]
+    training: dict[str, Any] = field(default_factory=dict)
+    partitions: dict[str, dict[str, list[dict]]] = field(default_factory=dict)
+    partition: str = "1"
+    source: str = ""
+    #: Distillation presets (NoNN and its successor): teacher, partition and student settings, see
+    #: :func:`distillation_graph`. Empty for split networks.
+    distillation: dict[str, Any] = field(default_factory=dict)
+
+    # ----------------------------------------------------------------- lookup
+    def node(self, name: str) -> Node:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(f"topology {self.name!r} has no node {name!r} (nodes: {[n.name for n in self.nodes]})")
+
+    @property
+    def sensors(self) -> list[Node]:
+        return [n for n in self.nodes if n.role == "sensor"]
+
+    @property
+    def cloud(self) -> Node:
+        return next(n for n in self.nodes if n.role == "cloud")
+
+    def incoming(self, node: str, *, skips: bool = True) -> list[Link]:
+        return [l for l in self.links if l.dst == node and (skips or not l.skip)]
+
+    def outgoing(self, node: str, *, skips: bool = True) -> list[Link]:
+        return [l for l in self.links if l.src == node and (skips or not l.skip)]
+
+    @property
+    def skip_links(self) -> list[Link]:
+        return [l for l in self.links if l.skip]
+
+    def link(self, name: str) -> Link:
+        for l in self.links:
+            if l.name == name:
+                return l
+        raise KeyError(f"topology {self.name!r} has no link {name!r} (links: {[l.name for l in self.links]})")
+
+    # ----------------------------------------------------------- variations
+    def with_skips(self, keep: Iterable[str] | None) -> "Topology":
+        """A copy keeping only the named skip hyperconnections (None keeps all, [] removes all)."""
+        if keep is None:
+            return self
+        keep = set(keep)
+        unknown = keep - {l.name for l in self.skip_links}
+        if unknown:
+            raise TopologyError(f"{self.name}: no skip hyperconnection(s) {sorted(unknown)}; "
+                                f"skips are {[l.name for l in self.skip_links]}")
+        t = copy.copy(self)
+        t.links = [l for l in self.links if not l.skip or l.name in keep]
+        return t
+
+    # -------------------------------------------------------------- failures
+    def configurations(self) -> list[tuple[int, ...]]:
+        """All failure configurations, binary expansion of 0..2^N-1, most significant bit first."""
+        return list(itertools.product((0, 1), repeat=len(self.failure_order)))
+
+    def alive_map(self, config: tuple[int, ...]) -> dict[str, bool]:
+        alive = {n.name: True for n in self.nodes}
+        alive.update({name: bool(b) for name, b in zip(self.failure_order, config)})
+        return alive
+
+    def has_path(self, config: tuple[int, ...], *, skips: bool = True) -> bool:
+        """Whether information can flow from some sensor to the cloud with the failed nodes removed."""
+        alive = self.alive_map(config)
+        reached = {s.name for s in self.sensors if alive[s.name]}
+        frontier = list(reached)
+        while frontier:
+            cur = frontier.pop()
+            for l in self.outgoing(cur, skips=skips):
+                if alive[l.dst] and l.dst not in reached:
+                    reached.add(l.dst)
+                    frontier.append(l.dst)
+        return self.cloud.name in reached
+
+    def reliabilities(self, setting: str) -> list[float]:
+        try:
+            table = self.reliability[setting]
+        except KeyError:
+            raise KeyError(f"{self.name}: no reliability setting {setting!r} "
+                           f"(settings: {list(self.reliability)})") from None
+        return [table[n] for n in self.failure_order]
+
+    def config_probability(self, config: tuple[int, ...], setting: str) -> float:
+        p = 1.0
+        for bit, r in zip(config, self.reliabilities(setting)):
+            p *= r if bit else 1.0 - r
+        return p
+
+    def path_probability(self, setting: str, *, skips: bool = True) -> float:
+        """Probability that a path survives: the cap on any scheme's average accuracy (spec §2.2)."""
+        return sum(self.config_probability(c, setting) for c in self.configurations()
+                   if self.has_path(c, skips=skips))
+
+    # ---------------------------------------------------- hyperconnection weights
+    def hyperconnection_weights(self, scheme: int, setting: str | None = None,
+                                seed: int = 0) -> dict[str, float]:
+        """Fixed weight per incoming link (spec §6.2).
+
+        1: all 1.  2: r_src / sum of r over the receiver's incoming links.  3: r_src.
+        4: uniform [0, 1] per link, seeded.  Sensor nodes (and any non-failable node) count as r = 1.
+        """
+        if scheme == 1:
+            return {l.name: 1.0 for l in self.links}
+        if scheme == 4:
+            rng = random.Random(seed)
+            return {l.name: rng.uniform(0.0, 1.0) for l in self.links}
+        if scheme not in (2, 3):
+            raise ValueError(f"hyperconnection weight scheme must be 1-4, got {scheme}")
+        if setting is None:
+            raise ValueError(f"weight scheme {scheme} depends on the reliability setting; give one")
+        r = dict(zip(self.failure_order, self.reliabilities(setting)))
+        rel = {n.name: r.get(n.name, 1.0) for n in self.nodes}
+        weights = {}
+        for l in self.links:
+            if scheme == 3:
+                weights[l.name] = rel[l.src]
+            else:
+                total = sum(rel[i.src] for i in self.incoming(l.dst))
+                weights[l.name] = rel[l.src] / total
+        return weights
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain, JSON-able description (used for manifests and cache keys)."""
+        return {
+            "name": self.name, "partition": self.partition, "dataset": self.dataset,
+            "nodes": [{"name": n.name, "role": n.role, "failable": n.failable, "layers": list(n.layers),
+                       "features": list(n.features) if n.features else None, "merge": n.merge}
+                      for n in self.nodes],
+            "links": [{"src": l.src, "dst": l.dst, "skip": l.skip, "projection": list(l.projection),
+                       **({"part": l.part} if l.part is not None else {})}
+                      for l in self.links],
+            "failure_order": self.failure_order, "reliability": self.reliability,
+            "training": self.training,
+            **({"distillation": self.distillation} if self.distillation else {}),
+        }
+
+
+# ------------------------------------------------------------------------- loading
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
+
+
+def load_topology(name_or_path: str | Path, *, partition: str | None = None) -> Topology:
+    """Load a preset by name (``health``, ``fashion``, …) or a topology TOML file by path."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = PRESET_DIR / f"{name_or_path}.toml"
+        if not path.exists():
+            raise TopologyError(f"no preset {str(name_or_path)!r}; presets: {', '.join(preset_names())} "
+                                f"(or give the path of a topology .toml file)")
+    if not path.exists():
+        raise TopologyError(f"topology file {path} does not exist")
+    with open(path, "rb") as f:
+        raw = tomllib.load(f)
+    return parse_topology(raw, source=str(path), partition=partition)
+
+
+def parse_topology(raw: Mapping[str, Any], *, source: str = "<dict>",
+                   partition: str | None = None) -> Topology:
+    where = f"{source}"
+    if "distillation" in raw:
+        raw = {**raw, **distillation_graph(raw["distillation"], where=where)}
+    try:
+        name = raw["name"]
+        raw_nodes = raw["nodes"]
+        raw_links = raw["links"]
+    except KeyError as e:
+        raise TopologyError(f"{where}: missing top-level key {e}") from None
+
+    partitions = {str(k): v for k, v in raw.get("partitions", {}).items()}
+    partition = str(partition or raw.get("default_partition", "1"))
+    if partition != "1" and partition not in partitions:
+        raise TopologyError(f"{where}: no partition {partition!r} (partitions: 1, {', '.join(partitions)})")
+    overrides = partitions.get(partition, {})
+
+    nodes = []
+    for rn in raw_nodes:
+        nname = rn.get("name")
+        role = rn.get("role")
+        if role not in ROLES:
+            raise TopologyError(f"{where}: node {nname!r} has role {role!r}; roles are {ROLES}")
+        layers = overrides.get(nname, rn.get("layers", []))
+        feats = rn.get("features")
+        merge = rn.get("merge", "concat")
+        if merge not in MERGES:
+            raise TopologyError(f"{where}: node {nname!r} has merge {merge!r}; merges are {MERGES}")
+        nodes.append(Node(name=nname, role=role, failable=bool(rn.get("failable", role in ("edge", "fog"))),
+                          layers=tuple(_expand(layers)), features=tuple(feats) if feats else None,
+                          merge=merge))
+    names = [n.name for n in nodes]
+    if len(set(names)) != len(names):
+        raise TopologyError(f"{where}: duplicate node names in {names}")
+    if sum(n.role == "cloud" for n in nodes) != 1:
+        raise TopologyError(f"{where}: exactly one node must have role 'cloud'")
+    if not any(n.role == "sensor" for n in nodes):
+        raise TopologyError(f"{where}: at least one node must have role 'sensor'")
+
+    links = []
+    for rl in raw_links:
+        src, dst = rl.get("from"), rl.get("to")
+        for end in (src, dst):
+            if end not in names:
+                raise TopologyError(f"{where}: link {src}->{dst} names unknown node {end!r}")
+        part = rl.get("part")
+        links.append(Link(src=src, dst=dst, skip=bool(rl.get("skip", False)),
+                          projection=tuple(_expand(rl.get("projection", []))),
+                          part=None if part is None else int(part)))
+
+    failable = [n.name for n in nodes if n.failable]
+    rel_raw = raw.get("reliability", {})
+    order = list(rel_raw.get("order", failable))
+    if sorted(order) != sorted(failable):
+        raise TopologyError(f"{where}: reliability.order {order} must list exactly the failable nodes {failable}")
+    reliability: dict[str, dict[str, float]] = {}
+    for setting, values in rel_raw.items():
+        if setting == "order":
+            continue
+        if len(values) != len(order):
+            raise TopologyError(f"{where}: reliability {setting!r} has {len(values)} values for {len(order)} nodes")
+        for v in values:
+            if not 0.0 <= v <= 1.0:
+                raise TopologyError(f"{where}: reliability {setting!r} value {v} is not a probability")
+        reliability[setting] = dict(zip(order, map(float, values)))
+    if not reliability:
+        reliability = {"No failure": {n: 1.0 for n in order}}
+
+    topo = Topology(name=name, description=raw.get("description", ""), dataset=dict(raw.get("dataset", {})),
+                    nodes=nodes, links=links, failure_order=order, reliability=reliability,
+                    training=dict(raw.get("training", {})), partitions=partitions, partition=partition,
+                    source=source, distillation=dict(raw.get("distillation", {})))
+    _check_graph(topo, where)
+    return topo
+
+
+def _expand(layers: Iterable[dict]) -> list[dict]:
+    """Unroll ``repeat = k`` so every layer appears once (its position then names it)."""
+    out = []
+    for spec in layers:
+        spec = dict(spec)
+        k = int(spec.pop("repeat", 1))
+        out.extend(dict(spec) for _ in range(k))
+    return out
+
+
+def _check_graph(topo: Topology, where: str) -> None:
+    for n in topo.nodes:
+        if n.role == "sensor":
+            if topo.incoming(n.name):
+                raise TopologyError(f"{where}: sensor node {n.name!r} cannot have incoming links")
+        elif not topo.incoming(n.name, skips=False):
+            raise TopologyError(f"{where}: node {n.name!r} has no normal (non-skip) incoming link")
+    for n in topo.nodes:
+        parts = [l.part for l in topo.incoming(n.name)]
+        if n.merge == "average":
+            if any(p is None for p in parts) or any(l.skip for l in topo.incoming(n.name)):
+                raise TopologyError(f"{where}: node {n.name!r} averages its inputs: every incoming link needs a "
+                                    f"`part` and none may be a skip")
+            if sorted(set(parts)) != list(range(max(parts) + 1)):
+                raise TopologyError(f"{where}: node {n.name!r}: the parts {sorted(set(parts))} of its links "
+                                    f"must be 0..M-1, each with at least one link")
+        elif any(p is not None for p in parts):
+            raise TopologyError(f"{where}: links into {n.name!r} have a `part`, but the node does not average "
+                                f"(merge = \"average\")")
+    if topo.outgoing(topo.cloud.name):
+        raise TopologyError(f"{where}: the cloud node cannot have outgoing links")
+    # Acyclic, and every node reaches the cloud through normal links.
+    order = topological_order(topo)
+    if len(order) != len(topo.nodes):
+        raise TopologyError(f"{where}: the links form a cycle")
+    none_failed = tuple(1 for _ in topo.failure_order)
+    if not topo.has_path(none_failed, skips=False):
+        raise TopologyError(f"{where}: no path of normal links from a sensor to the cloud")
+
+
+def topological_order(topo: Topology) -> list[str]:
+    """Node names so that every link goes forward (the order the model is built in)."""
+    indeg = {n.name: len(topo.incoming(n.name)) for n in topo.nodes}
+    ready = [n.name for n in topo.nodes if indeg[n.name] == 0]
+    order = []
+    while ready:
+        cur = ready.pop(0)
+        order.append(cur)
+        for l in topo.outgoing(cur):
+            indeg[l.dst] -= 1
+            if indeg[l.dst] == 0:
+                ready.append(l.dst)
+    return order
+
+
+# -------------------------------------------------------------------- distillation presets
+#: Defaults of a ``[distillation]`` section (see :func:`distillation_graph`).
+DISTILLATION_DEFAULTS: dict[str, Any] = {
+    "students": 4, "parts": 2, "partitioner": "eigen", "filters": 128, "student_width": 16,
+    "student_layout": [[1, 1], [2, 2], [2, 1], [4, 2], [4, 1]],
+}
+
+
+def distillation_graph(spec: Mapping[str, Any], *, where: str = "<dict>",
+                       part_sizes: list[int] | None = None) -> dict[str, Any]:
+    """Nodes and links of a distillation preset (NoNN, and its successor with averaging redundancy).
+
+    ``students`` sensor nodes ``student0..`` each read the whole input and run a plain CNN (3x3 conv +
+    BN + ReLU per ``student_layout`` entry ``[channel multiplier of student_width, stride]``, then a 1x1
+    "bridge" conv to its part's filter count + BN + ReLU, global average pooling); student i sends its
+    vector to the ``aggregator`` (the cloud) as a replica of part ``i mod parts``. The aggregator averages
+    the replicas of each part that arrived, concatenates the parts and classifies with one dense layer.
+    Part sizes: ``part_sizes`` (known after partitioning the teacher's filters), else ``filters / parts``
+    (the balanced eigenvector partition's sizes).
+    """
+    d = {**DISTILLATION_DEFAULTS, **dict(spec)}
+    s, m, f = int(d["students"]), int(d["parts"]), int(d["filters"])
+    if m < 1 or s < m or s % m:
+        raise TopologyError(f"{where}: distillation with {s} students and {m} parts: parts must divide students")
+    if part_sizes is None:
+        if f % m:
+            raise TopologyError(f"{where}: {f} filters do not split into {m} equal parts")
+        part_sizes = [f // m] * m
+    if len(part_sizes) != m:
+        raise TopologyError(f"{where}: {len(part_sizes)} part sizes for {m} parts")
+    width = int(d["student_width"])
+    nodes = []
+    for i in range(s):
+        layers = [{"type": "conv2d", "filters": int(mult) * width, "kernel": 3, "strides": int(stride), "bn": True,
+                   "activation": "relu"} for mult, stride in d["student_layout"]]
+        layers += [{"type": "conv2d", "filters": int(part_sizes[i % m]), "kernel": 1, "bn": True,
+                    "activation": "relu"}, {"type": "gap"}]
+        nodes.append({"name": f"student{i}", "role": "sensor", "failable": True, "layers": layers})
+    nodes.append({"name": "aggregator", "role": "cloud", "failable": False, "merge": "average",
+                  "layers": [{"type": "dense", "units": "classes", "activation": "softmax"}]})
+    links = [{"from": f"student{i}", "to": "aggregator", "part": i % m} for i in range(s)]
+    return {"nodes": nodes, "links": links}

@@ -1,0 +1,273 @@
+"""A build directory as the harness sees it: nodes, links, ids, test set, and the bit-exact int8 reference.
+
+:func:`load_deployment` reads ``manifest.json`` (written by ``python -m host.build``) and rebuilds from it,
+without TensorFlow, everything the host needs to drive the boards and to check them:
+
+* the node and link tables with the ids the firmware was built with (``nodes[n].node_id``, ``links[l].id``,
+  ``sensor_links``), each node's model hash, ELF and board;
+* the partition plans (:class:`host.ml.split.NodePlan`) and the int8 models (:class:`host.deploy.quantize.NodeQuant`,
+  from the per-node ``.tflite`` files), so that :class:`Reference` runs exactly what ``host.deploy.int8_nodes``
+  runs: :func:`host.ml.split.run_split` with :func:`host.deploy.quantize.tflm_runner`, a missing input being its
+  zero point;
+* the test set the build evaluated on (same dataset options, seed and subset).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from host.deploy.int8_nodes import int8_zero
+from host.ml.split import InputSpec, NodePlan, OutputSpec, SplitRun, run_split
+from host.net.protocol import NODE_HOST
+from host.deploy.quantize import NodeQuant, QParams, tflm_runner
+
+
+class DeploymentError(RuntimeError):
+    """A build directory the harness cannot use (the message says what is missing and how to get it)."""
+
+
+@dataclass
+class LinkInfo:
+    """One directed tensor link between two nodes (or the host's feed of a sensor node)."""
+
+    name: str            # "edge->fog"; the host's feed of sensor s is "host->s"
+    id: int              # link id on the wire
+    src: str             # producer node ("host" for a feed)
+    dst: str             # consumer node
+    src_id: int
+    dst_id: int
+    bytes: int           # tensor bytes
+    skip: bool = False
+    scale: float = 1.0
+    zero_point: int = 0
+
+    @property
+    def is_feed(self) -> bool:
+        return self.src_id == NODE_HOST
+
+
+@dataclass
+class NodeInfo:
+    name: str
+    id: int
+    role: str
+    failable: bool
+    aggregation: str
+    board: str
+    elf: Path
+    model_hash: bytes                       # 8 bytes
+    links_in: list[str] = field(default_factory=list)   # incoming link names (a sensor: its feed)
+    links_out: list[str] = field(default_factory=list)  # outgoing DATA link names
+    result: bool = False                    # sends the RESULT to the host
+    feed: LinkInfo | None = None            # sensor nodes: the host's feed link
+    input_q: QParams | None = None          # sensor nodes: int8 parameters of the features
+    features: list[int] | None = None
+
+
+@dataclass
+class Deployment:
+    build: Path
+    manifest: dict[str, Any]
+    nodes: dict[str, NodeInfo]              # data-flow order
+    links: dict[str, LinkInfo]              # node-to-node links (no feeds)
+    feeds: dict[str, LinkInfo]              # sensor node -> host feed
+    plans: dict[str, NodePlan]
+    quant: dict[str, NodeQuant]
+    failure_order: list[str]
+    reliability: dict[str, dict[str, float]]
+    board_deadline_ms: int
+    evaluation: dict[str, Any] | None = None
+
+    # ------------------------------------------------------------------ lookups
+    @property
+    def node_by_id(self) -> dict[int, str]:
+        return {n.id: name for name, n in self.nodes.items()}
+
+    @property
+    def link_by_id(self) -> dict[int, LinkInfo]:
+        return {l.id: l for l in (*self.links.values(), *self.feeds.values())}
+
+    @property
+    def final_node(self) -> str:
+        return next(n for n, d in self.nodes.items() if d.result)
+
+    @property
+    def sensors(self) -> list[str]:
+        return list(self.feeds)
+
+    @property
+    def random_guess(self) -> float:
+        if self.evaluation and "random_guess" in self.evaluation:
+            return float(self.evaluation["random_guess"])
+        return 1.0 / max(1, int(self.manifest["dataset"]["num_classes"]))
+
+    def label(self) -> str:
+        m = self.manifest
+        return f"{m.get('preset')} / {m.get('scheme')} ({self.build})"
+
+    # ------------------------------------------------------------------ failures
+    def has_path(self, dead: Iterable[str] = (), cut_links: Iterable[str] = ()) -> bool:
+        """Whether a tensor can still flow from a live sensor to the final node (the scheme's links)."""
+        dead, cut = set(dead), set(cut_links)
+        reached = {s for s in self.sensors if s not in dead}
+        frontier = list(reached)
+        while frontier:
+            cur = frontier.pop()
+            for name in self.nodes[cur].links_out:
+                l = self.links[name]
+                if name not in cut and l.dst not in dead and l.dst not in reached:
+                    reached.add(l.dst)
+                    frontier.append(l.dst)
+        return self.final_node in reached
+
+    def configurations(self) -> list[tuple[int, ...]]:
+        """Every failure configuration of the failable nodes (1 = alive), as host.ml.topology orders them."""
+        import itertools
+        return list(itertools.product((0, 1), repeat=len(self.failure_order)))
+
+    def failed_in(self, config: tuple[int, ...]) -> list[str]:
+        return [n for n, b in zip(self.failure_order, config) if not b]
+
+    def config_of(self, dead: Iterable[str]) -> tuple[int, ...] | None:
+        """The configuration bits of a set of failed nodes (None if a non-failable node is among them)."""
+        dead = set(dead)
+        if not dead <= set(self.failure_order):
+            return None
+        return tuple(0 if n in dead else 1 for n in self.failure_order)
+
+    def config_label(self, dead: Iterable[str]) -> str:
+        dead = [n for n in self.failure_order if n in set(dead)] + sorted(set(dead) - set(self.failure_order))
+        return "none failed" if not dead else "+".join(dead) + " failed"
+
+    def config_probability(self, config: tuple[int, ...], setting: str) -> float:
+        p = 1.0
+        for name, bit in zip(self.failure_order, config):
+            r = self.reliability[setting][name]
+            p *= r if bit else 1.0 - r
+        return p
+
+    def float_accuracy(self, dead: Iterable[str]) -> float | None:
+        """The float model's accuracy (whole test set, from the build's evaluation) for these failed nodes."""
+        config = self.config_of(dead)
+        ev = self.evaluation
+        if config is None or not ev:
+            return None
+        try:
+            i = [tuple(c) for c in ev["configs"]].index(config)
+        except ValueError:
+            return None
+        return ev["accuracy"][i]
+
+    # ------------------------------------------------------------------ data
+    def load_test_set(self) -> tuple[np.ndarray, np.ndarray]:
+        """The test split the build evaluated on: same dataset, options, seed and subset."""
+        from host.ml.datasets import load_dataset
+
+        m = self.manifest
+        opts = dict(m["topology"]["dataset"])
+        name = opts.pop("name")
+        seed = int(m.get("seed", m["stages"]["train"].get("config", {}).get("seed", 0)))
+        ds = load_dataset(name, seed=seed, **opts)
+        n_test = int(m["dataset"]["test"])
+        if n_test < len(ds.y_test):
+            ds = ds.subset(max_test=n_test, seed=seed)
+        if len(ds.y_test) != n_test:
+            raise DeploymentError(f"the test set has {len(ds.y_test)} samples, the build used {n_test}")
+        return ds.x_test, ds.y_test
+
+    def sensor_inputs(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """int8 features per sensor node for a batch ``x`` (the sensor input's scale and zero point)."""
+        out = {}
+        for s in self.sensors:
+            n = self.nodes[s]
+            feats = x[..., n.features] if n.features else x
+            out[s] = n.input_q.quantize(feats)
+        return out
+
+
+def load_deployment(build: str | Path) -> Deployment:
+    """Read ``build/manifest.json`` (a complete build, firmware stage included)."""
+    build = Path(build)
+    path = build / "manifest.json"
+    if not path.exists():
+        raise DeploymentError(f"no {path}: build one with `python -m host.build --preset fashion --out {build}`")
+    m = json.loads(path.read_text())
+    if "sensor_links" not in m or any("firmware" not in d for d in m.get("nodes", {}).values()):
+        raise DeploymentError(f"{path} has no firmware stage (built with --stop-after?); rebuild it with "
+                              f"`python -m host.build ... --out {build}`")
+    node_ids = {name: int(d["node_id"]) for name, d in m["nodes"].items()}
+    links: dict[str, LinkInfo] = {}
+    for name, d in m["links"].items():
+        links[name] = LinkInfo(name, int(d["id"]), d["src"], d["dst"], node_ids[d["src"]], node_ids[d["dst"]],
+                               int(d["bytes"]), bool(d.get("skip", False)), float(d["scale"]), int(d["zero_point"]))
+    feeds: dict[str, LinkInfo] = {}
+    nodes: dict[str, NodeInfo] = {}
+    plans: dict[str, NodePlan] = {}
+    quant: dict[str, NodeQuant] = {}
+    for name, d in m["nodes"].items():
+        fw = d["firmware"]
+        info = NodeInfo(name, node_ids[name], d["role"], bool(d.get("failable", False)), d["aggregation"],
+                        fw["board"], (build / fw["elf"]).resolve(), bytes.fromhex(fw["model_hash"]),
+                        features=d.get("features"))
+        for o in d["outputs"]:
+            info.links_out += list(o["links"])
+            info.result |= bool(o["result"])
+        info.links_in = [l for l, ld in m["links"].items() if ld["dst"] == name]
+        if d["aggregation"] == "source":
+            spec = d["inputs"][0]
+            feed = LinkInfo(f"host->{name}", int(m["sensor_links"][name]), "host", name, NODE_HOST, node_ids[name],
+                            int(spec["bytes"]), False, float(spec["scale"]), int(spec["zero_point"]))
+            feeds[name] = feed
+            info.feed = feed
+            info.links_in = [feed.name]
+            info.input_q = QParams(float(spec["scale"]), int(spec["zero_point"]))
+        nodes[name] = info
+        plans[name] = NodePlan(
+            name, d["role"], bool(d.get("failable", False)), d["aggregation"],
+            [InputSpec(i["name"], i["primary"], i["fallback"], tuple(i["shape"]), list(i.get("replicas", [])))
+             for i in d["inputs"]],
+            [OutputSpec(o["name"], list(o["links"]), tuple(o["shape"]), bool(o["result"])) for o in d["outputs"]],
+            d.get("features"))
+        tfl = build / d["tflite"]
+        if not tfl.exists():
+            raise DeploymentError(f"node {name}: {tfl} is missing (rebuild with python -m host.build)")
+        quant[name] = NodeQuant(
+            tfl.read_bytes(),
+            {i["name"]: QParams(float(i["scale"]), int(i["zero_point"])) for i in d["inputs"]},
+            {o["name"]: QParams(float(o["scale"]), int(o["zero_point"])) for o in d["outputs"]},
+            {i["name"]: int(i["position"]) for i in d["inputs"]},
+            {o["name"]: int(o["position"]) for o in d["outputs"]})
+    if sum(n.result for n in nodes.values()) != 1:
+        raise DeploymentError(f"{path}: expected exactly one node that sends the RESULT")
+    topo = m["topology"]
+    ev_path = build / m.get("stages", {}).get("evaluate", {}).get("json", "evaluation.json")
+    evaluation = json.loads(ev_path.read_text()) if ev_path.exists() else None
+    deadline = int(m.get("stages", {}).get("firmware", {}).get("deadline_ms", 1000))
+    return Deployment(build.resolve(), m, nodes, links, feeds, plans, quant, list(topo["failure_order"]),
+                      {k: dict(v) for k, v in topo["reliability"].items()}, deadline, evaluation)
+
+
+class Reference:
+    """The int8 split network on the host: tflite_micro per node, the boards' failure semantics.
+
+    ``run(sensors, dead, cut_links)`` is :func:`host.ml.split.run_split` with
+    :func:`host.deploy.quantize.tflm_runner` and zero = the input's zero point, for a batch of samples.
+    """
+
+    def __init__(self, dep: Deployment) -> None:
+        self.dep = dep
+        self.runner = tflm_runner(dep.quant, dep.plans)
+        self._zero = int8_zero(dep.quant)
+
+    def run(self, sensors: Mapping[str, np.ndarray], dead: Iterable[str] = (),
+            cut_links: Iterable[str] = (), runner: Any = None) -> SplitRun:
+        """run_split with tflm_runner (or ``runner``), ``dead`` nodes failed, ``cut_links`` not delivered."""
+        n = len(next(iter(sensors.values())))
+        dead = set(dead)
+        alive = {name: name not in dead for name in self.dep.nodes}
+        return run_split(self.dep.plans, runner or self.runner, sensors, alive,
+                         zero=lambda node, spec: self._zero(node, spec, n), cut_links=frozenset(cut_links))
