@@ -8,6 +8,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 import pytest
+from hypothesis import settings
+
+# Property-based tests draw the same examples on every run (the suite is deterministic) and keep no database.
+settings.register_profile("resilinet", derandomize=True, deadline=None, database=None)
+settings.load_profile("resilinet")
 
 
 @pytest.fixture(autouse=True)

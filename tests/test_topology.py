@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from host.ml.topology import TopologyError, load_topology, parse_topology, preset_names
 
@@ -158,3 +160,74 @@ def test_average_merge_needs_parts_on_every_link():
         parse_topology(raw)
     with pytest.raises(TopologyError, match="parts must divide"):
         parse_topology({"name": "d", "distillation": {"students": 3, "parts": 2}})
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"links": [{"from": "s", "to": "e"}, {"from": "e", "to": "c"}, {"from": "s", "to": "e"}]},
+     r"duplicate link s->e \(links\[0\] and links\[2\]\)"),
+    ({"links": [{"from": "s", "to": "e"}, {"from": "e", "to": "e"}, {"from": "e", "to": "c"}]}, "to itself"),
+    ({"nodes": "s,e,c"}, "nodes must be a list"),
+    ({"links": [["s", "e"]]}, r"links\[0\] must be a table"),
+    ({"nodes": [{"name": "s", "role": "sensor", "layers": [{"type": "lstm"}]}, {"name": "c", "role": "cloud"}]},
+     "type 'lstm'; layer types are dense"),
+    ({"nodes": [{"name": 3, "role": "sensor"}]}, r"nodes\[0\].name must be a string"),
+    ({"reliability": {"Normal": ["high"]}}, "must be a number"),
+    ({"reliability": {"Normal": [0.9], "order": ["e", "e"]}}, "must list exactly the failable nodes"),
+    ({"partitions": {"2": {"ghost": []}}, "default_partition": 2}, r"unknown node\(s\) \['ghost'\]"),
+    ({"name": ["t"]}, "name must be a string"),
+])
+def test_every_graph_error_is_found_when_the_file_is_read(change, message):
+    """A bad topology fails at load time with the entry named: before any training starts."""
+    with pytest.raises(TopologyError, match=message):
+        parse_topology(_raw(**change))
+
+
+def test_a_broken_toml_file_is_named(tmp_path):
+    bad = tmp_path / "mine.toml"
+    bad.write_text("name = 't'\n[[nodes]\n")
+    with pytest.raises(TopologyError, match=r"mine\.toml: not a valid TOML file"):
+        load_topology(bad)
+
+
+def test_every_layer_type_of_the_file_format_is_built():
+    """The file format's layer vocabulary and the model builder's agree (the reader rejects the rest)."""
+    import inspect
+
+    from host.ml import schemes
+    from host.ml.topology import LAYER_TYPES
+
+    source = inspect.getsource(schemes.apply_layer)
+    assert all(f'if t == "{kind}"' in source for kind in LAYER_TYPES)
+
+
+_names = st.sampled_from(["s", "e", "f", "c", "x", "", 3])
+_layer = st.fixed_dictionaries({"type": st.sampled_from(["dense", "gap", "lstm", 7])},
+                               optional={"repeat": st.integers(-1, 3), "units": st.integers(1, 4)})
+_node = st.fixed_dictionaries({"name": _names}, optional={
+    "role": st.sampled_from(["sensor", "edge", "fog", "cloud", "gateway", None]),
+    "failable": st.one_of(st.booleans(), st.integers(0, 1)), "merge": st.sampled_from(["concat", "average", "x"]),
+    "layers": st.lists(_layer, max_size=2), "features": st.one_of(st.none(), st.lists(st.sampled_from(["a", 1])))})
+_link = st.fixed_dictionaries({"from": _names, "to": _names}, optional={
+    "skip": st.one_of(st.booleans(), st.just("yes")), "part": st.one_of(st.integers(-1, 2), st.just("0")),
+    "projection": st.lists(_layer, max_size=1)})
+_topology = st.fixed_dictionaries({"name": st.one_of(st.just("t"), st.integers())}, optional={
+    "nodes": st.one_of(st.lists(st.one_of(_node, st.integers()), max_size=5), st.just("nodes")),
+    "links": st.lists(st.one_of(_link, st.text(max_size=2)), max_size=6),
+    "reliability": st.one_of(st.just({}), st.fixed_dictionaries({"Normal": st.lists(
+        st.one_of(st.floats(-1, 2), st.text(max_size=1)), max_size=3)})),
+    "partitions": st.one_of(st.just({}), st.just({"2": {"s": [{"type": "gap"}]}}), st.just({"2": []})),
+    "default_partition": st.sampled_from(["1", "2", 3]),
+    "distillation": st.fixed_dictionaries({}, optional={"students": st.one_of(st.integers(0, 4), st.text(max_size=1)),
+                                                        "parts": st.integers(0, 3)})})
+
+
+@settings(max_examples=400, deadline=None)
+@given(_topology)
+def test_random_topologies_end_in_a_topology_error_or_a_topology(raw):
+    """Whatever a topology file holds, reading it gives a Topology or one TopologyError, never another exception."""
+    try:
+        topo = parse_topology(raw, source="random.toml")
+    except TopologyError as err:
+        assert str(err).startswith("random.toml: ")
+    else:
+        assert topo.cloud.role == "cloud" and topo.has_path(tuple(1 for _ in topo.failure_order), skips=False)

@@ -15,7 +15,7 @@ import keras
 from keras import layers as L
 
 from host.ml.layers import Aggregate, AliveColumn, AlwaysPresent, Failout, NodeGate, SelectFeatures
-from host.ml.topology import Link, Topology, topological_order
+from host.ml.topology import LAYER_TYPES, Link, Topology, topological_order
 
 
 @dataclass(frozen=True)
@@ -139,8 +139,7 @@ def apply_layer(spec: dict, x, prefix: str, num_classes: int, seed: int):
         return L.BatchNormalization(name=f"{prefix}_bn")(x)
     if t == "activation":
         return _act(spec["fn"], prefix)(x)
-    raise ValueError(f"layer {prefix}: unknown layer type {t!r} (known: dense, conv2d, dwsep, depthwise, "
-                     f"resblock, maxpool, avgpool, gap, flatten, reshape, zeropad, dropout, batchnorm, activation)")
+    raise ValueError(f"layer {prefix}: unknown layer type {t!r} (known: {', '.join(LAYER_TYPES)})")
 
 
 def _resblock(x, spec: dict, prefix: str, init):

@@ -22,6 +22,9 @@ from typing import Any, Iterable, Mapping
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 
 ROLES = ("sensor", "edge", "fog", "cloud")
+#: The layer vocabulary of topology files (built by :func:`host.ml.schemes.apply_layer`).
+LAYER_TYPES = ("dense", "conv2d", "dwsep", "depthwise", "resblock", "maxpool", "avgpool", "gap", "flatten", "reshape",
+               "zeropad", "dropout", "batchnorm", "activation")
 MERGES = ("concat", "average")
 #: The paper's reliability settings, in the order tables print them.
 SETTINGS = ("No failure", "Normal", "Poor", "Hazardous")
@@ -224,86 +227,151 @@ def load_topology(name_or_path: str | Path, *, partition: str | None = None) -> 
                                 f"(or give the path of a topology .toml file)")
     if not path.exists():
         raise TopologyError(f"topology file {path} does not exist")
-    with open(path, "rb") as f:
-        raw = tomllib.load(f)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise TopologyError(f"{path}: not a valid TOML file ({err})") from None
     return parse_topology(raw, source=str(path), partition=partition)
 
 
 def parse_topology(raw: Mapping[str, Any], *, source: str = "<dict>",
                    partition: str | None = None) -> Topology:
-    where = f"{source}"
-    if "distillation" in raw:
-        raw = {**raw, **distillation_graph(raw["distillation"], where=where)}
-    try:
-        name = raw["name"]
-        raw_nodes = raw["nodes"]
-        raw_links = raw["links"]
-    except KeyError as e:
-        raise TopologyError(f"{where}: missing top-level key {e}") from None
+    """The topology a parsed TOML document describes; :class:`TopologyError` names the first wrong entry.
 
-    partitions = {str(k): v for k, v in raw.get("partitions", {}).items()}
+    Every structural and graph error is found here, before anything trains: wrong types, unknown roles,
+    merges or layer types, duplicate or self links, unknown nodes, cycles, a cloud without a path.
+    """
+    where = f"{source}"
+    _need(raw, Mapping, where, "the document")
+    if "distillation" in raw:
+        _need(raw["distillation"], Mapping, where, "[distillation]")
+        raw = {**raw, **distillation_graph(raw["distillation"], where=where)}
+    for key in ("name", "nodes", "links"):
+        if key not in raw:
+            raise TopologyError(f"{where}: missing top-level key {key!r}")
+    name = _need(raw["name"], str, where, "name")
+    partitions = _partitions(raw.get("partitions", {}), where)
     partition = str(partition or raw.get("default_partition", "1"))
     if partition != "1" and partition not in partitions:
         raise TopologyError(f"{where}: no partition {partition!r} (partitions: 1, {', '.join(partitions)})")
-    overrides = partitions.get(partition, {})
+    nodes = _nodes(_need(raw["nodes"], list, where, "nodes"), partitions.get(partition, {}), where)
+    links = _links(_need(raw["links"], list, where, "links"), [n.name for n in nodes], where)
+    order, reliability = _reliability(raw.get("reliability", {}), [n.name for n in nodes if n.failable], where)
+    topo = Topology(name=name, description=str(raw.get("description", "")),
+                    dataset=dict(_need(raw.get("dataset", {}), Mapping, where, "[dataset]")),
+                    nodes=nodes, links=links, failure_order=order, reliability=reliability,
+                    training=dict(_need(raw.get("training", {}), Mapping, where, "[training]")),
+                    partitions=partitions, partition=partition, source=source,
+                    distillation=dict(raw.get("distillation", {})))
+    _check_graph(topo, where)
+    return topo
 
+
+def _need(value: Any, kind: type | tuple[type, ...], where: str, what: str) -> Any:
+    """``value`` if it is a ``kind``, else a TopologyError naming the entry (TOML gives each its own type)."""
+    names = {str: "a string", list: "a list", Mapping: "a table", bool: "true or false", int: "an integer",
+             float: "a number"}
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        want = "a number" if float in kinds else " or ".join(names.get(k, k.__name__) for k in kinds)
+        raise TopologyError(f"{where}: {what} must be {want}, not {value!r}")
+    return value
+
+
+def _layers(layers: Any, where: str, what: str) -> list[dict]:
+    for i, spec in enumerate(_need(layers, list, where, what)):
+        _need(spec, Mapping, where, f"{what}[{i}]")
+        kind = spec.get("type")
+        if kind not in LAYER_TYPES:
+            raise TopologyError(f"{where}: {what}[{i}] has type {kind!r}; layer types are {', '.join(LAYER_TYPES)}")
+        if "repeat" in spec and (_need(spec["repeat"], int, where, f"{what}[{i}].repeat") < 1):
+            raise TopologyError(f"{where}: {what}[{i}].repeat must be at least 1")
+    return _expand(layers)
+
+
+def _partitions(raw: Any, where: str) -> dict[str, dict[str, list[dict]]]:
+    out = {}
+    for key, overrides in _need(raw, Mapping, where, "[partitions]").items():
+        _need(overrides, Mapping, where, f"partitions.{key}")
+        out[str(key)] = {str(node): _need(layers, list, where, f"partitions.{key}.{node}")
+                         for node, layers in overrides.items()}
+    return out
+
+
+def _nodes(raw_nodes: list, overrides: Mapping[str, list], where: str) -> list[Node]:
     nodes = []
-    for rn in raw_nodes:
-        nname = rn.get("name")
+    for i, rn in enumerate(raw_nodes):
+        _need(rn, Mapping, where, f"nodes[{i}]")
+        nname = _need(rn.get("name"), str, where, f"nodes[{i}].name")
         role = rn.get("role")
         if role not in ROLES:
             raise TopologyError(f"{where}: node {nname!r} has role {role!r}; roles are {ROLES}")
-        layers = overrides.get(nname, rn.get("layers", []))
+        layers = _layers(overrides.get(nname, rn.get("layers", [])), where, f"node {nname!r} layers")
         feats = rn.get("features")
+        if feats is not None:
+            for f in _need(feats, list, where, f"node {nname!r} features"):
+                _need(f, str, where, f"node {nname!r} features entry")
         merge = rn.get("merge", "concat")
         if merge not in MERGES:
             raise TopologyError(f"{where}: node {nname!r} has merge {merge!r}; merges are {MERGES}")
-        nodes.append(Node(name=nname, role=role, failable=bool(rn.get("failable", role in ("edge", "fog"))),
-                          layers=tuple(_expand(layers)), features=tuple(feats) if feats else None,
-                          merge=merge))
+        failable = _need(rn.get("failable", role in ("edge", "fog")), bool, where, f"node {nname!r} failable")
+        nodes.append(Node(name=nname, role=role, failable=failable, layers=tuple(layers),
+                          features=tuple(feats) if feats else None, merge=merge))
     names = [n.name for n in nodes]
     if len(set(names)) != len(names):
         raise TopologyError(f"{where}: duplicate node names in {names}")
+    unknown = sorted(set(overrides) - set(names))
+    if unknown:
+        raise TopologyError(f"{where}: the partition overrides layers of unknown node(s) {unknown}")
     if sum(n.role == "cloud" for n in nodes) != 1:
         raise TopologyError(f"{where}: exactly one node must have role 'cloud'")
     if not any(n.role == "sensor" for n in nodes):
         raise TopologyError(f"{where}: at least one node must have role 'sensor'")
+    return nodes
 
-    links = []
-    for rl in raw_links:
+
+def _links(raw_links: list, names: list[str], where: str) -> list[Link]:
+    links: list[Link] = []
+    for i, rl in enumerate(raw_links):
+        _need(rl, Mapping, where, f"links[{i}]")
         src, dst = rl.get("from"), rl.get("to")
         for end in (src, dst):
             if end not in names:
                 raise TopologyError(f"{where}: link {src}->{dst} names unknown node {end!r}")
+        if src == dst:
+            raise TopologyError(f"{where}: link {src}->{dst} connects a node to itself")
+        twin = next((j for j, l in enumerate(links) if (l.src, l.dst) == (src, dst)), None)
+        if twin is not None:
+            raise TopologyError(f"{where}: duplicate link {src}->{dst} (links[{twin}] and links[{i}]); "
+                                "a node sends one tensor to each receiver: remove one of them")
         part = rl.get("part")
-        links.append(Link(src=src, dst=dst, skip=bool(rl.get("skip", False)),
-                          projection=tuple(_expand(rl.get("projection", []))),
-                          part=None if part is None else int(part)))
+        if part is not None and _need(part, int, where, f"link {src}->{dst} part") < 0:
+            raise TopologyError(f"{where}: link {src}->{dst} has part {part}; parts count from 0")
+        links.append(Link(src=src, dst=dst, skip=_need(rl.get("skip", False), bool, where, f"link {src}->{dst} skip"),
+                          projection=tuple(_layers(rl.get("projection", []), where, f"link {src}->{dst} projection")),
+                          part=part))
+    return links
 
-    failable = [n.name for n in nodes if n.failable]
-    rel_raw = raw.get("reliability", {})
-    order = list(rel_raw.get("order", failable))
-    if sorted(order) != sorted(failable):
+
+def _reliability(raw: Any, failable: list[str], where: str) -> tuple[list[str], dict[str, dict[str, float]]]:
+    rel_raw = _need(raw, Mapping, where, "[reliability]")
+    order = list(_need(rel_raw.get("order", failable), list, where, "reliability.order"))
+    if sorted(map(str, order)) != sorted(failable) or len(set(order)) != len(order):
         raise TopologyError(f"{where}: reliability.order {order} must list exactly the failable nodes {failable}")
     reliability: dict[str, dict[str, float]] = {}
     for setting, values in rel_raw.items():
         if setting == "order":
             continue
+        _need(values, list, where, f"reliability {setting!r}")
         if len(values) != len(order):
             raise TopologyError(f"{where}: reliability {setting!r} has {len(values)} values for {len(order)} nodes")
         for v in values:
-            if not 0.0 <= v <= 1.0:
+            if not 0.0 <= _need(v, (int, float), where, f"reliability {setting!r} value") <= 1.0:
                 raise TopologyError(f"{where}: reliability {setting!r} value {v} is not a probability")
         reliability[setting] = dict(zip(order, map(float, values)))
     if not reliability:
         reliability = {"No failure": {n: 1.0 for n in order}}
-
-    topo = Topology(name=name, description=raw.get("description", ""), dataset=dict(raw.get("dataset", {})),
-                    nodes=nodes, links=links, failure_order=order, reliability=reliability,
-                    training=dict(raw.get("training", {})), partitions=partitions, partition=partition,
-                    source=source, distillation=dict(raw.get("distillation", {})))
-    _check_graph(topo, where)
-    return topo
+    return order, reliability
 
 
 def _expand(layers: Iterable[dict]) -> list[dict]:
@@ -382,6 +450,11 @@ def distillation_graph(spec: Mapping[str, Any], *, where: str = "<dict>",
     (the balanced eigenvector partition's sizes).
     """
     d = {**DISTILLATION_DEFAULTS, **dict(spec)}
+    for key in ("students", "parts", "filters", "student_width"):
+        _need(d[key], int, where, f"distillation.{key}")
+    for i, entry in enumerate(_need(d["student_layout"], list, where, "distillation.student_layout")):
+        if not isinstance(entry, list) or len(entry) != 2 or not all(isinstance(v, int) for v in entry):
+            raise TopologyError(f"{where}: distillation.student_layout[{i}] must be [channel multiplier, stride]")
     s, m, f = int(d["students"]), int(d["parts"]), int(d["filters"])
     if m < 1 or s < m or s % m:
         raise TopologyError(f"{where}: distillation with {s} students and {m} parts: parts must divide students")
