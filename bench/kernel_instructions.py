@@ -118,48 +118,53 @@ def _ticks_to_insns(ticks: int) -> int:
     return int(round(ticks * NS_PER_TICK / (1 << ICOUNT_SHIFT)))
 
 
-def measure(model: Path, kernels: Path, work: Path, check: bool = True, seed: int = 0) -> dict:
-    """Build, run and return ``{"model", "macs", "total", "ops": [...], "check"}`` for one model."""
-    work.mkdir(parents=True, exist_ok=True)
-    gen = work / "gen"
-    gen.mkdir(exist_ok=True)
-    name = re.sub(r"[^0-9A-Za-z_]", "_", model.stem)
+#: C helpers of the benchmark's main.c: print "<a> <v>" through semihosting; a loop of known length (calibration).
+_MAIN_HELPERS_C = [
+    "static void put_u(uint32_t a, uint32_t v)",
+    "{",
+    "    char b[40]; int i = 39; b[i] = 0; b[--i] = '\\n';",
+    "    do { b[--i] = (char)('0' + v % 10u); v /= 10u; } while (v);",
+    "    b[--i] = ' ';",
+    "    do { b[--i] = (char)('0' + a % 10u); a /= 10u; } while (a);",
+    "    b[--i] = ' ';",
+    "    sh_puts(b + i);",
+    "}",
+    "__attribute__((noinline)) static uint32_t cal_loop(uint32_t n)",
+    "{",
+    "    const uint32_t t0 = BENCH_TIMER_VALUE;",
+    '    __asm__ volatile("1: subs %0, %0, #1\\n nop\\n bne 1b" : "+r"(n));',
+    "    return t0 - BENCH_TIMER_VALUE;",
+    "}",
+]
+
+
+def _generate(model: Path, name: str, gen: Path):
+    """Write the module twice into ``gen``: as is (the total) and with a timer mark around every op.
+
+    Returns the plain module, its ``write_module`` info and the op index each mark precedes."""
     module = build_module(model, name=name)
     info = write_module(module, gen)
     inst = build_module(model, name=name + "_ops")
     ops_info = write_module(inst, gen)
     inst_src, marks = _instrument(ops_info.c_path.read_text(), inst.name)
     ops_info.c_path.write_text(inst_src)
+    return module, info, marks
 
-    data = random_samples(info, 1, seed)
-    want = tflm_reference(model, info, data) if check else None
-    xs = data[0]
+
+def _main_c(name: str, info, xs: list, want: list | None, n_marks: int) -> str:
+    """main.c: calibrate the timer, time the plain ``invoke`` (and check its outputs), then the marked one."""
     lines = ["#include <stdint.h>", "#include <string.h>", f'#include "{name}.h"', f'#include "{name}_ops.h"',
              "void sh_puts(const char *s);", _TIMER_C,
-             f"volatile uint32_t rnn_bench_t[{len(marks) + 1}];"]
+             f"volatile uint32_t rnn_bench_t[{n_marks + 1}];"]
     lines += [_c_array(f"in_{k}", x) for k, x in enumerate(xs)]
     if want is not None:
-        lines += [_c_array(f"want_{k}", y) for k, y in enumerate(want[0])]
+        lines += [_c_array(f"want_{k}", y) for k, y in enumerate(want)]
     biggest = max(o.nbytes for o in info.outputs)
     lines.append(f"static int8_t out_buf[{len(info.outputs)}][{biggest}];")
     ins = ", ".join(f"in_{k}" for k in range(len(info.inputs)))
     outs = ", ".join(f"out_buf[{k}]" for k in range(len(info.outputs)))
+    lines += _MAIN_HELPERS_C
     lines += [
-        "static void put_u(uint32_t a, uint32_t v)",
-        "{",
-        "    char b[40]; int i = 39; b[i] = 0; b[--i] = '\\n';",
-        "    do { b[--i] = (char)('0' + v % 10u); v /= 10u; } while (v);",
-        "    b[--i] = ' ';",
-        "    do { b[--i] = (char)('0' + a % 10u); a /= 10u; } while (a);",
-        "    b[--i] = ' ';",
-        "    sh_puts(b + i);",
-        "}",
-        "__attribute__((noinline)) static uint32_t cal_loop(uint32_t n)",
-        "{",
-        "    const uint32_t t0 = BENCH_TIMER_VALUE;",
-        '    __asm__ volatile("1: subs %0, %0, #1\\n nop\\n bne 1b" : "+r"(n));',
-        "    return t0 - BENCH_TIMER_VALUE;",
-        "}",
         "int main(void)",
         "{",
         f"    const int8_t *const in[] = {{{ins}}};",
@@ -180,29 +185,42 @@ def measure(model: Path, kernels: Path, work: Path, check: bool = True, seed: in
     lines += [
         f"    rc = {name}_ops_invoke(in, out);",
         '    sh_puts("R"); put_u((uint32_t)rc, 0u);',
-        f"    for (uint32_t k = 0; k < {len(marks)}u; k++) {{ sh_puts(\"M\"); put_u(k, rnn_bench_t[k] - rnn_bench_t[k + 1]); }}",
+        f"    for (uint32_t k = 0; k < {n_marks}u; k++) {{ sh_puts(\"M\"); put_u(k, rnn_bench_t[k] - rnn_bench_t[k + 1]); }}",
         '    sh_puts("END\\n");',
         "    return 0;",
         "}",
     ]
-    (work / "main.c").write_text("\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
+
+
+def _link(work: Path, gen: Path, kernels: Path, extra_flags: tuple[str, ...]) -> Path:
+    """Compile main.c, the startup, the generated modules and the kernels into one bare-metal ELF."""
     (work / "startup.c").write_text(STARTUP_C)
     (work / "link.ld").write_text(LINKER_LD)
     elf = work / "bench.elf"
-    cmd = ["arm-none-eabi-gcc", *CORTEX_M4_FLAGS, "-O2", "-std=c99", "-I", str(kernels), "-I", str(gen),
-           "-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs", "-T", str(work / "link.ld"),
+    cmd = ["arm-none-eabi-gcc", *CORTEX_M4_FLAGS, *extra_flags, "-O2", "-std=c99", "-I", str(kernels),
+           "-I", str(gen), "-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs", "-T", str(work / "link.ld"),
            str(work / "startup.c"), str(work / "main.c"), *map(str, sorted(gen.glob("*.c"))),
            *map(str, sorted(kernels.glob("*.c"))), "-o", str(elf)]
     build = subprocess.run(cmd, capture_output=True, text=True)
     if build.returncode != 0:
         raise RuntimeError(build.stderr)
+    return elf
+
+
+def _run_qemu(elf: Path) -> str:
+    """Run the image on mps2-an386 with ``-icount``; its semihosting output."""
     run = subprocess.run(["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none",
                           "-icount", f"shift={ICOUNT_SHIFT}", "-semihosting-config", "enable=on,target=native",
                           "-kernel", str(elf)], capture_output=True, text=True, timeout=1800)
     text = run.stdout + run.stderr
     if run.returncode != 0 or "END" not in text:
         raise RuntimeError(f"QEMU failed ({run.returncode}):\n{text}")
+    return text
 
+
+def _parse_output(text: str, name: str) -> tuple[int, dict[int, int]]:
+    """Timer ticks of the whole ``invoke`` and of each mark; refuses a failed calibration or a failed invoke."""
     total_ticks = None
     per_mark: dict[int, int] = {}
     for line in text.splitlines():
@@ -222,6 +240,24 @@ def measure(model: Path, kernels: Path, work: Path, check: bool = True, seed: in
         elif parts[0] == "M":
             per_mark[int(parts[1])] = int(parts[2])
     assert total_ticks is not None
+    return total_ticks, per_mark
+
+
+def measure(model: Path, kernels: Path, work: Path, check: bool = True, seed: int = 0,
+            extra_flags: tuple[str, ...] = ()) -> dict:
+    """Build, run and return ``{"model", "macs", "total", "ops": [...], "check"}`` for one model.
+
+    ``extra_flags`` go to GCC after the Cortex-M4 flags (``-U__ARM_FEATURE_DSP``: the kernels' plain-C path)."""
+    work.mkdir(parents=True, exist_ok=True)
+    gen = work / "gen"
+    gen.mkdir(exist_ok=True)
+    name = re.sub(r"[^0-9A-Za-z_]", "_", model.stem)
+    module, info, marks = _generate(model, name, gen)
+    data = random_samples(info, 1, seed)
+    want = tflm_reference(model, info, data) if check else None
+    (work / "main.c").write_text(_main_c(name, info, data[0], None if want is None else want[0], len(marks)))
+    text = _run_qemu(_link(work, gen, kernels, extra_flags))
+    total_ticks, per_mark = _parse_output(text, name)
     steps = {s.op_index: s for s in module.steps}
     ops = []
     for k, op_index in enumerate(marks):

@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -95,6 +96,88 @@ def start(elf: Path, variant: str, workdir: Path) -> tuple[subprocess.Popen, soc
     raise SystemExit("QEMU did not start")
 
 
+def _wait_hello(s: socket.socket, buf: bytearray) -> None:
+    """Read (and drop) the board's boot HELLO frame, or give up after 5 s."""
+    t0 = time.monotonic()
+    while b"\x00" not in buf[1:] and time.monotonic() - t0 < 5:
+        buf += s.recv(4096)
+    buf.clear()
+
+
+def _receive_only(proc: subprocess.Popen, s: socket.socket, esc: Callable[[bytes], bytes], buf: bytearray,
+                  payload: bytes, seconds: float, variant: str) -> None:
+    """PONG frames (which the node ignores), then one PING: time until its PONG is the receive path alone."""
+    pong = P.Frame(P.FrameType.PONG, 0, 15, P.LINK_NONE, 0, payload).encode()
+    n = max(1, int(seconds * 20000 / len(pong)))
+    t_start = time.monotonic()
+    cpu0, sw0 = _cpu_s(proc.pid), _switches(proc.pid)
+    s.sendall(esc(pong * n + P.Frame(P.FrameType.PING, 0, 15, P.LINK_NONE, 1, b"x").encode()))
+    while b"\x00" not in buf[1:]:
+        buf += s.recv(4096)
+    dt = time.monotonic() - t_start
+    cpu = _cpu_s(proc.pid) - cpu0
+    sw = _switches(proc.pid) - sw0
+    print(f"{variant:>14}: receive only, {n} x {len(pong)} B: {n * len(pong) / dt / 1000:.1f} KB/s, "
+          f"QEMU CPU {1e6 * cpu / (n * len(pong)):.1f} us/byte, {sw / (n * len(pong)):.1f} switches/byte ({100 * cpu / dt:.0f} %); "
+          f"load {os.getloadavg()[0]:.2f}", flush=True)
+
+
+def _ping_pong(proc: subprocess.Popen, s: socket.socket, esc: Callable[[bytes], bytes], buf: bytearray,
+               payload: bytes, seconds: float, inflight: int, variant: str) -> None:
+    """PING frames out, ``inflight`` at once, PONGs back: both directions of the UART at the same time."""
+    frames = [P.Frame(P.FrameType.PING, 0, 15, P.LINK_NONE, i, payload).encode() for i in range(256)]
+    sent = recv_frames = 0
+    rx_bytes = tx_bytes = 0
+    rtts: list[float] = []
+    sent_at: dict[int, float] = {}
+    t_start = time.monotonic()
+    cpu0, sw0 = _cpu_s(proc.pid), _switches(proc.pid)
+    end = t_start + seconds
+    while True:
+        now = time.monotonic()
+        while sent - recv_frames < inflight and now < end:
+            f = frames[sent & 0xFF]
+            s.sendall(esc(f))
+            sent_at[sent & 0xFF] = time.monotonic()
+            tx_bytes += len(f)
+            sent += 1
+        if recv_frames >= sent:
+            break
+        data = s.recv(1 << 16)
+        if not data:
+            break
+        rx_bytes += len(data)
+        buf += data
+        while True:
+            i = buf.find(b"\x00")
+            if i < 0:
+                break
+            body = bytes(buf[:i])
+            del buf[: i + 1]
+            if not body:
+                continue
+            fr = P.decode_frame(body)
+            if fr.type == P.FrameType.PONG:
+                rtts.append(time.monotonic() - sent_at[fr.seq])
+                recv_frames += 1
+    dt = time.monotonic() - t_start
+    cpu = _cpu_s(proc.pid) - cpu0
+    sw = _switches(proc.pid) - sw0
+    rtts.sort()
+    print(f"{variant:>14}: payload {len(payload)} B x {recv_frames} frames, {inflight} in flight: "
+          f"host->board {tx_bytes / dt / 1000:.1f} KB/s, board->host {rx_bytes / dt / 1000:.1f} KB/s, "
+          f"rtt p50 {1000 * rtts[len(rtts) // 2]:.1f} ms, QEMU CPU {1e6 * cpu / (tx_bytes + rx_bytes):.1f} us/byte, "
+          f"{sw / (tx_bytes + rx_bytes):.1f} switches/byte "
+          f"({100 * cpu / dt:.0f} %); load {os.getloadavg()[0]:.2f}", flush=True)
+
+
+def _escape(variant: str) -> Callable[[bytes], bytes]:
+    """What the host does to the bytes it sends: a mux chardev needs its escape character 0x00 doubled."""
+    if "mux" in variant:
+        return lambda b: b.replace(b"\x00", b"\x00\x00")
+    return lambda b: b
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--elf", required=True, type=Path)
@@ -105,77 +188,17 @@ def main() -> int:
     ap.add_argument("--rx-only", action="store_true",
                     help="send PONG frames (the node ignores them) and one PING at the end: the receive path alone")
     args = ap.parse_args()
+    payload = bytes((i * 7 + 1) & 0xFF or 1 for i in range(args.payload))
     for variant in args.variant or ["tcp"]:
         with tempfile.TemporaryDirectory() as tmp:
             proc, s = start(args.elf, variant, Path(tmp))
-            esc = (lambda b: b.replace(b"\x00", b"\x00\x00")) if "mux" in variant else (lambda b: b)
             try:
                 buf = bytearray()
-                # boot HELLO
-                t0 = time.monotonic()
-                while b"\x00" not in buf[1:] and time.monotonic() - t0 < 5:
-                    buf += s.recv(4096)
-                buf.clear()
-                payload = bytes((i * 7 + 1) & 0xFF or 1 for i in range(args.payload))
+                _wait_hello(s, buf)
                 if args.rx_only:
-                    pong = P.Frame(P.FrameType.PONG, 0, 15, P.LINK_NONE, 0, payload).encode()
-                    n = max(1, int(args.seconds * 20000 / len(pong)))
-                    t_start = time.monotonic()
-                    cpu0, sw0 = _cpu_s(proc.pid), _switches(proc.pid)
-                    s.sendall(esc(pong * n + P.Frame(P.FrameType.PING, 0, 15, P.LINK_NONE, 1, b"x").encode()))
-                    while b"\x00" not in buf[1:]:
-                        buf += s.recv(4096)
-                    dt = time.monotonic() - t_start
-                    cpu = _cpu_s(proc.pid) - cpu0
-                    sw = _switches(proc.pid) - sw0
-                    print(f"{variant:>14}: receive only, {n} x {len(pong)} B: {n * len(pong) / dt / 1000:.1f} KB/s, "
-                          f"QEMU CPU {1e6 * cpu / (n * len(pong)):.1f} us/byte, {sw / (n * len(pong)):.1f} switches/byte ({100 * cpu / dt:.0f} %); "
-                          f"load {os.getloadavg()[0]:.2f}", flush=True)
-                    continue
-                frames = [P.Frame(P.FrameType.PING, 0, 15, P.LINK_NONE, i, payload).encode() for i in range(256)]
-                sent = recv_frames = 0
-                rx_bytes = tx_bytes = 0
-                rtts: list[float] = []
-                sent_at: dict[int, float] = {}
-                t_start = time.monotonic()
-                cpu0, sw0 = _cpu_s(proc.pid), _switches(proc.pid)
-                end = t_start + args.seconds
-                while True:
-                    now = time.monotonic()
-                    while sent - recv_frames < args.inflight and now < end:
-                        f = frames[sent & 0xFF]
-                        s.sendall(esc(f))
-                        sent_at[sent & 0xFF] = time.monotonic()
-                        tx_bytes += len(f)
-                        sent += 1
-                    if recv_frames >= sent:
-                        break
-                    data = s.recv(1 << 16)
-                    if not data:
-                        break
-                    rx_bytes += len(data)
-                    buf += data
-                    while True:
-                        i = buf.find(b"\x00")
-                        if i < 0:
-                            break
-                        body = bytes(buf[:i])
-                        del buf[: i + 1]
-                        if not body:
-                            continue
-                        fr = P.decode_frame(body)
-                        if fr.type == P.FrameType.PONG:
-                            rtts.append(time.monotonic() - sent_at[fr.seq])
-                            recv_frames += 1
-                dt = time.monotonic() - t_start
-                cpu = _cpu_s(proc.pid) - cpu0
-                sw = _switches(proc.pid) - sw0
-                rtts.sort()
-                print(f"{variant:>14}: payload {args.payload} B x {recv_frames} frames, {args.inflight} in flight: "
-                      f"host->board {tx_bytes / dt / 1000:.1f} KB/s, board->host {rx_bytes / dt / 1000:.1f} KB/s, "
-                      f"rtt p50 {1000 * rtts[len(rtts) // 2]:.1f} ms, QEMU CPU {1e6 * cpu / (tx_bytes + rx_bytes):.1f} us/byte, "
-                      f"{sw / (tx_bytes + rx_bytes):.1f} switches/byte "
-                      f"({100 * cpu / dt:.0f} %); load {os.getloadavg()[0]:.2f}", flush=True)
+                    _receive_only(proc, s, _escape(variant), buf, payload, args.seconds, variant)
+                else:
+                    _ping_pong(proc, s, _escape(variant), buf, payload, args.seconds, args.inflight, variant)
             finally:
                 s.close()
                 proc.terminate()

@@ -16,21 +16,21 @@ nonn_all    NoNN keeping its dropped group P0          S      zero-fill
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from host.ml.datasets import Dataset, load_dataset
 from host.report_files import md_table, pct, write_report
-from host.ml.nonn.failures import KResult, evaluate_failures, student_vectors
+from host.ml.nonn.failures import evaluate_failures, student_vectors
 from host.ml.nonn.networks import (StudentConfig, TeacherConfig, aggregator_cost, device_cost, device_model, part_of_student)
 from host.ml.nonn.partition import (NONN_PERCENTILE, NONN_RESOLUTION, Partition, activation_graph, balanced_eigen_partition,
                         nonn_partition, partition_quality)
-from host.ml.nonn.training import STUDENT_TRAIN, TEACHER_TRAIN, TrainSettings, distill, teacher_outputs, train_teacher
+from host.ml.nonn.training import (STUDENT_TRAIN, TEACHER_TRAIN, Trained, TrainSettings, distill, teacher_outputs,
+                                   train_teacher)
 
 #: Cortex-M4 budget per student (issue 6): int8 weights and the largest activation pair.
 BUDGET_WEIGHT_BYTES = 400 * 1024
@@ -135,7 +135,32 @@ def run_experiment(cfg: ExperimentConfig, *, out: Path | str = "build/nonn", ds:
     timings["data"] = time.time() - t0
     log(f"data: {ds.name}, train {len(ds.x_train)}, val {len(ds.x_val)}, test {len(ds.x_test)}")
 
-    # ---- teacher
+    teacher, teacher_info = _teacher_step(cfg, ds, full_train, progress, use_cache, log)
+    t0 = time.time()
+    graphs, partitions = _partition_step(cfg, teacher.model, ds)
+    timings["partition"] = time.time() - t0
+    part_info = _partition_info(graphs, partitions, log)
+
+    sds = ds.subset(max_train=cfg.student_max_train, seed=cfg.seed + 1) if cfg.student_max_train else ds
+    results = {v: _variant_step(cfg, v, teacher, sds, ds, partitions, progress, use_cache, log)
+               for v in cfg.variants}
+
+    data = {"experiment": "nonn_failures", "dataset": ds.name, "students": s,
+            "averaging_parts": cfg.averaging_parts, "config": _config_dict(cfg),
+            "samples": {"train": len(ds.x_train), "student_train": len(sds.x_train), "val": len(ds.x_val),
+                        "test": len(ds.x_test)},
+            "random_guess": ds.random_guess_accuracy() if len(ds.y_test) else None,
+            "teacher": teacher_info, "partitions": part_info, "variants": results, "timings_s": timings}
+    md = render_markdown(data)
+    title = f"nonn_{ds.name}_s{s}"
+    paths = write_report(Path(out), title, md, data, lambda ax: plot_curves(ax, data))
+    data["paths"] = {k: str(v) for k, v in paths.items()}
+    return data
+
+
+def _teacher_step(cfg: ExperimentConfig, ds: Dataset, full_train: int, progress: bool, use_cache: bool,
+                  log) -> tuple[Trained, dict[str, Any]]:
+    """Train (or load) the teacher; its accuracy, size and training time, extrapolated to the full train split."""
     teacher = train_teacher(ds, cfg.teacher, cfg.teacher_train, progress=progress, use_cache=use_cache)
     t_logits_test, _ = teacher_outputs(teacher.model, ds.x_test)
     teacher_acc = float(np.mean(np.argmax(t_logits_test, 1) == ds.y_test))
@@ -151,10 +176,14 @@ def run_experiment(cfg: ExperimentConfig, *, out: Path | str = "build/nonn", ds:
     }
     log(f"teacher: test accuracy {pct(teacher_acc)} %, {teacher_info['params']:,} params, "
         f"{teacher.seconds:.0f} s{' (cached)' if teacher.cached else ''}")
+    return teacher, teacher_info
 
-    # ---- filter graph and partitions (held-out = validation split)
-    t0 = time.time()
-    _, acts = teacher_outputs(teacher.model, ds.x_val)
+
+def _partition_step(cfg: ExperimentConfig, teacher_model, ds: Dataset
+                    ) -> tuple[dict[str, np.ndarray], dict[tuple[str, int], Partition]]:
+    """The filter graphs on the held-out (validation) split, and one partition per (partitioner, M) that the
+    variants need (variants sharing both share the partition)."""
+    _, acts = teacher_outputs(teacher_model, ds.x_val)
     graphs = {"hub": activation_graph(acts, rule="hub", top_k=cfg.top_k),
               "coactivation": activation_graph(acts, rule="coactivation", top_k=cfg.top_k)}
     partitions: dict[tuple[str, int], Partition] = {}
@@ -163,58 +192,61 @@ def run_experiment(cfg: ExperimentConfig, *, out: Path | str = "build/nonn", ds:
         key = (var.partitioner, cfg.parts_for(var))
         if key not in partitions:
             partitions[key] = make_partition(var.partitioner, acts, key[1], cfg)
-    timings["partition"] = time.time() - t0
+    return graphs, partitions
+
+
+def _partition_info(graphs: dict[str, np.ndarray], partitions: dict[tuple[str, int], Partition],
+                    log) -> dict[str, Any]:
+    """Each partition as saved in the report, with its quality on both filter graphs."""
     part_info = {}
     for (kind, m), p in partitions.items():
         q = {g: partition_quality(w, p) for g, w in graphs.items()}
         part_info[f"{kind}_M{m}"] = {**p.to_dict(), "quality": q}
         log(f"partition {kind} M={m}: sizes {p.sizes}, unused {len(p.unused)}")
+    return part_info
 
-    # ---- students
-    sds = ds.subset(max_train=cfg.student_max_train, seed=cfg.seed + 1) if cfg.student_max_train else ds
-    results: dict[str, Any] = {}
-    for v in cfg.variants:
-        var = VARIANTS[v]
-        m = cfg.parts_for(var)
-        p = partitions[(var.partitioner, m)]
-        tr = distill(teacher.model, teacher.key, sds, p, s, cfg.student, cfg.student_train,
-                     label=f"{v} (S={s}, M={m})", progress=progress, use_cache=use_cache)
-        t0 = time.time()
-        vecs = student_vectors(tr.model, ds.x_test)
-        curve = evaluate_failures(tr.model, ds.x_test, ds.y_test, max_subsets=cfg.max_subsets, seed=cfg.seed,
-                                  vectors=vecs)
-        eval_s = time.time() - t0
-        devices = []
-        assignment = part_of_student(s, m)
-        for i in range(s):
-            c = device_cost(device_model(tr.model, i))
-            devices.append({"student": i, "part": assignment[i], **c.to_dict(),
-                            "payload_int8_bytes": c.output_values, "payload_fp32_bytes": 4 * c.output_values,
-                            "fits_m4": c.int8_weight_bytes <= BUDGET_WEIGHT_BYTES
-                            and c.max_activation_pair_bytes <= BUDGET_ACTIVATION_BYTES})
-        results[v] = {
-            "title": var.title, "partition": f"{var.partitioner}_M{m}", "parts": m, "averaging": var.averaging,
-            "part_sizes": p.sizes, "curve": [r.to_dict() for r in curve],
-            "mean_by_k": [r.mean for r in curve], "std_by_k": [r.std for r in curve],
-            "no_failure_accuracy": curve[0].mean, "devices": devices, "aggregator": aggregator_cost(tr.model),
-            "train_seconds": tr.seconds, "eval_seconds": eval_s, "best_epoch": tr.best_epoch,
-            "history": tr.history, "cached": tr.cached,
-        }
-        half = curve[s // 2].mean if len(curve) > s // 2 else None
-        log(f"{v}: no failure {pct(curve[0].mean)} %, k={s // 2}: {pct(half)} %, train {tr.seconds:.0f} s"
-            f"{' (cached)' if tr.cached else ''}")
 
-    data = {"experiment": "nonn_failures", "dataset": ds.name, "students": s,
-            "averaging_parts": cfg.averaging_parts, "config": _config_dict(cfg),
-            "samples": {"train": len(ds.x_train), "student_train": len(sds.x_train), "val": len(ds.x_val),
-                        "test": len(ds.x_test)},
-            "random_guess": ds.random_guess_accuracy() if len(ds.y_test) else None,
-            "teacher": teacher_info, "partitions": part_info, "variants": results, "timings_s": timings}
-    md = render_markdown(data)
-    title = f"nonn_{ds.name}_s{s}"
-    paths = write_report(Path(out), title, md, data, lambda ax: plot_curves(ax, data))
-    data["paths"] = {k: str(v) for k, v in paths.items()}
-    return data
+def _device_costs(model, s: int, m: int) -> list[dict[str, Any]]:
+    """Per student: its int8 cost on a device, its payload, and whether it fits the Cortex-M4 budget."""
+    devices = []
+    assignment = part_of_student(s, m)
+    for i in range(s):
+        c = device_cost(device_model(model, i))
+        devices.append({"student": i, "part": assignment[i], **c.to_dict(),
+                        "payload_int8_bytes": c.output_values, "payload_fp32_bytes": 4 * c.output_values,
+                        "fits_m4": c.int8_weight_bytes <= BUDGET_WEIGHT_BYTES
+                        and c.max_activation_pair_bytes <= BUDGET_ACTIVATION_BYTES})
+    return devices
+
+
+def _variant_step(cfg: ExperimentConfig, v: str, teacher: Trained, sds: Dataset, ds: Dataset,
+                  partitions: dict[tuple[str, int], Partition], progress: bool, use_cache: bool,
+                  log) -> dict[str, Any]:
+    """Distil one variant's students (on ``sds``) and measure them on the test split under every failure count."""
+    s = cfg.students
+    var = VARIANTS[v]
+    m = cfg.parts_for(var)
+    p = partitions[(var.partitioner, m)]
+    tr = distill(teacher.model, teacher.key, sds, p, s, cfg.student, cfg.student_train,
+                 label=f"{v} (S={s}, M={m})", progress=progress, use_cache=use_cache)
+    t0 = time.time()
+    vecs = student_vectors(tr.model, ds.x_test)
+    curve = evaluate_failures(tr.model, ds.x_test, ds.y_test, max_subsets=cfg.max_subsets, seed=cfg.seed,
+                              vectors=vecs)
+    eval_s = time.time() - t0
+    devices = _device_costs(tr.model, s, m)
+    result = {
+        "title": var.title, "partition": f"{var.partitioner}_M{m}", "parts": m, "averaging": var.averaging,
+        "part_sizes": p.sizes, "curve": [r.to_dict() for r in curve],
+        "mean_by_k": [r.mean for r in curve], "std_by_k": [r.std for r in curve],
+        "no_failure_accuracy": curve[0].mean, "devices": devices, "aggregator": aggregator_cost(tr.model),
+        "train_seconds": tr.seconds, "eval_seconds": eval_s, "best_epoch": tr.best_epoch,
+        "history": tr.history, "cached": tr.cached,
+    }
+    half = curve[s // 2].mean if len(curve) > s // 2 else None
+    log(f"{v}: no failure {pct(curve[0].mean)} %, k={s // 2}: {pct(half)} %, train {tr.seconds:.0f} s"
+        f"{' (cached)' if tr.cached else ''}")
+    return result
 
 
 def _config_dict(cfg: ExperimentConfig) -> dict[str, Any]:
@@ -246,14 +278,25 @@ def plot_curves(ax, data: dict[str, Any]) -> None:
 
 
 def render_markdown(data: dict[str, Any]) -> str:
+    """The experiment's Markdown report (the PNG link is appended by ``write_report``)."""
     s = data["students"]
-    t = data["teacher"]
-    cfg = data["config"]
-    res = data["variants"]
-    names = list(res)
     lines = [f"# Distributed students under failures — {data['dataset']}, S = {s} students", ""]
+    lines += _md_setup(data)
+    lines += _md_teacher(data["teacher"])
+    lines += _md_partitions(data["partitions"])
+    lines += _md_accuracy(data["variants"], s)
+    lines += _md_headline(data["variants"], s, data["teacher"])
+    lines += _md_devices(data["variants"])
+    lines += _md_training(data["variants"])
+    lines += _md_inferred()
+    return "\n".join(lines) + "\n"
+
+
+def _md_setup(data: dict[str, Any]) -> list[str]:
+    """Splits, students' training and the random-guess accuracy, in one paragraph."""
+    cfg = data["config"]
     sm = data["samples"]
-    lines.append(
+    return [
         f"Train {sm['train']} (teacher) / {sm['student_train']} (students) / val {sm['val']} (filter graph and "
         f"model selection) / test {sm['test']} images. "
         f"Averaging variants use M = {data['averaging_parts']} parts (student i learns part i mod M). "
@@ -262,20 +305,26 @@ def render_markdown(data: dict[str, Any]) -> str:
         f"augment {cfg['student_train']['augment']}), loss KD (alpha {cfg['student_train']['alpha']}, "
         f"T {cfg['student_train']['temperature']}) + AT (beta {cfg['student_train']['beta']:g}), "
         f"train-time student drop {cfg['student_train']['train_drop']}. "
-        f"Random-guess accuracy {pct(data['random_guess'])} %.")
-    lines += ["", "## Teacher", ""]
+        f"Random-guess accuracy {pct(data['random_guess'])} %."]
+
+
+def _md_teacher(t: dict[str, Any]) -> list[str]:
+    """## Teacher: size, accuracy, training time (and extrapolated to the full training split)."""
     ext = t["extrapolated_full_seconds"]
-    lines.append(md_table(
+    return ["", "## Teacher", "", md_table(
         ["widths x blocks", "filters F", "params", "epochs", "test acc. (%)", "train time (s)", "s / epoch",
          f"extrapolated to {t['full_train_samples']} images (min)"],
         [[f"{tuple(t['config']['widths'])} x {t['config']['blocks']}", t["filters"], f"{t['params']:,}",
           t["train"]["epochs"], pct(t["test_accuracy"]), f"{t['seconds']:.0f}" + (" (cached)" if t["cached"] else ""),
           f"{t['seconds_per_epoch']:.1f}" if t["seconds_per_epoch"] else "—",
-          f"{ext / 60:.1f}" if ext else "—"]]))
+          f"{ext / 60:.1f}" if ext else "—"]])]
 
-    lines += ["", "## Partitions of the teacher's final-layer filters", ""]
+
+def _md_partitions(partitions: dict[str, Any]) -> list[str]:
+    """## Partitions: sizes and quality of each, then how NoNN's were found."""
+    lines = ["", "## Partitions of the teacher's final-layer filters", ""]
     rows = []
-    for key, p in data["partitions"].items():
+    for key, p in partitions.items():
         q = p["quality"]
         rows.append([key, p["num_filters"] - p["unused"], p["unused"], " ".join(map(str, p["sizes"])),
                      f"{max(p['sizes'])}/{min(p['sizes'])}",
@@ -284,17 +333,22 @@ def render_markdown(data: dict[str, Any]) -> str:
     lines.append(md_table(["partition", "filters used", "unused", "part sizes", "max/min",
                            "co-activation kept in parts (%)", "co-act. modularity", "hub weight kept in parts (%)"],
                           rows))
-    for key, p in data["partitions"].items():
+    for key, p in partitions.items():
         if key.startswith("nonn"):
             i = p["info"]
             lines.append(f"\n{key}: top-k {i['top_k']}, threshold {i['threshold']:.4f} (percentile {i['percentile']}), "
                          f"{i['edges_kept']} edges kept, {i['isolated_filters']} isolated filters, Louvain "
                          f"communities (non-trivial) {i['community_sizes']}, groups after the size merge "
                          f"{i['group_sizes']}; " + "; ".join(i["notes"]))
+    return lines
 
-    lines += ["", "## Accuracy (%) against the number of failed students", "",
-              "Mean ± std over the failed-student subsets (all C(S,k), or a seeded uniform sample), then "
-              "[min .. max]; 'lost p' = share of the subsets in which some part lost all of its students.", ""]
+
+def _md_accuracy(res: dict[str, Any], s: int) -> list[str]:
+    """## Accuracy against k failed students: one row per k, one column per variant."""
+    names = list(res)
+    lines = ["", "## Accuracy (%) against the number of failed students", "",
+             "Mean ± std over the failed-student subsets (all C(S,k), or a seeded uniform sample), then "
+             "[min .. max]; 'lost p' = share of the subsets in which some part lost all of its students.", ""]
     header = ["k", "subsets"] + [f"{res[v]['title']} (M={res[v]['parts']})" for v in names]
     rows = []
     for k in range(s + 1):
@@ -307,12 +361,16 @@ def render_markdown(data: dict[str, Any]) -> str:
             cells.append(f"{pct(c['mean'], c['std'])} [{100 * c['min']:.1f} .. {100 * c['max']:.1f}]{lost}")
         rows.append([k, n] + cells)
     lines.append(md_table(header, rows))
+    return lines
 
+
+def _md_headline(res: dict[str, Any], s: int, t: dict[str, Any]) -> list[str]:
+    """## Headline: no failure and half the students failed, against the teacher and against NoNN."""
     half = s // 2
-    lines += ["", f"## Headline: k = {half} of {s} failed, and no failure", ""]
+    lines = ["", f"## Headline: k = {half} of {s} failed, and no failure", ""]
     base = res.get("nonn", {}).get("mean_by_k", [None] * (s + 1))[half] if "nonn" in res else None
     rows = []
-    for v in names:
+    for v in res:
         r = res[v]
         m = r["mean_by_k"][half]
         rows.append([f"{r['title']} (M={r['parts']})", pct(r["no_failure_accuracy"]),
@@ -321,40 +379,55 @@ def render_markdown(data: dict[str, Any]) -> str:
     lines.append(md_table(["variant", "no failure (%)", "vs teacher (pp)", f"k = {half} (%)",
                            "k = S/2 vs NoNN"], rows))
     lines.append(f"\nTeacher: {pct(t['test_accuracy'])} %.")
+    return lines
 
-    lines += ["", "## Per device (int8 estimates, batch 1)", "",
-              f"Budget per Cortex-M4 student: weights <= {BUDGET_WEIGHT_BYTES // 1024} KB, largest activation "
-              f"pair <= {BUDGET_ACTIVATION_BYTES // 1024} KB. Payload = one value per part filter per image.", ""]
+
+def _value_range(devices: list[dict[str, Any]], key: str) -> str:
+    """One device figure over the students: a single value, or min .. max."""
+    lo, hi = min(x[key] for x in devices), max(x[key] for x in devices)
+    return f"{lo:,}" if lo == hi else f"{lo:,} .. {hi:,}"
+
+
+def _md_devices(res: dict[str, Any]) -> list[str]:
+    """## Per device: each variant's students against the Cortex-M4 budget."""
+    lines = ["", "## Per device (int8 estimates, batch 1)", "",
+             f"Budget per Cortex-M4 student: weights <= {BUDGET_WEIGHT_BYTES // 1024} KB, largest activation "
+             f"pair <= {BUDGET_ACTIVATION_BYTES // 1024} KB. Payload = one value per part filter per image.", ""]
     rows = []
-    for v in names:
+    for v in res:
         r = res[v]
         d = r["devices"]
-        rng = lambda key: (f"{min(x[key] for x in d):,}" if min(x[key] for x in d) == max(x[key] for x in d)
-                           else f"{min(x[key] for x in d):,} .. {max(x[key] for x in d):,}")
-        rows.append([f"{r['title']} (M={r['parts']})", rng("params"), rng("int8_weight_bytes"),
-                     rng("max_activation_pair_bytes"), rng("macs"), rng("payload_int8_bytes"),
-                     rng("payload_fp32_bytes"), sum(x["payload_int8_bytes"] for x in d),
+        rows.append([f"{r['title']} (M={r['parts']})", *(_value_range(d, key) for key in (
+                     "params", "int8_weight_bytes", "max_activation_pair_bytes", "macs", "payload_int8_bytes",
+                     "payload_fp32_bytes")), sum(x["payload_int8_bytes"] for x in d),
                      "yes" if all(x["fits_m4"] for x in d) else "NO",
                      f"{r['aggregator']['params']:,}"])
     lines.append(md_table(["variant", "params", "int8 weights (B)", "max act. pair (B)", "MACs",
                            "payload int8 (B)", "payload fp32 (B)", "total payload int8 (B)", "fits M4",
                            "aggregator params"], rows))
+    return lines
 
-    lines += ["", "## Training", ""]
+
+def _md_training(res: dict[str, Any]) -> list[str]:
+    """## Training: time, best epoch and validation accuracy of each variant's students."""
     rows = [[f"{res[v]['title']} (M={res[v]['parts']})", f"{res[v]['train_seconds']:.0f}"
              + (" (cached)" if res[v]["cached"] else ""), res[v]["best_epoch"],
              pct(max(res[v]["history"]["val_accuracy"])) if res[v]["history"].get("val_accuracy") else "—",
-             f"{res[v]['eval_seconds']:.1f}"] for v in names]
-    lines.append(md_table(["variant", "train (s)", "best epoch", "best val acc. (%)", "failure eval (s)"], rows))
-    lines += ["", "## What is inferred (see docs in host/ml/nonn/__init__.py and /work/shared/docs/nonn.md)", "",
-              "- Eigenvector partitioner: co-activation graph over each image's top-k filters, Newman modularity "
-              "matrix, recursive median split of the leading eigenvector (reconstruction, not the paper's text).",
-              "- Averaging: student i learns part i mod M; the aggregator averages the replicas that arrived and "
-              "zero-fills a part only when all its replicas failed; the shared classifier is one dense layer.",
-              "- A failed student's slice is zero in NoNN (its code has no failure handling).",
-              "- NoNN with more parts than Louvain groups (its framework only ran 2 students): P0 stays dropped and "
-              "the largest remaining group is halved (by filter index) until there are M parts; `nonn_all` keeps P0.",
-              "- No failures are simulated in training unless `train_drop` > 0 (the papers do not say).",
-              "- Teacher, students, epochs and optimisers are sized for this machine, not the papers' WRN-40-4 / "
-              "WRN-16-1 at 200 epochs; top-k scales NoNN's 50-of-256 to F."]
-    return "\n".join(lines) + "\n"
+             f"{res[v]['eval_seconds']:.1f}"] for v in res]
+    return ["", "## Training", "",
+            md_table(["variant", "train (s)", "best epoch", "best val acc. (%)", "failure eval (s)"], rows)]
+
+
+def _md_inferred() -> list[str]:
+    """What the papers leave open and this reconstruction decided."""
+    return ["", "## What is inferred (see docs in host/ml/nonn/__init__.py and /work/shared/docs/nonn.md)", "",
+            "- Eigenvector partitioner: co-activation graph over each image's top-k filters, Newman modularity "
+            "matrix, recursive median split of the leading eigenvector (reconstruction, not the paper's text).",
+            "- Averaging: student i learns part i mod M; the aggregator averages the replicas that arrived and "
+            "zero-fills a part only when all its replicas failed; the shared classifier is one dense layer.",
+            "- A failed student's slice is zero in NoNN (its code has no failure handling).",
+            "- NoNN with more parts than Louvain groups (its framework only ran 2 students): P0 stays dropped and "
+            "the largest remaining group is halved (by filter index) until there are M parts; `nonn_all` keeps P0.",
+            "- No failures are simulated in training unless `train_drop` > 0 (the papers do not say).",
+            "- Teacher, students, epochs and optimisers are sized for this machine, not the papers' WRN-40-4 / "
+            "WRN-16-1 at 200 epochs; top-k scales NoNN's 50-of-256 to F."]

@@ -1,0 +1,134 @@
+"""Sections ``builds`` and ``toolchain``: host.build runs (which every other section measures) and the wall
+time of the host tools (each host.build stage, ``codegen generate`` on ResNet-8)."""
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from bench_common import (PRESETS, PY, SCHEMES, bench_build_dir, has_firmware, has_manifest, load_manifest, log,
+                          median, rel, run_cmd, tail)
+
+
+def _build_timings(manifest: dict[str, Any], wall: float) -> dict[str, float | None]:
+    """Stage wall times of one build, named as the toolchain table shows them."""
+    t = manifest.get("timings_s", {})
+    nodes = manifest.get("stages", {}).get("nodes", {})
+    nt = nodes.get("timings_s", {})
+    fw = manifest.get("stages", {}).get("firmware", {})
+    out: dict[str, float | None] = {
+        "data": t.get("data"), "train (cached)": t.get("train"), "evaluate": t.get("evaluate"),
+        "partition": nt.get("partition"), "quantize": nt.get("quantize"), "generate": nt.get("generate"),
+    }
+    if nodes.get("seconds") is not None and all(v is not None for v in nt.values()):
+        out["int8 evaluate"] = round(nodes["seconds"] - sum(nt.values()), 2)
+    out["firmware"] = fw.get("seconds")
+    out["process wall"] = round(wall, 2)
+    return out
+
+
+def run_build(preset: str, scheme: str, out: Path, logs: Path, int8_samples: int | None, tag: str,
+              timeout: float = 1800) -> dict[str, Any]:
+    """One ``host.build`` into a fresh ``out``; its stage timings and where its outputs are."""
+    if out.exists():
+        shutil.rmtree(out)  # a fresh directory: the firmware stage compiles everything (no stale objects)
+    cmd = [PY, "-m", "host.build", "--preset", preset, "--scheme", scheme, "--out", out, "--quiet"]
+    if int8_samples is not None:
+        cmd += ["--int8-samples", str(int8_samples)]
+    rc, wall = run_cmd(cmd, logs / f"build-{tag}.log", timeout)
+    if rc != 0 or not has_firmware(out):
+        # the firmware sources are edited by others while we run: a half-saved file fails a build; retry once
+        log(f"  build failed (exit {rc}): {tail(logs / f'build-{tag}.log', 3)}; retrying in 60 s")
+        time.sleep(60)
+        shutil.rmtree(out, ignore_errors=True)
+        rc, wall = run_cmd(cmd, logs / f"build-{tag}-retry.log", timeout)
+        tag = f"{tag}-retry"
+    if rc != 0 or not has_manifest(out):
+        raise RuntimeError(f"host.build {preset}/{scheme} failed (exit {rc}): {tail(logs / f'build-{tag}.log')}")
+    manifest = load_manifest(out)
+    return {"dir": rel(out), "preset": preset, "scheme": scheme, "cached_model": manifest["stages"]["train"]["cached"],
+            "int8_eval_samples": manifest.get("stages", {}).get("nodes", {}).get("int8_eval_samples"),
+            "timings_s": _build_timings(manifest, wall)}
+
+
+def section_builds(args: argparse.Namespace, R: dict[str, Any]) -> dict[str, Any]:
+    """fashion/resilinet ``--build-runs`` times (the stage medians), then every other preset/scheme once."""
+    logs = args.work / "logs"
+    res: dict[str, Any] = {"fashion_timing_runs": [], "dirs": {}}
+    n = args.build_runs
+    for k in range(n):
+        last = k == n - 1
+        out = bench_build_dir("fashion", "resilinet") if last else args.work / f"fashion-timing-{k + 1}"
+        # Only the last run evaluates the int8 split on the whole test set (its accuracy is reported); the
+        # earlier ones evaluate a few samples (that stage is timed per sample, not in the stage medians).
+        samples = args.int8_samples if last else 200
+        log(f"build fashion/resilinet run {k + 1}/{n} -> {rel(out)} (int8 samples: {samples or 'all'})")
+        r = run_build("fashion", "resilinet", out, logs, samples, f"fashion-resilinet-{k + 1}")
+        res["fashion_timing_runs"].append(r)
+        log(f"  wall {r['timings_s']['process wall']} s; stages {r['timings_s']}")
+    res["dirs"]["fashion/resilinet"] = rel(bench_build_dir("fashion", "resilinet"))
+    schemes = SCHEMES if args.all_schemes else ("resilinet",)
+    for preset in PRESETS:
+        for scheme in schemes:
+            if preset == "fashion" and scheme == "resilinet":
+                continue
+            out = bench_build_dir(preset, scheme)
+            log(f"build {preset}/{scheme} -> {rel(out)}")
+            try:
+                r = run_build(preset, scheme, out, logs, args.int8_samples if scheme == "resilinet"
+                              else args.int8_samples_other, f"{preset}-{scheme}")
+                res["dirs"][f"{preset}/{scheme}"] = r["dir"]
+                res.setdefault("other_builds", []).append(r)
+                log(f"  wall {r['timings_s']['process wall']} s")
+            except Exception as e:  # noqa: BLE001 -- one preset failing must not stop the others
+                res.setdefault("errors", {})[f"{preset}/{scheme}"] = str(e)
+                log(f"  FAILED: {e}")
+    return res
+
+
+# ================================================================================================ toolchain
+def section_toolchain(args: argparse.Namespace, R: dict[str, Any]) -> dict[str, Any]:
+    """Median wall time of each host.build stage (from the builds section) and of ``codegen generate``."""
+    from host.paths import shared_models_dir
+
+    res: dict[str, Any] = {"build_stages": {}, "errors": {}}
+    runs = R.get("builds", {}).get("fashion_timing_runs", [])
+    if runs:
+        stages = list(runs[0]["timings_s"])
+        res["build_stages"] = {s: {"median_s": median([r["timings_s"].get(s) for r in runs]),
+                                   "runs_s": [r["timings_s"].get(s) for r in runs]} for s in stages}
+        last = runs[-1]
+        n8 = last.get("int8_eval_samples")
+        t8 = last["timings_s"].get("int8 evaluate")
+        res["int8_evaluate_per_1000_samples_s"] = t8 / n8 * 1000 if t8 and n8 else None
+        res["int8_evaluate_full_run"] = {"samples": n8, "seconds": t8}
+        res["build_runs"] = len(runs)
+    else:
+        res["errors"]["build_stages"] = "no host.build runs in this session (section builds skipped or failed)"
+    root = shared_models_dir()
+    model = root / "mlperf_tiny" / "ic_resnet8_int8.tflite" if root else None
+    if model is None or not model.exists():
+        res["errors"]["codegen"] = "ResNet-8 model not found"
+        return res
+    walls, inproc = [], []
+    out = args.work / "codegen-generate"
+    for k in range(args.generate_runs):
+        if out.exists():
+            shutil.rmtree(out)
+        rc, wall = run_cmd([PY, "-m", "codegen", "generate", model, "-o", out], args.work / "logs" /
+                           f"codegen-generate-{k + 1}.log", 600)
+        if rc != 0:
+            res["errors"]["codegen"] = f"codegen generate exit {rc}"
+            break
+        walls.append(wall)
+        m = re.search(r"generated in ([\d.]+) s", (args.work / "logs" / f"codegen-generate-{k + 1}.log").read_text())
+        if m:
+            inproc.append(float(m.group(1)))
+    res["codegen_generate_resnet8"] = {"runs": len(walls), "median_wall_s": median(walls), "walls_s": walls,
+                                       "median_reported_s": median(inproc), "reported_s": inproc}
+    log(f"codegen generate ResNet-8: median {median(walls)} s wall, {median(inproc)} s reported")
+    return res
+
