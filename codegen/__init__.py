@@ -11,7 +11,7 @@ from .emit import (IoSpec, Module, ModuleInfo, OpSummary, activation_tensors, bu
 from .errors import CodegenError, ModelFormatError, UnsupportedOpError
 from .footprint import Footprint, cross_compile
 from .graph import Graph, Operator, Quantization, Tensor
-from .lowering import SUPPORTED_OPS
+from .ops import SUPPORTED_OPS
 from .report import format_report, report_model
 from .tflite_reader import read_tflite
 from .verify import HostTarget, Target, VerifyResult, register_target, verify_model

@@ -10,15 +10,17 @@ from typing import Sequence
 import jinja2
 import numpy as np
 
+from . import ops
 from . import scratch as scr
 from .errors import CodegenError
 from .graph import Graph
-from .lowering import ConstArray, Step, lower_graph
+from .lowering import lower_graph
+from .ops.data_movement import ALIAS
 from .planner import MemoryPlan, plan_memory
+from .step import ConstArray, Step
 from .tflite_reader import read_tflite
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
-_EXT_KERNELS = ("mean", "requantize")
 
 
 @dataclass(frozen=True)
@@ -177,11 +179,91 @@ def build_module(model_path: str | Path, name: str | None = None,
 
 
 def _render(module: Module) -> tuple[str, str]:
-    graph, plan, name = module.graph, module.plan, module.name
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), trim_blocks=True,
                              lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
     env.filters["cstr"] = _c_string
+    context = _template_context(module)
+    c_src = env.get_template("model.c.j2").render(**context)
+    h_src = env.get_template("model.h.j2").render(**context)
+    return c_src, h_src
 
+
+def _template_context(module: Module) -> dict[str, object]:
+    """What model.c.j2 / model.h.j2 and the op fragments they include see."""
+    graph, plan, name = module.graph, module.plan, module.name
+    names = CNames(module)
+    return dict(
+        name=name, NAME=name.upper(), source=_c_string(module.source.name), steps=module.steps,
+        arrays=_const_arrays(module), arena_bytes=plan.arena_size, lower_bound=plan.lower_bound,
+        scratch_bytes=plan.scratch_bytes, macs=module.macs, weight_bytes=module.weight_bytes,
+        quant_bytes=module.quant_param_bytes, uses_ext=_uses_ext_kernels(module.steps),
+        inputs=[_io_dict(io) for io in module.inputs], outputs=[_io_dict(io) for io in module.outputs],
+        output_copies=plan.output_copies,
+        order_note=("SignatureDef '" + graph.signature_key + "' order") if graph.signature_key
+        else "subgraph order; the model has no SignatureDef",
+        ptr=names.ptr, wptr=names.wptr, const=names.const, scratch_ptr=names.scratch_ptr,
+        scratch_size=names.scratch_size, offset=_loop_offset, tensor_bytes=lambda t: graph.tensors[t].nbytes,
+        kernel_template=lambda step: ops.kernel(step.kernel).template,
+    )
+
+
+class CNames:
+    """C expressions for a planned module's tensors, constants and scratch, as the templates write them."""
+
+    def __init__(self, module: Module) -> None:
+        self.name = module.name
+        self.graph = module.graph
+        self.plan = module.plan
+        # Steps are looked up by identity: the plan's scratch table is keyed by position in the step list.
+        self.position = {id(step): i for i, step in enumerate(module.steps)}
+
+    def ptr(self, t: int) -> str:
+        """Where tensor ``t`` is read from."""
+        loc = self.plan.locations[t]
+        if loc.kind == "arena":
+            return f"({self.name}_arena + {loc.index})"
+        if loc.kind == "input":
+            return f"in[{loc.index}]"
+        if loc.kind == "output":
+            return f"out[{loc.index}]"
+        return f"{self.name}_t{loc.index}"
+
+    def wptr(self, t: int) -> str:
+        """Where tensor ``t`` is written; only arena and output buffers are writable."""
+        loc = self.plan.locations[t]
+        if loc.kind not in ("arena", "output"):
+            raise CodegenError(f"internal: tensor {t} ({self.graph.tensors[t].name}) would be written in "
+                               f"{loc.kind} memory")
+        return self.ptr(t)
+
+    def const(self, step: Step, what: str) -> str:
+        """The C name of one of ``step``'s const arrays (see ``OpContext.key``)."""
+        return f"{self.name}_op{step.op_index}_{what}"
+
+    def scratch_ptr(self, step: Step) -> str:
+        pos = self.position[id(step)]
+        return f"{self.name}_arena + {self.plan.scratch[pos][0]}" if pos in self.plan.scratch else "NULL"
+
+    def scratch_size(self, step: Step) -> int:
+        pos = self.position[id(step)]
+        return self.plan.scratch[pos][1] if pos in self.plan.scratch else 0
+
+
+def _loop_offset(loops: list[tuple[int, int, int, int]], which: int) -> str:
+    """`` + i0 * s0 + ...``: the element offset of operand ``which`` inside the broadcast loops."""
+    terms = [f"i{k} * {loop[which]}" for k, loop in enumerate(loops) if loop[which]]
+    return (" + " + " + ".join(terms)) if terms else ""
+
+
+def _io_dict(io: IoSpec) -> dict[str, object]:
+    shape6 = list(io.shape) + [0] * (6 - len(io.shape))
+    return dict(name=_c_string(io.name), shape=list(io.shape), shape6=shape6, scale=io.scale,
+                scale_c=_c_float(io.scale), zero_point=io.zero_point, nbytes=io.nbytes)
+
+
+def _const_arrays(module: Module) -> list[dict[str, object]]:
+    """Every flash array: the ops' derived arrays in step order, then constant tensors read as data."""
+    graph, plan, name = module.graph, module.plan, module.name
     arrays: list[dict[str, object]] = []
     data_consts: set[int] = set()
     for step in module.steps:
@@ -193,61 +275,12 @@ def _render(module: Module) -> tuple[str, str]:
         assert tensor.data is not None
         arrays.append(_array_dict(name, ConstArray(f"t{t}", "int8_t", tensor.data.reshape(-1),
                                                    f"constant tensor '{_c_string(tensor.name)}' {list(tensor.shape)}")))
+    return arrays
 
-    def ptr(t: int) -> str:
-        loc = plan.locations[t]
-        if loc.kind == "arena":
-            return f"({name}_arena + {loc.index})"
-        if loc.kind == "input":
-            return f"in[{loc.index}]"
-        if loc.kind == "output":
-            return f"out[{loc.index}]"
-        return f"{name}_t{loc.index}"
 
-    def wptr(t: int) -> str:
-        loc = plan.locations[t]
-        if loc.kind not in ("arena", "output"):
-            raise CodegenError(f"internal: tensor {t} ({graph.tensors[t].name}) would be written in {loc.kind} memory")
-        return ptr(t)
-
-    def const(step: Step, what: str) -> str:
-        return f"{name}_op{step.op_index}_{what}"
-
-    position = {id(step): i for i, step in enumerate(module.steps)}
-
-    def scratch_ptr(step: Step) -> str:
-        pos = position[id(step)]
-        return f"{name}_arena + {plan.scratch[pos][0]}" if pos in plan.scratch else "NULL"
-
-    def scratch_size(step: Step) -> int:
-        pos = position[id(step)]
-        return plan.scratch[pos][1] if pos in plan.scratch else 0
-
-    def offset(loops: list[tuple[int, int, int, int]], which: int) -> str:
-        terms = [f"i{k} * {loop[which]}" for k, loop in enumerate(loops) if loop[which]]
-        return (" + " + " + ".join(terms)) if terms else ""
-
-    def io_dict(io: IoSpec) -> dict[str, object]:
-        shape6 = list(io.shape) + [0] * (6 - len(io.shape))
-        return dict(name=_c_string(io.name), shape=list(io.shape), shape6=shape6, scale=io.scale,
-                    scale_c=_c_float(io.scale), zero_point=io.zero_point, nbytes=io.nbytes)
-
-    uses_ext = any(s.kernel in _EXT_KERNELS for s in module.steps)
-    context = dict(
-        name=name, NAME=name.upper(), source=_c_string(module.source.name), steps=module.steps, arrays=arrays,
-        arena_bytes=plan.arena_size, lower_bound=plan.lower_bound,
-        scratch_bytes=plan.scratch_bytes, macs=module.macs, weight_bytes=module.weight_bytes,
-        quant_bytes=module.quant_param_bytes, uses_ext=uses_ext,
-        inputs=[io_dict(io) for io in module.inputs], outputs=[io_dict(io) for io in module.outputs],
-        output_copies=plan.output_copies,
-        order_note=("SignatureDef '" + module.graph.signature_key + "' order") if module.graph.signature_key
-        else "subgraph order; the model has no SignatureDef",
-        ptr=ptr, wptr=wptr, const=const, scratch_ptr=scratch_ptr, scratch_size=scratch_size, offset=offset,
-        tensor_bytes=lambda t: graph.tensors[t].nbytes,
-    )
-    c_src = env.get_template("model.c.j2").render(**context)
-    h_src = env.get_template("model.h.j2").render(**context)
-    return c_src, h_src
+def _uses_ext_kernels(steps: list[Step]) -> bool:
+    """True when a step calls a resilinet_nn_ext.h kernel (the module then includes that header)."""
+    return any(ops.kernel(s.kernel).extension for s in steps)
 
 
 def _array_dict(module_name: str, a: ConstArray) -> dict[str, object]:
@@ -270,7 +303,7 @@ def write_module(module: Module, out_dir: str | Path) -> ModuleInfo:
         arena_bytes=module.plan.arena_size, arena_lower_bound=module.plan.lower_bound,
         scratch_bytes=module.plan.scratch_bytes, weight_bytes=module.weight_bytes,
         quant_param_bytes=module.quant_param_bytes, macs=module.macs, ops=module.op_summaries(),
-        uses_ext_kernels=any(s.kernel in _EXT_KERNELS for s in module.steps),
+        uses_ext_kernels=_uses_ext_kernels(module.steps),
         generate_seconds=module.generate_seconds,
     )
 
@@ -286,4 +319,4 @@ def activation_tensors(model_path: str | Path) -> list[int]:
     """Tensors computed by a kernel (not aliases), in execution order: what a layer-by-layer check probes."""
     graph = read_tflite(model_path)
     steps = lower_graph(graph)
-    return [t for s in steps if s.kernel != "alias" for t in s.outputs if t not in graph.outputs]
+    return [t for s in steps if s.kernel != ALIAS.name for t in s.outputs if t not in graph.outputs]

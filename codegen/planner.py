@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .graph import Graph
-from .lowering import Step
+from .ops.data_movement import COPY
+from .step import Step
 
 
 @dataclass
@@ -132,30 +133,86 @@ def lower_bound(buffers: list[Buffer], num_steps: int) -> int:
     return max((sum(b.size for b in buffers if b.first <= s <= b.last) for s in range(num_steps)), default=0)
 
 
+@dataclass
+class _Liveness:
+    """Which step writes and which steps read each tensor."""
+
+    producer: dict[int, int]
+    readers: dict[int, list[int]]
+
+    @classmethod
+    def of(cls, steps: list[Step]) -> "_Liveness":
+        producer: dict[int, int] = {}
+        readers: dict[int, list[int]] = {}
+        for i, step in enumerate(steps):
+            for t in step.outputs:
+                producer[t] = i
+            for t in step.inputs:
+                readers.setdefault(t, []).append(i)
+            if step.alias_of is not None:
+                readers.setdefault(step.alias_of, []).append(i)
+        return cls(producer, readers)
+
+    def last_use(self, groups: _Groups, root: int) -> int:
+        """Last step touching any tensor of the storage group ``root``."""
+        members = [t for t in list(groups.parent) if groups.find(t) == root]
+        return max((s for t in members for s in self.readers.get(t, []) + [self.producer.get(t, -1)]), default=-1)
+
+
 def plan_memory(graph: Graph, steps: list[Step], alignment: int = 4, inplace: bool = True) -> MemoryPlan:
     """Assign storage to every tensor the steps touch. May turn an alias step into a copy (see below)."""
     groups = _Groups()
     # External storage a group is pinned to: ("input", k), ("output", k) or ("const", tensor).
     pinned: dict[int, tuple[str, int]] = {}
+    output_copies = _pin_external(graph, steps, groups, pinned)
+    _alias_reshapes(steps, groups, pinned)
+    live = _Liveness.of(steps)
+    if inplace:
+        _share_inplace(graph, steps, groups, pinned, live)
+    roots = _storage_groups(graph, steps, groups)
+    root_buffer = _tensor_buffers(graph, roots, pinned, live)
+    buffers = list(root_buffer.values())
+    for i, step in enumerate(steps):
+        if step.scratch_bytes > 0:
+            buffers.append(Buffer(name=f"scratch of op {step.op_index}", size=step.scratch_bytes, first=i, last=i,
+                                  scratch_of=i))
+    bound = lower_bound(buffers, len(steps))
+    arena_size, strategy = _place(buffers, alignment, bound)
+    locations = _locations(roots, pinned, root_buffer)
+    scratch = {b.scratch_of: (b.offset, b.size) for b in buffers if b.scratch_of is not None}
+    plan = MemoryPlan(arena_size=arena_size, lower_bound=bound, alignment=alignment,
+                      buffers=buffers, locations=locations, scratch=scratch, output_copies=output_copies,
+                      strategy=strategy)
+    plan.validate()
+    return plan
+
+
+def _pin(groups: _Groups, pinned: dict[int, tuple[str, int]], t: int, where: tuple[str, int]) -> bool:
+    """Pin ``t``'s group to external storage; False if it is already pinned elsewhere."""
+    root = groups.find(t)
+    if root in pinned and pinned[root] != where:
+        return False
+    pinned[root] = where
+    return True
+
+
+def _pin_external(graph: Graph, steps: list[Step], groups: _Groups,
+                  pinned: dict[int, tuple[str, int]]) -> list[tuple[int, int]]:
+    """Pin model inputs, constants read as data and model outputs; returns the outputs that need a copy."""
     output_copies: list[tuple[int, int]] = []
-
-    def pin(t: int, where: tuple[str, int]) -> bool:
-        root = groups.find(t)
-        if root in pinned and pinned[root] != where:
-            return False
-        pinned[root] = where
-        return True
-
     for k, t in enumerate(graph.inputs):
-        pin(t, ("input", k))
+        _pin(groups, pinned, t, ("input", k))
     for step in steps:
         for t in step.const_inputs:
-            pin(t, ("const", t))
+            _pin(groups, pinned, t, ("const", t))
     for k, t in enumerate(graph.outputs):
         # An output that is also an input, a constant or another output gets its own copy at the end.
-        if not pin(t, ("output", k)):
+        if not _pin(groups, pinned, t, ("output", k)):
             output_copies.append((k, t))
+    return output_copies
 
+
+def _alias_reshapes(steps: list[Step], groups: _Groups, pinned: dict[int, tuple[str, int]]) -> None:
     # Reshapes alias unless that would tie two different external buffers together (e.g. a model input
     # reshaped straight into a model output): then the step stays a real copy.
     for step in steps:
@@ -164,44 +221,32 @@ def plan_memory(graph: Graph, steps: list[Step], alignment: int = 4, inplace: bo
         rx, ry = groups.find(step.alias_of), groups.find(step.outputs[0])
         px, py = pinned.get(rx), pinned.get(ry)
         if px is not None and py is not None and px != py:
-            step.kernel = "copy"
+            step.kernel = COPY.name
             step.alias_of = None
             continue
         groups.union(rx, ry)
         if px is None and py is not None:
             pinned[groups.find(rx)] = py
 
-    producer: dict[int, int] = {}
-    readers: dict[int, list[int]] = {}
+
+def _share_inplace(graph: Graph, steps: list[Step], groups: _Groups, pinned: dict[int, tuple[str, int]],
+                   live: _Liveness) -> None:
+    """Let an elementwise output take the bytes of an input that dies at the same step."""
     for i, step in enumerate(steps):
-        for t in step.outputs:
-            producer[t] = i
-        for t in step.inputs:
-            readers.setdefault(t, []).append(i)
-        if step.alias_of is not None:
-            readers.setdefault(step.alias_of, []).append(i)
+        for out, inp in step.inplace:
+            ro, ri = groups.find(out), groups.find(inp)
+            if ro == ri or ro in pinned or ri in pinned:
+                continue
+            if graph.tensors[out].nbytes != graph.tensors[inp].nbytes:
+                continue
+            if live.last_use(groups, ri) != i or live.producer.get(out) != i:
+                continue
+            groups.union(ri, ro)
+            break  # one output, one donor
 
-    def members(root: int) -> list[int]:
-        return [t for t in list(groups.parent) if groups.find(t) == root]
 
-    def last_use(root: int) -> int:
-        return max((s for t in members(root) for s in readers.get(t, []) + [producer.get(t, -1)]), default=-1)
-
-    if inplace:
-        for i, step in enumerate(steps):
-            for out, inp in step.inplace:
-                ro, ri = groups.find(out), groups.find(inp)
-                if ro == ri or ro in pinned or ri in pinned:
-                    continue
-                if graph.tensors[out].nbytes != graph.tensors[inp].nbytes:
-                    continue
-                if last_use(ri) != i or producer.get(out) != i:
-                    continue
-                groups.union(ri, ro)
-                break  # one output, one donor
-
-    buffers: list[Buffer] = []
-    locations: dict[int, Location] = {}
+def _storage_groups(graph: Graph, steps: list[Step], groups: _Groups) -> dict[int, list[int]]:
+    """Group root -> the tensors sharing its storage, for every tensor the module touches."""
     used = {t for s in steps for t in s.inputs + s.outputs + s.const_inputs}
     used |= {s.alias_of for s in steps if s.alias_of is not None}
     used |= set(graph.inputs) | set(graph.outputs)
@@ -210,23 +255,28 @@ def plan_memory(graph: Graph, steps: list[Step], alignment: int = 4, inplace: bo
         groups.find(t)
     for t in list(groups.parent):
         roots.setdefault(groups.find(t), []).append(t)
+    return roots
+
+
+def _tensor_buffers(graph: Graph, roots: dict[int, list[int]], pinned: dict[int, tuple[str, int]],
+                    live: _Liveness) -> dict[int, Buffer]:
+    """One arena buffer per group that is not external storage and is live at some step."""
     root_buffer: dict[int, Buffer] = {}
     for root, tensors in sorted(roots.items()):
         if root in pinned:
             continue
-        times = [producer[t] for t in tensors if t in producer] + [s for t in tensors for s in readers.get(t, [])]
+        times = ([live.producer[t] for t in tensors if t in live.producer]
+                 + [s for t in tensors for s in live.readers.get(t, [])])
         if not times:
             continue
-        b = Buffer(name=graph.tensors[min(tensors)].name, size=max(graph.tensors[t].nbytes for t in tensors),
-                   first=min(times), last=max(times), tensors=sorted(tensors))
-        buffers.append(b)
-        root_buffer[root] = b
-    for i, step in enumerate(steps):
-        if step.scratch_bytes > 0:
-            buffers.append(Buffer(name=f"scratch of op {step.op_index}", size=step.scratch_bytes, first=i, last=i,
-                                  scratch_of=i))
+        root_buffer[root] = Buffer(name=graph.tensors[min(tensors)].name,
+                                   size=max(graph.tensors[t].nbytes for t in tensors),
+                                   first=min(times), last=max(times), tensors=sorted(tensors))
+    return root_buffer
 
-    bound = lower_bound(buffers, len(steps))
+
+def _place(buffers: list[Buffer], alignment: int, bound: int) -> tuple[int, str]:
+    """Give every buffer its offset; returns (arena size, name of the ordering that won)."""
     best: tuple[int, str, list[int]] | None = None
     for name, key in _ORDERINGS.items():
         size = _first_fit(sorted(buffers, key=key), alignment)
@@ -246,7 +296,13 @@ def plan_memory(graph: Graph, steps: list[Step], alignment: int = 4, inplace: bo
     arena_size, strategy, offsets = best if best is not None else (0, "none", [])
     for b, off in zip(buffers, offsets):
         b.offset = off
+    return arena_size, strategy
 
+
+def _locations(roots: dict[int, list[int]], pinned: dict[int, tuple[str, int]],
+               root_buffer: dict[int, Buffer]) -> dict[int, Location]:
+    """Where each tensor lives: its pinned external buffer or its group's arena offset."""
+    locations: dict[int, Location] = {}
     for root, tensors in roots.items():
         if root in pinned:
             kind, index = pinned[root]
@@ -257,9 +313,4 @@ def plan_memory(graph: Graph, steps: list[Step], alignment: int = 4, inplace: bo
             continue
         for t in tensors:
             locations[t] = loc
-    scratch = {b.scratch_of: (b.offset, b.size) for b in buffers if b.scratch_of is not None}
-    plan = MemoryPlan(arena_size=arena_size, lower_bound=bound, alignment=alignment,
-                      buffers=buffers, locations=locations, scratch=scratch, output_copies=output_copies,
-                      strategy=strategy)
-    plan.validate()
-    return plan
+    return locations

@@ -7,7 +7,7 @@ import pytest
 
 from codegen import quant
 from codegen.emit import sanitize_name
-from codegen.lowering import _broadcast_plan
+from codegen.ops.elementwise import broadcast_plan
 
 
 @pytest.mark.parametrize("real, expected", [
@@ -68,11 +68,11 @@ def test_mean_multiplier_folds_in_the_count() -> None:
 
 
 def test_broadcast_plan() -> None:
-    assert _broadcast_plan((1, 4, 4, 8), (1, 4, 4, 8), (1, 4, 4, 8)) == (128, [])
+    assert broadcast_plan((1, 4, 4, 8), (1, 4, 4, 8), (1, 4, 4, 8)) == (128, [])
     # Per-channel constant against a feature map: 16 calls on 8-element blocks, constant not advancing.
-    assert _broadcast_plan((1, 4, 4, 8), (8,), (1, 4, 4, 8)) == (8, [(16, 8, 0, 8)])
+    assert broadcast_plan((1, 4, 4, 8), (8,), (1, 4, 4, 8)) == (8, [(16, 8, 0, 8)])
     # Per-pixel scale over channels: the innermost axis is broadcast, so blocks of one element.
-    block, loops = _broadcast_plan((1, 2, 3, 1), (1, 2, 3, 5), (1, 2, 3, 5))
+    block, loops = broadcast_plan((1, 2, 3, 1), (1, 2, 3, 5), (1, 2, 3, 5))
     assert block == 1 and loops == [(6, 1, 5, 5), (5, 0, 1, 1)]
 
 

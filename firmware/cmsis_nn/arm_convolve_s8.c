@@ -11,13 +11,13 @@
 #include "arm_nnsupportfunctions.h"
 
 /* Fill one im2col column (offset-corrected int16) for output pixel (oy, ox) of batch b. */
-static void rnn_im2col_s8_s16(const int8_t *input,
-                              const cmsis_nn_dims *input_dims,
-                              const cmsis_nn_dims *filter_dims,
-                              const cmsis_nn_conv_params *p,
-                              int32_t oy,
-                              int32_t ox,
-                              int16_t *col)
+static void im2col_s8_s16(const int8_t *input,
+                          const cmsis_nn_dims *input_dims,
+                          const cmsis_nn_dims *filter_dims,
+                          const cmsis_nn_conv_params *p,
+                          int32_t oy,
+                          int32_t ox,
+                          int16_t *col)
 {
     const int32_t in_h = input_dims->h;
     const int32_t in_w = input_dims->w;
@@ -37,7 +37,7 @@ static void rnn_im2col_s8_s16(const int8_t *input,
             {
                 for (int32_t c = 0; c < in_c; c++, k++)
                 {
-                    col[rnn_im2col_index(k, n4)] = 0;
+                    col[resilinet_nn_im2col_index(k, n4)] = 0;
                 }
             }
             else
@@ -45,36 +45,36 @@ static void rnn_im2col_s8_s16(const int8_t *input,
                 const int8_t *src = input + (iy * in_w + ix) * in_c;
                 for (int32_t c = 0; c < in_c; c++, k++)
                 {
-                    col[rnn_im2col_index(k, n4)] = (int16_t)((int32_t)src[c] + p->input_offset);
+                    col[resilinet_nn_im2col_index(k, n4)] = (int16_t)((int32_t)src[c] + p->input_offset);
                 }
             }
         }
     }
 }
 
-static void rnn_conv_finish(const int32_t *bias,
-                            const cmsis_nn_per_channel_quant_params *q,
-                            const cmsis_nn_conv_params *p,
-                            int32_t oc,
-                            int32_t acc,
-                            int8_t *out)
+static void conv_finish(const int32_t *bias,
+                        const cmsis_nn_per_channel_quant_params *q,
+                        const cmsis_nn_conv_params *p,
+                        int32_t oc,
+                        int32_t acc,
+                        int8_t *out)
 {
     if (bias != NULL)
     {
         acc += bias[oc];
     }
-    *out = rnn_requantize_clamp(
+    *out = resilinet_nn_requantize_clamp(
         acc, q->multiplier[oc], q->shift[oc], p->output_offset, p->activation.min, p->activation.max);
 }
 
 /* Our DSP 1x1 kernels take two int16 columns of the input channels (CMSIS-NN's need none); without this
  * buffer they still run, on the slower path that widens the inputs for every output channel pair. */
-static int32_t rnn_conv_1x1_buffer_size_dsp(const cmsis_nn_dims *input_dims)
+static int32_t conv_1x1_buffer_size_dsp(const cmsis_nn_dims *input_dims)
 {
     return 2 * ((input_dims->c + 3) & ~3) * (int32_t)sizeof(int16_t);
 }
 
-#if RNN_HAS_DSP
+#if RESILINET_HAS_DSP
 /* Geometry of one convolution, copied into locals once (stores through the may-alias column pointer would
  * otherwise force the compiler to reload every field of the parameter structs). */
 typedef struct
@@ -83,14 +83,14 @@ typedef struct
     int32_t input_offset;
     uint32_t off2;
     int32_t k;
-} rnn_conv_geom_t;
+} conv_geom_t;
 
-#define RNN_IM2COL_STAGE 256
+#define IM2COL_STAGE 256
 
-static int32_t rnn_conv_geom(rnn_conv_geom_t *g,
-                             const cmsis_nn_dims *input_dims,
-                             const cmsis_nn_dims *filter_dims,
-                             const cmsis_nn_conv_params *p)
+static int32_t conv_geom(conv_geom_t *g,
+                         const cmsis_nn_dims *input_dims,
+                         const cmsis_nn_dims *filter_dims,
+                         const cmsis_nn_conv_params *p)
 {
     g->in_h = input_dims->h;
     g->in_w = input_dims->w;
@@ -104,15 +104,15 @@ static int32_t rnn_conv_geom(rnn_conv_geom_t *g,
     g->dil_h = p->dilation.h;
     g->dil_w = p->dilation.w;
     g->input_offset = p->input_offset;
-    g->off2 = rnn_dup16(p->input_offset);
+    g->off2 = resilinet_dup16(p->input_offset);
     g->k = g->kh * g->kw * g->in_c;
     /* Channel counts that are not a multiple of 4 go through an int8 staging copy of the column on the
      * stack, padded with the input zero point (-input_offset), which must be an int8 value. */
     return (g->in_c & 3) == 0 ||
-        (g->k <= RNN_IM2COL_STAGE - 4 && g->input_offset >= -127 && g->input_offset <= 128);
+        (g->k <= IM2COL_STAGE - 4 && g->input_offset >= -127 && g->input_offset <= 128);
 }
 
-static inline rnn_u32a *rnn_col_zero(rnn_u32a *dst, int32_t groups, int32_t step)
+static inline resilinet_u32a *col_zero(resilinet_u32a *dst, int32_t groups, int32_t step)
 {
     for (; groups > 0; groups--)
     {
@@ -123,19 +123,19 @@ static inline rnn_u32a *rnn_col_zero(rnn_u32a *dst, int32_t groups, int32_t step
     return dst;
 }
 
-/* Column words (layout: rnn_mm_s16_s8) for output pixel (oy, ox); step = 4 for one column of an
+/* Column words (layout: resilinet_nn_mat_mult_kernel_s8_s16) for output pixel (oy, ox); step = 4 for one column of an
  * interleaved pair, 2 for a single column. */
 #if defined(__GNUC__)
 __attribute__((always_inline))
 #endif
-static inline void rnn_im2col_body(const int8_t *input,
-                                   const rnn_conv_geom_t *geom,
-                                   int32_t oy,
-                                   int32_t ox,
-                                   rnn_u32a *dst,
-                                   const int32_t step)
+static inline void im2col_body(const int8_t *input,
+                               const conv_geom_t *geom,
+                               int32_t oy,
+                               int32_t ox,
+                               resilinet_u32a *dst,
+                               const int32_t step)
 {
-    const rnn_conv_geom_t g = *geom;
+    const conv_geom_t g = *geom;
     const int32_t y0 = oy * g.stride_h - g.pad_h;
     const int32_t x0 = ox * g.stride_w - g.pad_w;
     const int32_t row_in = g.in_w * g.in_c;
@@ -150,13 +150,13 @@ static inline void rnn_im2col_body(const int8_t *input,
             const int32_t iy = y0 + ky * g.dil_h;
             if (iy < 0 || iy >= g.in_h)
             {
-                dst = rnn_col_zero(dst, cg * g.kw, step);
+                dst = col_zero(dst, cg * g.kw, step);
                 continue;
             }
             const int8_t *src = input + iy * row_in + x0 * g.in_c;
             if (x_inside && g.dil_w == 1)
             {
-                dst = rnn_col_from_s8(dst, src, g.kw * g.in_c, g.off2, step);
+                dst = resilinet_nn_s8_to_s16_unordered_with_offset(dst, src, g.kw * g.in_c, g.off2, step);
                 continue;
             }
             for (int32_t kx = 0; kx < g.kw; kx++)
@@ -164,18 +164,19 @@ static inline void rnn_im2col_body(const int8_t *input,
                 const int32_t ix = x0 + kx * g.dil_w;
                 if (ix >= 0 && ix < g.in_w)
                 {
-                    dst = rnn_col_from_s8(dst, src + kx * g.dil_w * g.in_c, g.in_c, g.off2, step);
+                    dst = resilinet_nn_s8_to_s16_unordered_with_offset(dst, src + kx * g.dil_w * g.in_c, g.in_c, g.off2,
+                                                                       step);
                 }
                 else
                 {
-                    dst = rnn_col_zero(dst, cg, step);
+                    dst = col_zero(dst, cg, step);
                 }
             }
         }
         return;
     }
     /* Other channel counts: copy the column as int8 (padding with the zero point), then widen. */
-    int8_t stage[RNN_IM2COL_STAGE];
+    int8_t stage[IM2COL_STAGE];
     const int8_t pad = (int8_t)(-g.input_offset);
     int8_t *q = stage;
     const int32_t run = g.kw * g.in_c;
@@ -194,7 +195,7 @@ static inline void rnn_im2col_body(const int8_t *input,
             int32_t i = 0;
             for (; i + 4 <= run; i += 4)
             {
-                const uint32_t v = rnn_read_u32(src + i);
+                const uint32_t v = resilinet_read_u32(src + i);
                 memcpy(q + i, &v, sizeof(v));
             }
             for (; i < run; i++)
@@ -220,27 +221,27 @@ static inline void rnn_im2col_body(const int8_t *input,
     {
         stage[i] = pad;
     }
-    rnn_col_from_s8(dst, stage, (g.k + 3) & ~3, g.off2, step);
+    resilinet_nn_s8_to_s16_unordered_with_offset(dst, stage, (g.k + 3) & ~3, g.off2, step);
 }
 
-static void rnn_im2col_dsp(const int8_t *input, const rnn_conv_geom_t *geom, int32_t oy, int32_t ox, rnn_u32a *dst,
-                           int32_t step)
+static void im2col_dsp(const int8_t *input, const conv_geom_t *geom, int32_t oy, int32_t ox, resilinet_u32a *dst,
+                       int32_t step)
 {
     if (step == 4)
     {
-        rnn_im2col_body(input, geom, oy, ox, dst, 4);
+        im2col_body(input, geom, oy, ox, dst, 4);
     }
     else
     {
-        rnn_im2col_body(input, geom, oy, ox, dst, 2);
+        im2col_body(input, geom, oy, ox, dst, 2);
     }
 }
 
 /* Column words of one input pixel's channels (1x1 kernels). */
-static void rnn_col_pixel_dsp(const int8_t *x, int32_t in_c, int32_t input_offset, rnn_u32a *dst, int32_t step)
+static void col_pixel_dsp(const int8_t *x, int32_t in_c, int32_t input_offset, resilinet_u32a *dst, int32_t step)
 {
     const int32_t n4 = in_c & ~3;
-    dst = rnn_col_from_s8(dst, x, n4, rnn_dup16(input_offset), step);
+    dst = resilinet_nn_s8_to_s16_unordered_with_offset(dst, x, n4, resilinet_dup16(input_offset), step);
     if (n4 < in_c)
     {
         int32_t e[4] = {0, 0, 0, 0};
@@ -248,39 +249,39 @@ static void rnn_col_pixel_dsp(const int8_t *x, int32_t in_c, int32_t input_offse
         {
             e[c - n4] = (int32_t)x[c] + input_offset;
         }
-        dst[0] = rnn_pkhbt16((uint32_t)e[0], (uint32_t)e[2]);
-        dst[1] = rnn_pkhbt16((uint32_t)e[1], (uint32_t)e[3]);
+        dst[0] = resilinet_pkhbt16((uint32_t)e[0], (uint32_t)e[2]);
+        dst[1] = resilinet_pkhbt16((uint32_t)e[1], (uint32_t)e[3]);
     }
 }
 
-static int32_t rnn_buf_ok(const cmsis_nn_context *ctx, int32_t need)
+static int32_t buf_ok(const cmsis_nn_context *ctx, int32_t need)
 {
     return ctx != NULL && ctx->buf != NULL && ((uintptr_t)ctx->buf & 3u) == 0 && ctx->size >= need;
 }
 
 /* Generic convolution on DSP cores: im2col of two output pixels (interleaved int16 columns), then every
- * output channel pair against both (rnn_mm_s16_s8). */
-static void rnn_convolve_dsp(const cmsis_nn_context *ctx,
-                             const cmsis_nn_conv_params *p,
-                             const cmsis_nn_per_channel_quant_params *q,
-                             const cmsis_nn_dims *input_dims,
-                             const int8_t *input_data,
-                             const cmsis_nn_dims *filter_dims,
-                             const int8_t *filter_data,
-                             const int32_t *bias_data,
-                             const cmsis_nn_dims *output_dims,
-                             int8_t *output_data)
+ * output channel pair against both (resilinet_nn_mat_mult_kernel_s8_s16). */
+static void convolve_dsp(const cmsis_nn_context *ctx,
+                         const cmsis_nn_conv_params *p,
+                         const cmsis_nn_per_channel_quant_params *q,
+                         const cmsis_nn_dims *input_dims,
+                         const int8_t *input_data,
+                         const cmsis_nn_dims *filter_dims,
+                         const int8_t *filter_data,
+                         const int32_t *bias_data,
+                         const cmsis_nn_dims *output_dims,
+                         int8_t *output_data)
 {
     const int32_t n = filter_dims->h * filter_dims->w * input_dims->c;
     const int32_t out_c = output_dims->c;
     const int32_t out_w = output_dims->w;
     const int32_t out_hw = output_dims->h * out_w;
-    rnn_u32a *const cols = (rnn_u32a *)ctx->buf;
-    rnn_conv_geom_t geom;
-    (void)rnn_conv_geom(&geom, input_dims, filter_dims, p);
-    rnn_rq_t rq;
-    rnn_rq_init(&rq, bias_data, q->multiplier, q->shift, 1, out_c, p->output_offset, p->activation.min,
-                p->activation.max, n, p->input_offset);
+    resilinet_u32a *const cols = (resilinet_u32a *)ctx->buf;
+    conv_geom_t geom;
+    (void)conv_geom(&geom, input_dims, filter_dims, p);
+    resilinet_nn_requant_params rq;
+    resilinet_nn_requant_init(&rq, bias_data, q->multiplier, q->shift, 1, out_c, p->output_offset, p->activation.min,
+                              p->activation.max, n, p->input_offset);
     for (int32_t b = 0; b < input_dims->n; b++)
     {
         const int8_t *in = input_data + b * input_dims->h * input_dims->w * input_dims->c;
@@ -289,47 +290,48 @@ static void rnn_convolve_dsp(const cmsis_nn_context *ctx,
         int32_t pix = 0;
         for (; pix + 2 <= out_hw; pix += 2)
         {
-            rnn_im2col_dsp(in, &geom, oy, ox, cols, 4);
+            im2col_dsp(in, &geom, oy, ox, cols, 4);
             if (++ox == out_w)
             {
                 ox = 0;
                 oy++;
             }
-            rnn_im2col_dsp(in, &geom, oy, ox, cols + 2, 4);
+            im2col_dsp(in, &geom, oy, ox, cols + 2, 4);
             if (++ox == out_w)
             {
                 ox = 0;
                 oy++;
             }
-            rnn_mm_s16_s8(cols, 1, n, filter_data, out_c, &rq, out + pix * out_c, out + (pix + 1) * out_c);
+            resilinet_nn_mat_mult_kernel_s8_s16(cols, 1, n, filter_data, out_c, &rq, out + pix * out_c,
+                                                out + (pix + 1) * out_c);
         }
         if (pix < out_hw)
         {
-            rnn_im2col_dsp(in, &geom, oy, ox, cols, 2);
-            rnn_mm_s16_s8(cols, 0, n, filter_data, out_c, &rq, out + pix * out_c, NULL);
+            im2col_dsp(in, &geom, oy, ox, cols, 2);
+            resilinet_nn_mat_mult_kernel_s8_s16(cols, 0, n, filter_data, out_c, &rq, out + pix * out_c, NULL);
         }
     }
 }
 
 /* 1x1 convolution without padding on DSP cores: each input pixel's channels are one column. */
-static void rnn_convolve_1x1_dsp(const cmsis_nn_context *ctx,
-                                 const cmsis_nn_conv_params *p,
-                                 const cmsis_nn_per_channel_quant_params *q,
-                                 const cmsis_nn_dims *input_dims,
-                                 const int8_t *input_data,
-                                 const int8_t *filter_data,
-                                 const int32_t *bias_data,
-                                 const cmsis_nn_dims *output_dims,
-                                 int8_t *output_data)
+static void convolve_1x1_dsp(const cmsis_nn_context *ctx,
+                             const cmsis_nn_conv_params *p,
+                             const cmsis_nn_per_channel_quant_params *q,
+                             const cmsis_nn_dims *input_dims,
+                             const int8_t *input_data,
+                             const int8_t *filter_data,
+                             const int32_t *bias_data,
+                             const cmsis_nn_dims *output_dims,
+                             int8_t *output_data)
 {
     const int32_t in_c = input_dims->c;
     const int32_t out_c = output_dims->c;
     const int32_t out_w = output_dims->w;
     const int32_t out_hw = output_dims->h * out_w;
-    rnn_u32a *const cols = (rnn_u32a *)ctx->buf;
-    rnn_rq_t rq;
-    rnn_rq_init(&rq, bias_data, q->multiplier, q->shift, 1, out_c, p->output_offset, p->activation.min,
-                p->activation.max, in_c, p->input_offset);
+    resilinet_u32a *const cols = (resilinet_u32a *)ctx->buf;
+    resilinet_nn_requant_params rq;
+    resilinet_nn_requant_init(&rq, bias_data, q->multiplier, q->shift, 1, out_c, p->output_offset, p->activation.min,
+                              p->activation.max, in_c, p->input_offset);
     for (int32_t b = 0; b < input_dims->n; b++)
     {
         const int8_t *in = input_data + b * input_dims->h * input_dims->w * in_c;
@@ -349,17 +351,17 @@ static void rnn_convolve_1x1_dsp(const cmsis_nn_context *ctx,
                     oy++;
                 }
             }
-            rnn_col_pixel_dsp(x[0], in_c, p->input_offset, cols, two ? 4 : 2);
+            col_pixel_dsp(x[0], in_c, p->input_offset, cols, two ? 4 : 2);
             if (two)
             {
-                rnn_col_pixel_dsp(x[1], in_c, p->input_offset, cols + 2, 4);
+                col_pixel_dsp(x[1], in_c, p->input_offset, cols + 2, 4);
             }
-            rnn_mm_s16_s8(cols, two, in_c, filter_data, out_c, &rq, out + pix * out_c,
-                          two ? out + (pix + 1) * out_c : NULL);
+            resilinet_nn_mat_mult_kernel_s8_s16(cols, two, in_c, filter_data, out_c, &rq, out + pix * out_c,
+                                                two ? out + (pix + 1) * out_c : NULL);
         }
     }
 }
-#endif /* RNN_HAS_DSP */
+#endif /* RESILINET_HAS_DSP */
 
 int32_t arm_convolve_s8_get_buffer_size(const cmsis_nn_dims *input_dims, const cmsis_nn_dims *filter_dims)
 {
@@ -398,12 +400,12 @@ arm_cmsis_nn_status arm_convolve_s8(const cmsis_nn_context *ctx,
         return ARM_CMSIS_NN_ARG_ERROR;
     }
 
-#if RNN_HAS_DSP
-    rnn_conv_geom_t geom;
-    if (((uintptr_t)ctx->buf & 3u) == 0 && rnn_conv_geom(&geom, input_dims, filter_dims, conv_params))
+#if RESILINET_HAS_DSP
+    conv_geom_t geom;
+    if (((uintptr_t)ctx->buf & 3u) == 0 && conv_geom(&geom, input_dims, filter_dims, conv_params))
     {
-        rnn_convolve_dsp(ctx, conv_params, quant_params, input_dims, input_data, filter_dims, filter_data, bias_data,
-                         output_dims, output_data);
+        convolve_dsp(ctx, conv_params, quant_params, input_dims, input_data, filter_dims, filter_data, bias_data,
+                     output_dims, output_data);
         return ARM_CMSIS_NN_SUCCESS;
     }
 #endif
@@ -422,27 +424,27 @@ arm_cmsis_nn_status arm_convolve_s8(const cmsis_nn_context *ctx,
         /* Two output pixels at a time: every weight word serves two columns. */
         for (; pix + 2 <= out_hw; pix += 2)
         {
-            rnn_im2col_s8_s16(in, input_dims, filter_dims, conv_params, pix / output_dims->w,
-                              pix % output_dims->w, col0);
-            rnn_im2col_s8_s16(in, input_dims, filter_dims, conv_params, (pix + 1) / output_dims->w,
-                              (pix + 1) % output_dims->w, col1);
+            im2col_s8_s16(in, input_dims, filter_dims, conv_params, pix / output_dims->w,
+                          pix % output_dims->w, col0);
+            im2col_s8_s16(in, input_dims, filter_dims, conv_params, (pix + 1) / output_dims->w,
+                          (pix + 1) % output_dims->w, col1);
             for (int32_t oc = 0; oc < out_c; oc++)
             {
                 int32_t a0;
                 int32_t a1;
-                rnn_dot2_s16_s8(col0, col1, filter_data + oc * n, n, &a0, &a1);
-                rnn_conv_finish(bias_data, quant_params, conv_params, oc, a0, out + pix * out_c + oc);
-                rnn_conv_finish(bias_data, quant_params, conv_params, oc, a1, out + (pix + 1) * out_c + oc);
+                resilinet_nn_dot_2x_s8_s16(col0, col1, filter_data + oc * n, n, &a0, &a1);
+                conv_finish(bias_data, quant_params, conv_params, oc, a0, out + pix * out_c + oc);
+                conv_finish(bias_data, quant_params, conv_params, oc, a1, out + (pix + 1) * out_c + oc);
             }
         }
         if (pix < out_hw)
         {
-            rnn_im2col_s8_s16(in, input_dims, filter_dims, conv_params, pix / output_dims->w,
-                              pix % output_dims->w, col0);
+            im2col_s8_s16(in, input_dims, filter_dims, conv_params, pix / output_dims->w,
+                          pix % output_dims->w, col0);
             for (int32_t oc = 0; oc < out_c; oc++)
             {
-                const int32_t acc = rnn_dot_s16_s8(col0, filter_data + oc * n, n);
-                rnn_conv_finish(bias_data, quant_params, conv_params, oc, acc, out + pix * out_c + oc);
+                const int32_t acc = resilinet_nn_dot_s8_s16(col0, filter_data + oc * n, n);
+                conv_finish(bias_data, quant_params, conv_params, oc, acc, out + pix * out_c + oc);
             }
         }
     }
@@ -451,26 +453,26 @@ arm_cmsis_nn_status arm_convolve_s8(const cmsis_nn_context *ctx,
 
 /* 1x1 kernel without padding: each output pixel is a matrix-vector product over the input channels of
  * one input pixel, so no im2col is needed. */
-static arm_cmsis_nn_status rnn_convolve_1x1(const cmsis_nn_context *ctx,
-                                            const cmsis_nn_conv_params *p,
-                                            const cmsis_nn_per_channel_quant_params *q,
-                                            const cmsis_nn_dims *input_dims,
-                                            const int8_t *input_data,
-                                            const cmsis_nn_dims *filter_dims,
-                                            const int8_t *filter_data,
-                                            const int32_t *bias_data,
-                                            const cmsis_nn_dims *output_dims,
-                                            int8_t *output_data)
+static arm_cmsis_nn_status convolve_1x1(const cmsis_nn_context *ctx,
+                                        const cmsis_nn_conv_params *p,
+                                        const cmsis_nn_per_channel_quant_params *q,
+                                        const cmsis_nn_dims *input_dims,
+                                        const int8_t *input_data,
+                                        const cmsis_nn_dims *filter_dims,
+                                        const int8_t *filter_data,
+                                        const int32_t *bias_data,
+                                        const cmsis_nn_dims *output_dims,
+                                        int8_t *output_data)
 {
     if (filter_dims->h != 1 || filter_dims->w != 1 || p->padding.h != 0 || p->padding.w != 0 ||
         filter_dims->c != input_dims->c)
     {
         return ARM_CMSIS_NN_ARG_ERROR;
     }
-#if RNN_HAS_DSP
-    if (rnn_buf_ok(ctx, rnn_conv_1x1_buffer_size_dsp(input_dims)))
+#if RESILINET_HAS_DSP
+    if (buf_ok(ctx, conv_1x1_buffer_size_dsp(input_dims)))
     {
-        rnn_convolve_1x1_dsp(ctx, p, q, input_dims, input_data, filter_data, bias_data, output_dims, output_data);
+        convolve_1x1_dsp(ctx, p, q, input_dims, input_data, filter_data, bias_data, output_dims, output_data);
         return ARM_CMSIS_NN_SUCCESS;
     }
 #else
@@ -493,15 +495,15 @@ static arm_cmsis_nn_status rnn_convolve_1x1(const cmsis_nn_context *ctx,
                 {
                     int32_t a0;
                     int32_t a1;
-                    rnn_dot2_s8_offset(x, filter_data + oc * in_c, filter_data + (oc + 1) * in_c, in_c,
-                                       p->input_offset, &a0, &a1);
-                    rnn_conv_finish(bias_data, q, p, oc, a0, out + oc);
-                    rnn_conv_finish(bias_data, q, p, oc + 1, a1, out + oc + 1);
+                    resilinet_nn_dot_2x_s8(x, filter_data + oc * in_c, filter_data + (oc + 1) * in_c, in_c,
+                                           p->input_offset, &a0, &a1);
+                    conv_finish(bias_data, q, p, oc, a0, out + oc);
+                    conv_finish(bias_data, q, p, oc + 1, a1, out + oc + 1);
                 }
                 if (oc < out_c)
                 {
-                    const int32_t acc = rnn_dot_s8_offset(x, filter_data + oc * in_c, in_c, p->input_offset);
-                    rnn_conv_finish(bias_data, q, p, oc, acc, out + oc);
+                    const int32_t acc = resilinet_nn_dot_s8(x, filter_data + oc * in_c, in_c, p->input_offset);
+                    conv_finish(bias_data, q, p, oc, acc, out + oc);
                 }
             }
         }
@@ -511,8 +513,8 @@ static arm_cmsis_nn_status rnn_convolve_1x1(const cmsis_nn_context *ctx,
 
 int32_t arm_convolve_1x1_s8_fast_get_buffer_size(const cmsis_nn_dims *input_dims)
 {
-#if RNN_HAS_DSP
-    return rnn_conv_1x1_buffer_size_dsp(input_dims);
+#if RESILINET_HAS_DSP
+    return conv_1x1_buffer_size_dsp(input_dims);
 #else
     (void)input_dims;
     return 0;
@@ -536,8 +538,8 @@ arm_cmsis_nn_status arm_convolve_1x1_s8_fast(const cmsis_nn_context *ctx,
     {
         return ARM_CMSIS_NN_ARG_ERROR;
     }
-    return rnn_convolve_1x1(ctx, conv_params, quant_params, input_dims, input_data, filter_dims, filter_data, bias_data,
-                            output_dims, output_data);
+    return convolve_1x1(ctx, conv_params, quant_params, input_dims, input_data, filter_dims, filter_data, bias_data,
+                        output_dims, output_data);
 }
 
 arm_cmsis_nn_status arm_convolve_1x1_s8(const cmsis_nn_context *ctx,
@@ -553,13 +555,13 @@ arm_cmsis_nn_status arm_convolve_1x1_s8(const cmsis_nn_context *ctx,
                                         int8_t *output_data)
 {
     (void)bias_dims;
-    return rnn_convolve_1x1(ctx, conv_params, quant_params, input_dims, input_data, filter_dims, filter_data, bias_data,
-                            output_dims, output_data);
+    return convolve_1x1(ctx, conv_params, quant_params, input_dims, input_data, filter_dims, filter_data, bias_data,
+                        output_dims, output_data);
 }
 
 /* Same dispatch as CMSIS-NN, so a buffer sized with arm_convolve_wrapper_s8_get_buffer_size() fits
  * whichever kernel runs. (CMSIS-NN's 1xN special case shares the generic kernel's buffer size.) */
-static int32_t rnn_conv_is_1x1(const cmsis_nn_conv_params *p, const cmsis_nn_dims *filter_dims)
+static int32_t conv_is_1x1(const cmsis_nn_conv_params *p, const cmsis_nn_dims *filter_dims)
 {
     return p->padding.w == 0 && p->padding.h == 0 && filter_dims->w == 1 && filter_dims->h == 1 &&
         p->dilation.w == 1 && p->dilation.h == 1;
@@ -577,7 +579,7 @@ arm_cmsis_nn_status arm_convolve_wrapper_s8(const cmsis_nn_context *ctx,
                                             const cmsis_nn_dims *output_dims,
                                             int8_t *output_data)
 {
-    if (rnn_conv_is_1x1(conv_params, filter_dims))
+    if (conv_is_1x1(conv_params, filter_dims))
     {
         if (conv_params->stride.w == 1 && conv_params->stride.h == 1)
         {
@@ -597,9 +599,9 @@ int32_t arm_convolve_wrapper_s8_get_buffer_size_dsp(const cmsis_nn_conv_params *
                                                     const cmsis_nn_dims *output_dims)
 {
     (void)output_dims;
-    if (rnn_conv_is_1x1(conv_params, filter_dims))
+    if (conv_is_1x1(conv_params, filter_dims))
     {
-        return rnn_conv_1x1_buffer_size_dsp(input_dims);
+        return conv_1x1_buffer_size_dsp(input_dims);
     }
     return arm_convolve_s8_get_buffer_size(input_dims, filter_dims);
 }
@@ -609,12 +611,12 @@ int32_t arm_convolve_wrapper_s8_get_buffer_size(const cmsis_nn_conv_params *conv
                                                 const cmsis_nn_dims *filter_dims,
                                                 const cmsis_nn_dims *output_dims)
 {
-#if RNN_HAS_DSP
+#if RESILINET_HAS_DSP
     return arm_convolve_wrapper_s8_get_buffer_size_dsp(conv_params, input_dims, filter_dims, output_dims);
 #else
     /* Pure C: 1x1 kernels need no buffer (as in CMSIS-NN); the others two int16 im2col columns. */
     (void)output_dims;
-    if (rnn_conv_is_1x1(conv_params, filter_dims))
+    if (conv_is_1x1(conv_params, filter_dims))
     {
         return 0;
     }
@@ -628,7 +630,7 @@ int32_t arm_convolve_wrapper_s8_get_buffer_size_mve(const cmsis_nn_conv_params *
                                                     const cmsis_nn_dims *output_dims)
 {
     (void)output_dims;
-    if (rnn_conv_is_1x1(conv_params, filter_dims))
+    if (conv_is_1x1(conv_params, filter_dims))
     {
         return 0;
     }

@@ -9,18 +9,18 @@
 #include "arm_nnfunctions.h"
 #include "arm_nnsupportfunctions.h"
 
-static inline int8_t rnn_dw_finish(const int32_t *bias,
-                                   const cmsis_nn_per_channel_quant_params *q,
-                                   const cmsis_nn_dw_conv_params *p,
-                                   int32_t oc,
-                                   int32_t acc)
+static inline int8_t dw_finish(const int32_t *bias,
+                               const cmsis_nn_per_channel_quant_params *q,
+                               const cmsis_nn_dw_conv_params *p,
+                               int32_t oc,
+                               int32_t acc)
 {
     if (bias != NULL)
     {
         acc += bias[oc];
     }
-    return rnn_requantize_clamp(acc, q->multiplier[oc], q->shift[oc], p->output_offset, p->activation.min,
-                                p->activation.max);
+    return resilinet_nn_requantize_clamp(acc, q->multiplier[oc], q->shift[oc], p->output_offset, p->activation.min,
+                                         p->activation.max);
 }
 
 arm_cmsis_nn_status arm_depthwise_conv_s8(const cmsis_nn_context *ctx,
@@ -80,7 +80,7 @@ arm_cmsis_nn_status arm_depthwise_conv_s8(const cmsis_nn_context *ctx,
                                 acc += x * (int32_t)filter_data[(ky * filter_dims->w + kx) * out_c + oc];
                             }
                         }
-                        out[oc] = rnn_dw_finish(bias_data, quant_params, p, oc, acc);
+                        out[oc] = dw_finish(bias_data, quant_params, p, oc, acc);
                     }
                 }
             }
@@ -90,17 +90,17 @@ arm_cmsis_nn_status arm_depthwise_conv_s8(const cmsis_nn_context *ctx,
 }
 
 /* Channel multiplier 1, channels [c_begin, c_end) one at a time over every output pixel. */
-static void rnn_dw_channels(const cmsis_nn_dw_conv_params *p,
-                            const cmsis_nn_per_channel_quant_params *quant_params,
-                            const cmsis_nn_dims *input_dims,
-                            const int8_t *in,
-                            const cmsis_nn_dims *filter_dims,
-                            const int8_t *filter_data,
-                            const int32_t *bias_data,
-                            const cmsis_nn_dims *output_dims,
-                            int8_t *out_b,
-                            int32_t c_begin,
-                            int32_t c_end)
+static void dw_channels(const cmsis_nn_dw_conv_params *p,
+                        const cmsis_nn_per_channel_quant_params *quant_params,
+                        const cmsis_nn_dims *input_dims,
+                        const int8_t *in,
+                        const cmsis_nn_dims *filter_dims,
+                        const int8_t *filter_data,
+                        const int32_t *bias_data,
+                        const cmsis_nn_dims *output_dims,
+                        int8_t *out_b,
+                        int32_t c_begin,
+                        int32_t c_end)
 {
     const int32_t in_h = input_dims->h;
     const int32_t in_w = input_dims->w;
@@ -129,38 +129,38 @@ static void rnn_dw_channels(const cmsis_nn_dw_conv_params *p,
                         acc += x * (int32_t)filter_data[(ky * kw + kx) * c_n + c];
                     }
                 }
-                out[c] = rnn_dw_finish(bias_data, quant_params, p, c, acc);
+                out[c] = dw_finish(bias_data, quant_params, p, c, acc);
             }
         }
     }
 }
 
-#if RNN_HAS_DSP
-#define RNN_DW_MAX_TAPS 25
+#if RESILINET_HAS_DSP
+#define DW_MAX_TAPS 25
 
 /* n >= 1 consecutive taps of one kernel row, four channels: q = first input (channel c), cn = bytes from
  * one pixel to the next, wp = the taps' widened weight words. */
-static inline void rnn_dw_taps(const int8_t *q,
-                               int32_t cn,
-                               const uint32_t *wp,
-                               int32_t n,
-                               uint32_t off2,
-                               int32_t *pa0,
-                               int32_t *pa1,
-                               int32_t *pa2,
-                               int32_t *pa3)
+static inline void dw_taps(const int8_t *q,
+                           int32_t cn,
+                           const uint32_t *wp,
+                           int32_t n,
+                           uint32_t off2,
+                           int32_t *pa0,
+                           int32_t *pa1,
+                           int32_t *pa2,
+                           int32_t *pa3)
 {
     int32_t a0 = *pa0, a1 = *pa1, a2 = *pa2, a3 = *pa3;
-#if !RNN_DSP_ASM
+#if !RESILINET_DSP_ASM
     for (; n > 0; n--)
     {
-        const uint32_t v = rnn_read_u32(q);
-        const uint32_t lo = rnn_sxtab16(off2, v);
-        const uint32_t hi = rnn_sxtab16_ror8(off2, v);
-        a0 = rnn_smlabb(lo, wp[0], a0);
-        a2 = rnn_smlatt(lo, wp[0], a2);
-        a1 = rnn_smlabb(hi, wp[1], a1);
-        a3 = rnn_smlatt(hi, wp[1], a3);
+        const uint32_t v = resilinet_read_u32(q);
+        const uint32_t lo = resilinet_sxtab16(off2, v);
+        const uint32_t hi = resilinet_sxtab16_ror8(off2, v);
+        a0 = resilinet_smlabb(lo, wp[0], a0);
+        a2 = resilinet_smlatt(lo, wp[0], a2);
+        a1 = resilinet_smlabb(hi, wp[1], a1);
+        a3 = resilinet_smlatt(hi, wp[1], a3);
         q += cn;
         wp += 2;
     }
@@ -170,13 +170,13 @@ static inline void rnn_dw_taps(const int8_t *q,
         /* Wider kernels: three taps at a time. */
         for (; n > 3; n -= 3)
         {
-            rnn_dw_taps(q, cn, wp, 3, off2, &a0, &a1, &a2, &a3);
+            dw_taps(q, cn, wp, 3, off2, &a0, &a1, &a2, &a3);
             q += 3 * cn;
             wp += 6;
         }
     }
     uint32_t lo, v, wl, wh;
-#define RNN_DW_TAP1(WOFF)                           \
+#define DW_TAP1(WOFF)                           \
     "ldr    %[v], [%[q]]\n\t"                       \
     "add    %[q], %[q], %[cn]\n\t"                  \
     "sxtab16 %[lo], %[off2], %[v]\n\t"              \
@@ -186,7 +186,7 @@ static inline void rnn_dw_taps(const int8_t *q,
     "smlatt %[a2], %[lo], %[wl], %[a2]\n\t"         \
     "smlabb %[a1], %[v], %[wh], %[a1]\n\t"          \
     "smlatt %[a3], %[v], %[wh], %[a3]\n\t"
-#define RNN_DW_TAPS_ASM(CODE)                                                                                     \
+#define DW_TAPS_ASM(CODE)                                                                                     \
     __asm__(CODE                                                                                                  \
             : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [q] "+r"(q), [lo] "=&r"(lo), [v] "=&r"(v), \
               [wl] "=&r"(wl), [wh] "=&r"(wh)                                                                      \
@@ -194,18 +194,18 @@ static inline void rnn_dw_taps(const int8_t *q,
             : "memory")
     if (n == 3)
     {
-        RNN_DW_TAPS_ASM(RNN_DW_TAP1("0") RNN_DW_TAP1("8") RNN_DW_TAP1("16"));
+        DW_TAPS_ASM(DW_TAP1("0") DW_TAP1("8") DW_TAP1("16"));
     }
     else if (n == 2)
     {
-        RNN_DW_TAPS_ASM(RNN_DW_TAP1("0") RNN_DW_TAP1("8"));
+        DW_TAPS_ASM(DW_TAP1("0") DW_TAP1("8"));
     }
     else
     {
-        RNN_DW_TAPS_ASM(RNN_DW_TAP1("0"));
+        DW_TAPS_ASM(DW_TAP1("0"));
     }
-#undef RNN_DW_TAPS_ASM
-#undef RNN_DW_TAP1
+#undef DW_TAPS_ASM
+#undef DW_TAP1
 #endif
     *pa0 = a0;
     *pa1 = a1;
@@ -217,36 +217,36 @@ static inline void rnn_dw_taps(const int8_t *q,
  * (channel c), cn = bytes from one pixel to the next, skip = bytes from the third pixel of a row to the
  * first of the next; wx = the 18 widened weight words. Per tap one LDR, two SXTAB16, one LDRD of the
  * weights and four SMLABB/SMLATT. */
-static inline void rnn_dw3x3_px(const int8_t *q,
-                                int32_t cn,
-                                int32_t skip,
-                                const uint32_t *wx,
-                                uint32_t off2,
-                                int32_t *pa0,
-                                int32_t *pa1,
-                                int32_t *pa2,
-                                int32_t *pa3)
+static inline void dw3x3_px(const int8_t *q,
+                            int32_t cn,
+                            int32_t skip,
+                            const uint32_t *wx,
+                            uint32_t off2,
+                            int32_t *pa0,
+                            int32_t *pa1,
+                            int32_t *pa2,
+                            int32_t *pa3)
 {
     int32_t a0 = *pa0, a1 = *pa1, a2 = *pa2, a3 = *pa3;
-#if !RNN_DSP_ASM
+#if !RESILINET_DSP_ASM
     for (int32_t ky = 0; ky < 3; ky++)
     {
         for (int32_t kx = 0; kx < 3; kx++)
         {
-            const uint32_t v = rnn_read_u32(q + kx * cn);
-            const uint32_t lo = rnn_sxtab16(off2, v);
-            const uint32_t hi = rnn_sxtab16_ror8(off2, v);
+            const uint32_t v = resilinet_read_u32(q + kx * cn);
+            const uint32_t lo = resilinet_sxtab16(off2, v);
+            const uint32_t hi = resilinet_sxtab16_ror8(off2, v);
             const uint32_t wl = wx[2 * (3 * ky + kx)], wh = wx[2 * (3 * ky + kx) + 1];
-            a0 = rnn_smlabb(lo, wl, a0);
-            a2 = rnn_smlatt(lo, wl, a2);
-            a1 = rnn_smlabb(hi, wh, a1);
-            a3 = rnn_smlatt(hi, wh, a3);
+            a0 = resilinet_smlabb(lo, wl, a0);
+            a2 = resilinet_smlatt(lo, wl, a2);
+            a1 = resilinet_smlabb(hi, wh, a1);
+            a3 = resilinet_smlatt(hi, wh, a3);
         }
         q += 2 * cn + skip;
     }
 #else
     uint32_t lo, v, wl, wh;
-#define RNN_DW_TAP(LOAD, WOFF)                      \
+#define DW_TAP(LOAD, WOFF)                      \
     LOAD                                            \
     "sxtab16 %[lo], %[off2], %[v]\n\t"              \
     "sxtab16 %[v], %[off2], %[v], ror #8\n\t"       \
@@ -255,19 +255,19 @@ static inline void rnn_dw3x3_px(const int8_t *q,
     "smlatt %[a2], %[lo], %[wl], %[a2]\n\t"         \
     "smlabb %[a1], %[v], %[wh], %[a1]\n\t"          \
     "smlatt %[a3], %[v], %[wh], %[a3]\n\t"
-#define RNN_DW_ROW(W0, W1, W2)                                  \
-    RNN_DW_TAP("ldr    %[v], [%[q]]\n\t", W0)                   \
-    RNN_DW_TAP("ldr    %[v], [%[q], %[cn]]\n\t", W1)            \
-    RNN_DW_TAP("add    %[q], %[q], %[cn], lsl #1\n\t"           \
-               "ldr    %[v], [%[q]]\n\t", W2)                   \
+#define DW_ROW(W0, W1, W2)                                  \
+    DW_TAP("ldr    %[v], [%[q]]\n\t", W0)                   \
+    DW_TAP("ldr    %[v], [%[q], %[cn]]\n\t", W1)            \
+    DW_TAP("add    %[q], %[q], %[cn], lsl #1\n\t"           \
+           "ldr    %[v], [%[q]]\n\t", W2)                   \
     "add    %[q], %[q], %[skip]\n\t"
-    __asm__(RNN_DW_ROW("0", "8", "16") RNN_DW_ROW("24", "32", "40") RNN_DW_ROW("48", "56", "64")
+    __asm__(DW_ROW("0", "8", "16") DW_ROW("24", "32", "40") DW_ROW("48", "56", "64")
             : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [q] "+r"(q), [lo] "=&r"(lo), [v] "=&r"(v),
               [wl] "=&r"(wl), [wh] "=&r"(wh)
             : [cn] "r"(cn), [skip] "r"(skip), [wx] "r"(wx), [off2] "r"(off2)
             : "memory");
-#undef RNN_DW_ROW
-#undef RNN_DW_TAP
+#undef DW_ROW
+#undef DW_TAP
 #endif
     *pa0 = a0;
     *pa1 = a1;
@@ -276,28 +276,28 @@ static inline void rnn_dw3x3_px(const int8_t *q,
 }
 
 /* Requantize the four accumulators of channels c..c+3 and store them at o[0..3]. */
-static inline void rnn_dw_store4(const rnn_rq_t *rq,
-                                 const int32_t *me,
-                                 int32_t fast,
-                                 int32_t c,
-                                 int32_t a0,
-                                 int32_t a1,
-                                 int32_t a2,
-                                 int32_t a3,
-                                 int8_t *o)
+static inline void dw_store4(const resilinet_nn_requant_params *rq,
+                             const int32_t *me,
+                             int32_t fast,
+                             int32_t c,
+                             int32_t a0,
+                             int32_t a1,
+                             int32_t a2,
+                             int32_t a3,
+                             int8_t *o)
 {
     if (fast)
     {
         const int32_t rc = rq->c;
-#if !RNN_DSP_ASM
-        o[0] = (int8_t)rnn_rq_fast(a0, me[0], me[4], rc);
-        o[1] = (int8_t)rnn_rq_fast(a1, me[1], me[5], rc);
-        o[2] = (int8_t)rnn_rq_fast(a2, me[2], me[6], rc);
-        o[3] = (int8_t)rnn_rq_fast(a3, me[3], me[7], rc);
+#if !RESILINET_DSP_ASM
+        o[0] = (int8_t)resilinet_nn_requant_fast(a0, me[0], me[4], rc);
+        o[1] = (int8_t)resilinet_nn_requant_fast(a1, me[1], me[5], rc);
+        o[2] = (int8_t)resilinet_nn_requant_fast(a2, me[2], me[6], rc);
+        o[3] = (int8_t)resilinet_nn_requant_fast(a3, me[3], me[7], rc);
 #else
-        /* rnn_rq_fast on all four, the multipliers and shift counts fetched in pairs. */
+        /* resilinet_nn_requant_fast on all four, the multipliers and shift counts fetched in pairs. */
         uint32_t ma, mb, ea, eb;
-#define RNN_DW_RQ(A, M, E, OFF)                         \
+#define DW_RQ(A, M, E, OFF)                         \
     "lsl    %[" A "], %[" A "], #1\n\t"                \
     "smmulr %[" A "], %[" A "], %[" M "]\n\t"          \
     "add    %[" A "], %[" A "], %[" A "], asr #31\n\t" \
@@ -307,43 +307,43 @@ static inline void rnn_dw_store4(const rnn_rq_t *rq,
     "strb   %[" A "], [%[o], #" OFF "]\n\t"
         __asm__ volatile("ldrd   %[ma], %[mb], [%[me]]\n\t"
                 "ldrd   %[ea], %[eb], [%[me], #16]\n\t"
-                RNN_DW_RQ("a0", "ma", "ea", "0") RNN_DW_RQ("a1", "mb", "eb", "1")
+                DW_RQ("a0", "ma", "ea", "0") DW_RQ("a1", "mb", "eb", "1")
                 "ldrd   %[ma], %[mb], [%[me], #8]\n\t"
                 "ldrd   %[ea], %[eb], [%[me], #24]\n\t"
-                RNN_DW_RQ("a2", "ma", "ea", "2") RNN_DW_RQ("a3", "mb", "eb", "3")
+                DW_RQ("a2", "ma", "ea", "2") DW_RQ("a3", "mb", "eb", "3")
                 : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [ma] "=&r"(ma), [mb] "=&r"(mb),
                   [ea] "=&r"(ea), [eb] "=&r"(eb)
                 : [me] "r"(me), [rc] "r"(rc), [o] "r"(o)
                 : "memory");
-#undef RNN_DW_RQ
+#undef DW_RQ
 #endif
     }
     else
     {
-        o[0] = rnn_rq_one(rq, a0, c);
-        o[1] = rnn_rq_one(rq, a1, c + 1);
-        o[2] = rnn_rq_one(rq, a2, c + 2);
-        o[3] = rnn_rq_one(rq, a3, c + 3);
+        o[0] = resilinet_nn_requant_one(rq, a0, c);
+        o[1] = resilinet_nn_requant_one(rq, a1, c + 1);
+        o[2] = resilinet_nn_requant_one(rq, a2, c + 2);
+        o[3] = resilinet_nn_requant_one(rq, a3, c + 3);
     }
 }
 
 /* Channel multiplier 1 on DSP cores, four channels at a time: the group's weights are widened once into
  * two words per tap ([w0 | w2 << 16], [w1 | w3 << 16]); per tap one LDR and two SXTAB16 widen the four
  * inputs (adding the offset) and four SMLABB/SMLATT accumulate. Requantization constants of the group are
- * loaded once for all pixels; 3x3 windows inside the input run straight-line (rnn_dw3x3_px), clipped
- * windows row by row (rnn_dw_taps). */
+ * loaded once for all pixels; 3x3 windows inside the input run straight-line (dw3x3_px), clipped
+ * windows row by row (dw_taps). */
 #if defined(__GNUC__)
 __attribute__((noinline))
 #endif
-static void rnn_dw_group_dsp(const rnn_rq_t *rq,
-                             const cmsis_nn_dw_conv_params *p,
-                             const cmsis_nn_dims *input_dims,
-                             const int8_t *in,
-                             const cmsis_nn_dims *filter_dims,
-                             const int8_t *filter_data,
-                             const cmsis_nn_dims *output_dims,
-                             int8_t *out,
-                             int32_t c)
+static void dw_group_dsp(const resilinet_nn_requant_params *rq,
+                         const cmsis_nn_dw_conv_params *p,
+                         const cmsis_nn_dims *input_dims,
+                         const int8_t *in,
+                         const cmsis_nn_dims *filter_dims,
+                         const int8_t *filter_data,
+                         const cmsis_nn_dims *output_dims,
+                         int8_t *out,
+                         int32_t c)
 {
     const int32_t in_h = input_dims->h;
     const int32_t in_w = input_dims->w;
@@ -353,13 +353,13 @@ static void rnn_dw_group_dsp(const rnn_rq_t *rq,
     const int32_t out_h = output_dims->h;
     const int32_t out_w = output_dims->w;
     const int32_t sh = p->stride.h, sw = p->stride.w, ph = p->padding.h, pw = p->padding.w;
-    const uint32_t off2 = rnn_dup16(p->input_offset);
-    uint32_t wx[2 * RNN_DW_MAX_TAPS];
+    const uint32_t off2 = resilinet_dup16(p->input_offset);
+    uint32_t wx[2 * DW_MAX_TAPS];
     for (int32_t t = 0; t < kh * kw; t++)
     {
-        const uint32_t v = rnn_read_u32(filter_data + t * c_n + c);
-        wx[2 * t] = rnn_sxtb16(v);
-        wx[2 * t + 1] = rnn_sxtb16_ror8(v);
+        const uint32_t v = resilinet_read_u32(filter_data + t * c_n + c);
+        wx[2 * t] = resilinet_sxtb16(v);
+        wx[2 * t + 1] = resilinet_sxtb16_ror8(v);
     }
     int32_t bias[4], me[8];
     for (int32_t j = 0; j < 4; j++)
@@ -388,8 +388,8 @@ static void rnn_dw_group_dsp(const rnn_rq_t *rq,
                 for (; ox < ox_hi; ox++)
                 {
                     int32_t a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3];
-                    rnn_dw3x3_px(q, c_n, row_step - 2 * c_n, wx, off2, &a0, &a1, &a2, &a3);
-                    rnn_dw_store4(rq, me, fast, c, a0, a1, a2, a3, o);
+                    dw3x3_px(q, c_n, row_step - 2 * c_n, wx, off2, &a0, &a1, &a2, &a3);
+                    dw_store4(rq, me, fast, c, a0, a1, a2, a3, o);
                     q += sw * c_n;
                     o += c_n;
                 }
@@ -408,12 +408,12 @@ static void rnn_dw_group_dsp(const rnn_rq_t *rq,
                 const uint32_t *wrow = wx + 2 * (ky_start * kw + kx_start);
                 for (int32_t ky = ky_start; ky < ky_end; ky++)
                 {
-                    rnn_dw_taps(row, c_n, wrow, kx_end - kx_start, off2, &a0, &a1, &a2, &a3);
+                    dw_taps(row, c_n, wrow, kx_end - kx_start, off2, &a0, &a1, &a2, &a3);
                     row += row_step;
                     wrow += 2 * kw;
                 }
             }
-            rnn_dw_store4(rq, me, fast, c, a0, a1, a2, a3, o);
+            dw_store4(rq, me, fast, c, a0, a1, a2, a3, o);
             o += c_n;
         }
     }
@@ -445,22 +445,23 @@ arm_cmsis_nn_status arm_depthwise_conv_s8_opt(const cmsis_nn_context *ctx,
         const int8_t *in = input_data + b * input_dims->h * input_dims->w * c_n;
         int8_t *out = output_data + b * output_dims->h * output_dims->w * c_n;
         int32_t c = 0;
-#if RNN_HAS_DSP
-        if (filter_dims->h * filter_dims->w <= RNN_DW_MAX_TAPS)
+#if RESILINET_HAS_DSP
+        if (filter_dims->h * filter_dims->w <= DW_MAX_TAPS)
         {
-            rnn_rq_t rq;
-            rnn_rq_init(&rq, bias_data, quant_params->multiplier, quant_params->shift, 1, c_n, p->output_offset,
-                        p->activation.min, p->activation.max, filter_dims->h * filter_dims->w, p->input_offset);
+            resilinet_nn_requant_params rq;
+            resilinet_nn_requant_init(&rq, bias_data, quant_params->multiplier, quant_params->shift, 1, c_n,
+                                      p->output_offset, p->activation.min, p->activation.max,
+                                      filter_dims->h * filter_dims->w, p->input_offset);
             for (; c + 4 <= c_n; c += 4)
             {
-                rnn_dw_group_dsp(&rq, p, input_dims, in, filter_dims, filter_data, output_dims, out, c);
+                dw_group_dsp(&rq, p, input_dims, in, filter_dims, filter_data, output_dims, out, c);
             }
         }
 #endif
         if (c < c_n)
         {
-            rnn_dw_channels(p, quant_params, input_dims, in, filter_dims, filter_data, bias_data, output_dims, out, c,
-                            c_n);
+            dw_channels(p, quant_params, input_dims, in, filter_dims, filter_data, bias_data, output_dims, out, c,
+                        c_n);
         }
     }
     return ARM_CMSIS_NN_SUCCESS;
@@ -512,7 +513,7 @@ arm_cmsis_nn_status arm_depthwise_conv_wrapper_s8(const cmsis_nn_context *ctx,
  * must get Arm's numbers). */
 int32_t arm_depthwise_conv_s8_opt_get_buffer_size(const cmsis_nn_dims *input_dims, const cmsis_nn_dims *filter_dims)
 {
-#if defined(ARM_MATH_DSP) || RNN_HAS_DSP
+#if defined(ARM_MATH_DSP) || RESILINET_HAS_DSP
     return input_dims->c * filter_dims->w * filter_dims->h * (int32_t)sizeof(int16_t);
 #else
     (void)input_dims;
@@ -521,14 +522,14 @@ int32_t arm_depthwise_conv_s8_opt_get_buffer_size(const cmsis_nn_dims *input_dim
 #endif
 }
 
-static int32_t rnn_dw_uses_opt(const cmsis_nn_dw_conv_params *p,
-                               const cmsis_nn_dims *input_dims,
-                               const cmsis_nn_dims *output_dims)
+static int32_t dw_uses_opt(const cmsis_nn_dw_conv_params *p,
+                           const cmsis_nn_dims *input_dims,
+                           const cmsis_nn_dims *output_dims)
 {
     return input_dims->c == output_dims->c && input_dims->n == 1 && p->dilation.w == 1 && p->dilation.h == 1;
 }
 
-static int32_t rnn_dw_is_3x3(const cmsis_nn_dw_conv_params *p, const cmsis_nn_dims *filter_dims)
+static int32_t dw_is_3x3(const cmsis_nn_dw_conv_params *p, const cmsis_nn_dims *filter_dims)
 {
     return filter_dims->w == 3 && filter_dims->h == 3 && p->padding.h <= 1 && p->padding.w <= 1;
 }
@@ -538,7 +539,7 @@ int32_t arm_depthwise_conv_wrapper_s8_get_buffer_size_dsp(const cmsis_nn_dw_conv
                                                           const cmsis_nn_dims *filter_dims,
                                                           const cmsis_nn_dims *output_dims)
 {
-    if (!rnn_dw_uses_opt(dw_conv_params, input_dims, output_dims) || rnn_dw_is_3x3(dw_conv_params, filter_dims))
+    if (!dw_uses_opt(dw_conv_params, input_dims, output_dims) || dw_is_3x3(dw_conv_params, filter_dims))
     {
         return 0;
     }
@@ -550,7 +551,7 @@ int32_t arm_depthwise_conv_wrapper_s8_get_buffer_size_mve(const cmsis_nn_dw_conv
                                                           const cmsis_nn_dims *filter_dims,
                                                           const cmsis_nn_dims *output_dims)
 {
-    if (!rnn_dw_uses_opt(dw_conv_params, input_dims, output_dims))
+    if (!dw_uses_opt(dw_conv_params, input_dims, output_dims))
     {
         return 0;
     }
@@ -563,7 +564,7 @@ int32_t arm_depthwise_conv_wrapper_s8_get_buffer_size(const cmsis_nn_dw_conv_par
                                                       const cmsis_nn_dims *filter_dims,
                                                       const cmsis_nn_dims *output_dims)
 {
-#if defined(ARM_MATH_DSP) || RNN_HAS_DSP
+#if defined(ARM_MATH_DSP) || RESILINET_HAS_DSP
     return arm_depthwise_conv_wrapper_s8_get_buffer_size_dsp(dw_conv_params, input_dims, filter_dims, output_dims);
 #else
     (void)dw_conv_params;

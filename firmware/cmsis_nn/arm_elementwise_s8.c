@@ -9,7 +9,7 @@
 #include "arm_nnfunctions.h"
 #include "arm_nnsupportfunctions.h"
 
-#if RNN_HAS_DSP
+#if RESILINET_HAS_DSP
 /* Input rescaling of the add with left shift L (9 <= L <= 20) and a right shift e = -shift >= 0:
  *   HM((x + o) << L, m) = floor(((x + o) * m + 2^(30-L)) / 2^(31-L))
  *                       = (x + o) * mh + floor(((x + o) * ml + 2^(30-L)) / 2^(31-L))
@@ -18,9 +18,9 @@
 typedef struct
 {
     int32_t mh, k1, ml, k2, e1;
-} rnn_add_in_t;
+} add_in_t;
 
-static int32_t rnn_add_in_init(rnn_add_in_t *a, int32_t offset, int32_t mult, int32_t shift, int32_t left_shift)
+static int32_t add_in_init(add_in_t *a, int32_t offset, int32_t mult, int32_t shift, int32_t left_shift)
 {
     const int32_t low = 31 - left_shift;
     a->mh = mult >> low;
@@ -32,7 +32,7 @@ static int32_t rnn_add_in_init(rnn_add_in_t *a, int32_t offset, int32_t mult, in
 }
 
 /* shift0: the input's shift is 0 (no division; TFLM's recipe gives that to the input of larger scale). */
-static inline int32_t rnn_add_in(const rnn_add_in_t *a, int32_t x, int32_t low, const int32_t shift0)
+static inline int32_t add_in(const add_in_t *a, int32_t x, int32_t low, const int32_t shift0)
 {
     const int32_t hm = x * a->mh + a->k1 + ((x * a->ml + a->k2) >> low);
     if (shift0)
@@ -46,27 +46,27 @@ static inline int32_t rnn_add_in(const rnn_add_in_t *a, int32_t x, int32_t low, 
 #if defined(__GNUC__)
 __attribute__((always_inline))
 #endif
-static inline void rnn_add_loop(const int8_t *x1,
-                                const int8_t *x2,
-                                const rnn_add_in_t *in1,
-                                const rnn_add_in_t *in2,
-                                const int32_t shift0_1,
-                                const int32_t shift0_2,
-                                int32_t low,
-                                int32_t out_mult,
-                                int32_t e_out,
-                                int32_t c,
-                                int32_t act_min,
-                                int32_t act_max,
-                                int8_t *out,
-                                int32_t n)
+static inline void add_loop(const int8_t *x1,
+                            const int8_t *x2,
+                            const add_in_t *in1,
+                            const add_in_t *in2,
+                            const int32_t shift0_1,
+                            const int32_t shift0_2,
+                            int32_t low,
+                            int32_t out_mult,
+                            int32_t e_out,
+                            int32_t c,
+                            int32_t act_min,
+                            int32_t act_max,
+                            int8_t *out,
+                            int32_t n)
 {
     const int32_t full = act_min <= -128 && act_max >= 127;
     for (int32_t i = 0; i < n; i++)
     {
-        const int32_t a = rnn_add_in(in1, x1[i], low, shift0_1);
-        const int32_t b = rnn_add_in(in2, x2[i], low, shift0_2);
-        int32_t v = rnn_rq_fast(a + b, out_mult, e_out, c);
+        const int32_t a = add_in(in1, x1[i], low, shift0_1);
+        const int32_t b = add_in(in2, x2[i], low, shift0_2);
+        int32_t v = resilinet_nn_requant_fast(a + b, out_mult, e_out, c);
         if (!full)
         {
             v = MAX(v, act_min);
@@ -94,13 +94,13 @@ arm_cmsis_nn_status arm_elementwise_add_s8(const int8_t *input_1_vect,
                                            const int32_t out_activation_max,
                                            const int32_t block_size)
 {
-#if RNN_HAS_DSP
+#if RESILINET_HAS_DSP
     if (left_shift >= 9 && left_shift <= 20)
     {
-        rnn_add_in_t in1, in2;
-        const int32_t ok1 = rnn_add_in_init(&in1, input_1_offset, input_1_mult, input_1_shift, left_shift);
-        const int32_t ok2 = rnn_add_in_init(&in2, input_2_offset, input_2_mult, input_2_shift, left_shift);
-        /* |a|, |b| <= 384 * 2^20, so |a + b| < 2^30 and rnn_rq_fast applies to the output step. */
+        add_in_t in1, in2;
+        const int32_t ok1 = add_in_init(&in1, input_1_offset, input_1_mult, input_1_shift, left_shift);
+        const int32_t ok2 = add_in_init(&in2, input_2_offset, input_2_mult, input_2_shift, left_shift);
+        /* |a|, |b| <= 384 * 2^20, so |a + b| < 2^30 and resilinet_nn_requant_fast applies to the output step. */
         if (ok1 && ok2 && out_mult >= 0 && out_shift <= -1 && out_shift >= -31 && out_offset >= -128 &&
             out_offset <= 127)
         {
@@ -110,23 +110,23 @@ arm_cmsis_nn_status arm_elementwise_add_s8(const int8_t *input_1_vect,
             const int32_t z1 = input_1_shift == 0, z2 = input_2_shift == 0;
             if (!z1 && z2)
             {
-                rnn_add_loop(input_1_vect, input_2_vect, &in1, &in2, 0, 1, low, out_mult, e_out, c, out_activation_min,
-                             out_activation_max, output, block_size);
+                add_loop(input_1_vect, input_2_vect, &in1, &in2, 0, 1, low, out_mult, e_out, c, out_activation_min,
+                         out_activation_max, output, block_size);
             }
             else if (z1 && !z2)
             {
-                rnn_add_loop(input_1_vect, input_2_vect, &in1, &in2, 1, 0, low, out_mult, e_out, c, out_activation_min,
-                             out_activation_max, output, block_size);
+                add_loop(input_1_vect, input_2_vect, &in1, &in2, 1, 0, low, out_mult, e_out, c, out_activation_min,
+                         out_activation_max, output, block_size);
             }
             else if (!z1 && !z2)
             {
-                rnn_add_loop(input_1_vect, input_2_vect, &in1, &in2, 0, 0, low, out_mult, e_out, c, out_activation_min,
-                             out_activation_max, output, block_size);
+                add_loop(input_1_vect, input_2_vect, &in1, &in2, 0, 0, low, out_mult, e_out, c, out_activation_min,
+                         out_activation_max, output, block_size);
             }
             else
             {
-                rnn_add_loop(input_1_vect, input_2_vect, &in1, &in2, 1, 1, low, out_mult, e_out, c, out_activation_min,
-                             out_activation_max, output, block_size);
+                add_loop(input_1_vect, input_2_vect, &in1, &in2, 1, 1, low, out_mult, e_out, c, out_activation_min,
+                         out_activation_max, output, block_size);
             }
             return ARM_CMSIS_NN_SUCCESS;
         }

@@ -8,9 +8,9 @@
 #include "arm_nnfunctions.h"
 #include "arm_nnsupportfunctions.h"
 
-#if RNN_HAS_DSP
+#if RESILINET_HAS_DSP
 /* The depth % 4 tail of four rows. */
-static inline void rnn_fc_tail4(const int8_t *x, const int8_t *w, int32_t depth, int32_t input_offset, int32_t *acc)
+static inline void fc_tail4(const int8_t *x, const int8_t *w, int32_t depth, int32_t input_offset, int32_t *acc)
 {
     for (int32_t j = depth & ~3; j < depth; j++)
     {
@@ -26,17 +26,17 @@ static inline void rnn_fc_tail4(const int8_t *x, const int8_t *w, int32_t depth,
 #if defined(__GNUC__)
 __attribute__((noinline))
 #endif
-static void rnn_fc_rows4_fast(const int8_t *x,
-                              const int8_t *w,
-                              int32_t depth,
-                              uint32_t off2,
-                              int32_t n4,
-                              const int32_t *bias,
-                              const int32_t *mult,
-                              const int32_t *shift,
-                              int32_t qstride,
-                              int32_t c,
-                              int8_t *out)
+static void fc_rows4_fast(const int8_t *x,
+                          const int8_t *w,
+                          int32_t depth,
+                          uint32_t off2,
+                          int32_t n4,
+                          const int32_t *bias,
+                          const int32_t *mult,
+                          const int32_t *shift,
+                          int32_t qstride,
+                          int32_t c,
+                          int8_t *out)
 {
     const int32_t groups = depth >> 2;
     const int32_t input_offset = (int32_t)(int16_t)(off2 & 0xFFFFu);
@@ -47,14 +47,14 @@ static void rnn_fc_rows4_fast(const int8_t *x,
         {
             acc[r] = bias != NULL ? bias[r] : 0;
         }
-        rnn_dot4_s8_offset(x, w, depth, groups, off2, acc);
+        resilinet_nn_dot_4x_s8(x, w, depth, groups, off2, acc);
         if (depth & 3)
         {
-            rnn_fc_tail4(x, w, depth, input_offset, acc);
+            fc_tail4(x, w, depth, input_offset, acc);
         }
         for (int32_t r = 0; r < 4; r++)
         {
-            out[r] = (int8_t)rnn_rq_fast(acc[r], mult[r * qstride], ~shift[r * qstride], c);
+            out[r] = (int8_t)resilinet_nn_requant_fast(acc[r], mult[r * qstride], ~shift[r * qstride], c);
         }
         w += 4 * depth;
         bias = bias != NULL ? bias + 4 : NULL;
@@ -66,25 +66,25 @@ static void rnn_fc_rows4_fast(const int8_t *x,
 #endif
 
 /* Shared body; mult/shift point at one value (per-tensor, stride 0) or one per output row (stride 1). */
-static void rnn_fc(const cmsis_nn_fc_params *p,
-                   const int32_t *mult,
-                   const int32_t *shift,
-                   int32_t qstride,
-                   const cmsis_nn_dims *input_dims,
-                   const int8_t *input_data,
-                   const cmsis_nn_dims *filter_dims,
-                   const int8_t *filter_data,
-                   const int32_t *bias_data,
-                   const cmsis_nn_dims *output_dims,
-                   int8_t *output_data)
+static void fc_s8(const cmsis_nn_fc_params *p,
+                  const int32_t *mult,
+                  const int32_t *shift,
+                  int32_t qstride,
+                  const cmsis_nn_dims *input_dims,
+                  const int8_t *input_data,
+                  const cmsis_nn_dims *filter_dims,
+                  const int8_t *filter_data,
+                  const int32_t *bias_data,
+                  const cmsis_nn_dims *output_dims,
+                  int8_t *output_data)
 {
     const int32_t depth = filter_dims->n;
     const int32_t out_c = output_dims->c;
-#if RNN_HAS_DSP
-    rnn_rq_t rq;
-    rnn_rq_init(&rq, bias_data, mult, shift, qstride, out_c, p->output_offset, p->activation.min, p->activation.max,
-                depth, p->input_offset);
-    const uint32_t off2 = rnn_dup16(p->input_offset);
+#if RESILINET_HAS_DSP
+    resilinet_nn_requant_params rq;
+    resilinet_nn_requant_init(&rq, bias_data, mult, shift, qstride, out_c, p->output_offset, p->activation.min,
+                              p->activation.max, depth, p->input_offset);
+    const uint32_t off2 = resilinet_dup16(p->input_offset);
     const int32_t groups = depth >> 2;
 #endif
     for (int32_t b = 0; b < input_dims->n; b++)
@@ -92,11 +92,11 @@ static void rnn_fc(const cmsis_nn_fc_params *p,
         const int8_t *x = input_data + b * depth;
         int8_t *out = output_data + b * out_c;
         int32_t oc = 0;
-#if RNN_HAS_DSP
-        /* Four rows at a time (rnn_dot4_s8_offset), the depth % 4 tail in plain C. */
+#if RESILINET_HAS_DSP
+        /* Four rows at a time (resilinet_nn_dot_4x_s8), the depth % 4 tail in plain C. */
         if (groups > 0 && rq.fast && rq.full_range && out_c >= 4)
         {
-            rnn_fc_rows4_fast(x, filter_data, depth, off2, out_c >> 2, bias_data, mult, shift, qstride, rq.c, out);
+            fc_rows4_fast(x, filter_data, depth, off2, out_c >> 2, bias_data, mult, shift, qstride, rq.c, out);
             oc = out_c & ~3;
         }
         for (; groups > 0 && oc + 4 <= out_c; oc += 4)
@@ -107,11 +107,11 @@ static void rnn_fc(const cmsis_nn_fc_params *p,
             {
                 acc[r] = bias_data != NULL ? bias_data[oc + r] : 0;
             }
-            rnn_dot4_s8_offset(x, w, depth, groups, off2, acc);
-            rnn_fc_tail4(x, w, depth, p->input_offset, acc);
+            resilinet_nn_dot_4x_s8(x, w, depth, groups, off2, acc);
+            fc_tail4(x, w, depth, p->input_offset, acc);
             for (int32_t r = 0; r < 4; r++)
             {
-                out[oc + r] = rnn_rq_one(&rq, acc[r], oc + r);
+                out[oc + r] = resilinet_nn_requant_one(&rq, acc[r], oc + r);
             }
         }
 #endif
@@ -119,27 +119,27 @@ static void rnn_fc(const cmsis_nn_fc_params *p,
         {
             int32_t a0;
             int32_t a1;
-            rnn_dot2_s8_offset(x, filter_data + oc * depth, filter_data + (oc + 1) * depth, depth, p->input_offset,
-                               &a0, &a1);
+            resilinet_nn_dot_2x_s8(x, filter_data + oc * depth, filter_data + (oc + 1) * depth, depth, p->input_offset,
+                                   &a0, &a1);
             if (bias_data != NULL)
             {
                 a0 += bias_data[oc];
                 a1 += bias_data[oc + 1];
             }
-            out[oc] = rnn_requantize_clamp(a0, mult[oc * qstride], shift[oc * qstride], p->output_offset,
-                                           p->activation.min, p->activation.max);
-            out[oc + 1] = rnn_requantize_clamp(a1, mult[(oc + 1) * qstride], shift[(oc + 1) * qstride],
-                                               p->output_offset, p->activation.min, p->activation.max);
+            out[oc] = resilinet_nn_requantize_clamp(a0, mult[oc * qstride], shift[oc * qstride], p->output_offset,
+                                                    p->activation.min, p->activation.max);
+            out[oc + 1] = resilinet_nn_requantize_clamp(a1, mult[(oc + 1) * qstride], shift[(oc + 1) * qstride],
+                                                        p->output_offset, p->activation.min, p->activation.max);
         }
         if (oc < out_c)
         {
-            int32_t acc = rnn_dot_s8_offset(x, filter_data + oc * depth, depth, p->input_offset);
+            int32_t acc = resilinet_nn_dot_s8(x, filter_data + oc * depth, depth, p->input_offset);
             if (bias_data != NULL)
             {
                 acc += bias_data[oc];
             }
-            out[oc] = rnn_requantize_clamp(acc, mult[oc * qstride], shift[oc * qstride], p->output_offset,
-                                           p->activation.min, p->activation.max);
+            out[oc] = resilinet_nn_requantize_clamp(acc, mult[oc * qstride], shift[oc * qstride], p->output_offset,
+                                                    p->activation.min, p->activation.max);
         }
     }
 }
@@ -158,8 +158,8 @@ arm_cmsis_nn_status arm_fully_connected_s8(const cmsis_nn_context *ctx,
 {
     (void)ctx;
     (void)bias_dims;
-    rnn_fc(fc_params, &quant_params->multiplier, &quant_params->shift, 0, input_dims, input_data, filter_dims,
-           filter_data, bias_data, output_dims, output_data);
+    fc_s8(fc_params, &quant_params->multiplier, &quant_params->shift, 0, input_dims, input_data, filter_dims,
+          filter_data, bias_data, output_dims, output_data);
     return ARM_CMSIS_NN_SUCCESS;
 }
 
@@ -177,8 +177,8 @@ arm_cmsis_nn_status arm_fully_connected_per_channel_s8(const cmsis_nn_context *c
 {
     (void)ctx;
     (void)bias_dims;
-    rnn_fc(fc_params, quant_params->multiplier, quant_params->shift, 1, input_dims, input_data, filter_dims,
-           filter_data, bias_data, output_dims, output_data);
+    fc_s8(fc_params, quant_params->multiplier, quant_params->shift, 1, input_dims, input_data, filter_dims,
+          filter_data, bias_data, output_dims, output_data);
     return ARM_CMSIS_NN_SUCCESS;
 }
 

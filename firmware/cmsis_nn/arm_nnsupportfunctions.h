@@ -162,13 +162,20 @@ static inline void arm_memset_s8(int8_t *dst, const int8_t val, const uint32_t b
     memset(dst, val, block_size);
 }
 
+/* ------------------------------------------------------------------------------------------------------
+ * Not CMSIS-NN API: our own support functions, named like CMSIS-NN's (operation, then operand types,
+ * weights first: _s8_s16 = int8 weights against int16 columns) under the resilinet_nn_ prefix, so they can
+ * never clash with Arm's arm_nn_* helpers, whatever release is linked. The functions are defined in
+ * resilinet_nn_*.c; the "Nx" ones produce N accumulators per call.
+ * ------------------------------------------------------------------------------------------------------ */
+
 /* Requantize one accumulator and clamp to the activation range. */
-static inline int8_t rnn_requantize_clamp(const int32_t acc,
-                                          const int32_t multiplier,
-                                          const int32_t shift,
-                                          const int32_t out_offset,
-                                          const int32_t act_min,
-                                          const int32_t act_max)
+static inline int8_t resilinet_nn_requantize_clamp(const int32_t acc,
+                                                   const int32_t multiplier,
+                                                   const int32_t shift,
+                                                   const int32_t out_offset,
+                                                   const int32_t act_min,
+                                                   const int32_t act_max)
 {
     int32_t v = arm_nn_requantize(acc, multiplier, shift) + out_offset;
     v = MAX(v, act_min);
@@ -176,36 +183,36 @@ static inline int8_t rnn_requantize_clamp(const int32_t acc,
     return (int8_t)v;
 }
 
-/* Internal dot products shared by FC, 1x1 and generic convolution (not part of the CMSIS-NN API). */
+/* Dot products shared by FC, 1x1 and generic convolution (resilinet_nn_dot_s8.c). */
 
 /* sum_i w[i] * (x[i] + x_offset) over n int8 pairs. */
-int32_t rnn_dot_s8_offset(const int8_t *x, const int8_t *w, int32_t n, int32_t x_offset);
+int32_t resilinet_nn_dot_s8(const int8_t *x, const int8_t *w, int32_t n, int32_t x_offset);
 
 /* Same for two weight rows against one input vector (shares the input unpacking). */
-void rnn_dot2_s8_offset(const int8_t *x,
-                        const int8_t *w0,
-                        const int8_t *w1,
-                        int32_t n,
-                        int32_t x_offset,
-                        int32_t *acc0,
-                        int32_t *acc1);
+void resilinet_nn_dot_2x_s8(const int8_t *x,
+                            const int8_t *w0,
+                            const int8_t *w1,
+                            int32_t n,
+                            int32_t x_offset,
+                            int32_t *acc0,
+                            int32_t *acc1);
 
-/* sum_i w[i] * col[i] with col an offset-corrected int16 im2col column (layout: rnn_im2col_index). */
-int32_t rnn_dot_s16_s8(const int16_t *col, const int8_t *w, int32_t n);
+/* sum_i w[i] * col[i] with col an offset-corrected int16 im2col column (layout: resilinet_nn_im2col_index). */
+int32_t resilinet_nn_dot_s8_s16(const int16_t *col, const int8_t *w, int32_t n);
 
 /* Two such columns against one weight row. */
-void rnn_dot2_s16_s8(const int16_t *col0,
-                     const int16_t *col1,
-                     const int8_t *w,
-                     int32_t n,
-                     int32_t *acc0,
-                     int32_t *acc1);
+void resilinet_nn_dot_2x_s8_s16(const int16_t *col0,
+                                const int16_t *col1,
+                                const int8_t *w,
+                                int32_t n,
+                                int32_t *acc0,
+                                int32_t *acc1);
 
 /* Where column entry k lives in an im2col buffer (groups of four are stored c0,c2,c1,c3 on DSP builds,
  * matching the lane order of SXTB16; n4 is the length rounded down to a multiple of 4). */
-static inline int32_t rnn_im2col_index(int32_t k, int32_t n4)
+static inline int32_t resilinet_nn_im2col_index(int32_t k, int32_t n4)
 {
-#if RNN_HAS_DSP
+#if RESILINET_HAS_DSP
     if (k < n4)
     {
         const int32_t r = k & 3;
@@ -217,18 +224,18 @@ static inline int32_t rnn_im2col_index(int32_t k, int32_t n4)
     return k;
 }
 
-#if RNN_HAS_DSP
+#if RESILINET_HAS_DSP
 /* ------------------------------------------------------------------------------------------------------
  * DSP paths: requantization and the shared matrix kernel.
  *
- * rnn_requantize_clamp() above is the reference. When a channel's shift is <= -1 (a right shift e >= 1,
+ * resilinet_nn_requantize_clamp() above is the reference. When a channel's shift is <= -1 (a right shift e >= 1,
  * no left shift) and |acc| < 2^30, the same result follows from a handful of instructions:
  *   SaturatingRoundingDoublingHighMul(acc, m) = floor((acc*m + 2^30) / 2^31) = SMMULR(2*acc, m)  (= hm)
  *   RoundingDivideByPOT(hm, e) = floor((floor((hm + [hm<0]*-1) / 2^(e-1)) + 1) / 2)
  * and adding the output offset inside the last halving, floor((t + 1 + 2*off) / 2), lets the clamp to int8
  * be one SSAT with an ASR #1 operand. (Both identities are exact integer arithmetic; |hm| < 2^30 keeps every
- * intermediate in range.) rnn_rq_init() checks the conditions once per call; otherwise the kernels fall
- * back to rnn_requantize_clamp().
+ * intermediate in range.) resilinet_nn_requant_init() checks the conditions once per call; otherwise the kernels fall
+ * back to resilinet_nn_requantize_clamp().
  * ------------------------------------------------------------------------------------------------------ */
 typedef struct
 {
@@ -239,46 +246,47 @@ typedef struct
     int32_t out_offset;
     int32_t act_min;
     int32_t act_max;
-    int32_t fast;        /* rnn_rq_fast() is exact for every channel */
+    int32_t fast;        /* resilinet_nn_requant_fast() is exact for every channel */
     int32_t full_range;  /* act_min == -128 && act_max == 127: the SSAT is the whole clamp */
     int32_t c;           /* 1 + 2 * out_offset */
-} rnn_rq_t;
+} resilinet_nn_requant_params;
 
-/* n_terms products per accumulator with inputs x + input_offset (x int8) and int8 weights. */
-void rnn_rq_init(rnn_rq_t *rq,
-                 const int32_t *bias,
-                 const int32_t *mult,
-                 const int32_t *shift,
-                 int32_t q_stride,
-                 int32_t n_ch,
-                 int32_t out_offset,
-                 int32_t act_min,
-                 int32_t act_max,
-                 int32_t n_terms,
-                 int32_t input_offset);
+/* n_terms products per accumulator with inputs x + input_offset (x int8) and int8 weights
+ * (resilinet_nn_requant_init.c). */
+void resilinet_nn_requant_init(resilinet_nn_requant_params *rq,
+                               const int32_t *bias,
+                               const int32_t *mult,
+                               const int32_t *shift,
+                               int32_t q_stride,
+                               int32_t n_ch,
+                               int32_t out_offset,
+                               int32_t act_min,
+                               int32_t act_max,
+                               int32_t n_terms,
+                               int32_t input_offset);
 
 /* Fast requantization of one accumulator (conditions above); e1 = -shift - 1 = ~shift, c = 1 + 2*off.
  * Returns the value clamped to [-128, 127]. */
-static inline int32_t rnn_rq_fast(int32_t acc, int32_t mult, int32_t e1, int32_t c)
+static inline int32_t resilinet_nn_requant_fast(int32_t acc, int32_t mult, int32_t e1, int32_t c)
 {
-    const int32_t hm = rnn_smmulr((int32_t)((uint32_t)acc << 1), mult);
+    const int32_t hm = resilinet_smmulr((int32_t)((uint32_t)acc << 1), mult);
     const int32_t t = (hm + (hm >> 31)) >> e1;
-    return rnn_ssat8_asr1(t + c);
+    return resilinet_ssat8_asr1(t + c);
 }
 
 /* Requantize accumulator acc of channel ch through either path, with the activation clamp. */
-static inline int8_t rnn_rq_one(const rnn_rq_t *rq, int32_t acc, int32_t ch)
+static inline int8_t resilinet_nn_requant_one(const resilinet_nn_requant_params *rq, int32_t acc, int32_t ch)
 {
     const int32_t m = rq->mult[ch * rq->q_stride];
     const int32_t sh = rq->shift[ch * rq->q_stride];
     if (rq->fast)
     {
-        int32_t v = rnn_rq_fast(acc, m, ~sh, rq->c);
+        int32_t v = resilinet_nn_requant_fast(acc, m, ~sh, rq->c);
         v = MAX(v, rq->act_min);
         v = MIN(v, rq->act_max);
         return (int8_t)v;
     }
-    return rnn_requantize_clamp(acc, m, sh, rq->out_offset, rq->act_min, rq->act_max);
+    return resilinet_nn_requantize_clamp(acc, m, sh, rq->out_offset, rq->act_min, rq->act_max);
 }
 
 /* Offset-corrected int16 columns as the matrix kernel reads them: per group of four entries two words,
@@ -288,48 +296,53 @@ static inline int8_t rnn_rq_one(const rnn_rq_t *rq, int32_t acc, int32_t ch)
  * walks both; a single column uses words 2g, 2g+1. */
 
 /* out0[oc] (and out1[oc] when two) for oc < out_c = requantize(bias[oc] + sum_j w[oc*k + j] * col[j]), the
- * column(s) laid out as above. */
-void rnn_mm_s16_s8(const rnn_u32a *cols,
-                   int32_t two,
-                   int32_t k,
-                   const int8_t *w,
-                   int32_t out_c,
-                   const rnn_rq_t *rq,
-                   int8_t *out0,
-                   int8_t *out1);
+ * column(s) laid out as above (resilinet_nn_mat_mult_kernel_s8_s16.c). */
+void resilinet_nn_mat_mult_kernel_s8_s16(const resilinet_u32a *cols,
+                                         int32_t two,
+                                         int32_t k,
+                                         const int8_t *w,
+                                         int32_t out_c,
+                                         const resilinet_nn_requant_params *rq,
+                                         int8_t *out0,
+                                         int8_t *out1);
 
-/* acc[r] += sum_{j < 4g} w[r*d + j] * (x[j] + offset) for r = 0..3, off2 = rnn_dup16(offset), g >= 1. */
-void rnn_dot4_s8_offset(const int8_t *x, const int8_t *w, int32_t d, int32_t g, uint32_t off2, int32_t *acc);
+/* acc[r] += sum_{j < 4g} w[r*d + j] * (x[j] + offset) for r = 0..3, off2 = resilinet_dup16(offset), g >= 1
+ * (resilinet_nn_dot_s8.c). */
+void resilinet_nn_dot_4x_s8(const int8_t *x, const int8_t *w, int32_t d, int32_t g, uint32_t off2, int32_t *acc);
 
 /* Column words of n int8 values (x + offset), n a multiple of 4, src may be unaligned; step = words from
  * one group to the next (2 for a single column, 4 for interleaved pairs). Returns the next group's slot. */
 #if defined(__GNUC__)
 __attribute__((always_inline))
 #endif
-static inline rnn_u32a *rnn_col_from_s8(rnn_u32a *dst, const int8_t *src, int32_t n, uint32_t off2, int32_t step)
+static inline resilinet_u32a *resilinet_nn_s8_to_s16_unordered_with_offset(resilinet_u32a *dst,
+                                                                           const int8_t *src,
+                                                                           int32_t n,
+                                                                           uint32_t off2,
+                                                                           int32_t step)
 {
     const int8_t *end = src + n;
     if (n & 4)
     {
-        const uint32_t v = rnn_read_u32(src);
+        const uint32_t v = resilinet_read_u32(src);
         src += 4;
-        dst[0] = rnn_sxtab16(off2, v);
-        dst[1] = rnn_sxtab16_ror8(off2, v);
+        dst[0] = resilinet_sxtab16(off2, v);
+        dst[1] = resilinet_sxtab16_ror8(off2, v);
         dst += step;
     }
     while (src != end)
     {
-        const uint32_t v = rnn_read_u32(src);
-        const uint32_t u = rnn_read_u32(src + 4);
+        const uint32_t v = resilinet_read_u32(src);
+        const uint32_t u = resilinet_read_u32(src + 4);
         src += 8;
-        dst[0] = rnn_sxtab16(off2, v);
-        dst[1] = rnn_sxtab16_ror8(off2, v);
-        dst[step] = rnn_sxtab16(off2, u);
-        dst[step + 1] = rnn_sxtab16_ror8(off2, u);
+        dst[0] = resilinet_sxtab16(off2, v);
+        dst[1] = resilinet_sxtab16_ror8(off2, v);
+        dst[step] = resilinet_sxtab16(off2, u);
+        dst[step + 1] = resilinet_sxtab16_ror8(off2, u);
         dst += 2 * step;
     }
     return dst;
 }
-#endif /* RNN_HAS_DSP */
+#endif /* RESILINET_HAS_DSP */
 
 #endif /* ARM_NNSUPPORTFUNCTIONS_H */

@@ -9,7 +9,7 @@
 #include "arm_nnfunctions.h"
 #include "arm_nnsupportfunctions.h"
 
-static inline int8_t rnn_avg_finish(int32_t sum, int32_t count, const cmsis_nn_pool_params *pool_params)
+static inline int8_t avg_finish(int32_t sum, int32_t count, const cmsis_nn_pool_params *pool_params)
 {
     sum = sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
     sum = MAX(sum, pool_params->activation.min);
@@ -17,16 +17,16 @@ static inline int8_t rnn_avg_finish(int32_t sum, int32_t count, const cmsis_nn_p
     return (int8_t)sum;
 }
 
-#if RNN_HAS_DSP
+#if RESILINET_HAS_DSP
 /* Window sums of four channels at a time in the 16-bit lanes of two words (SXTAB16 adds bytes 0,2 and,
  * rotated, 1,3): exact while at most 256 int8 values are added (|sum| <= 32768 fits, and lane wrap-around
  * of the partial sums cancels), so longer windows are flushed to int32 every 256 positions. */
-static void rnn_avg_group4(const int8_t *in,
-                           int32_t row_step,
-                           int32_t col_step,
-                           int32_t rows,
-                           int32_t cols,
-                           int32_t *sum)
+static void avg_group4(const int8_t *in,
+                       int32_t row_step,
+                       int32_t col_step,
+                       int32_t rows,
+                       int32_t cols,
+                       int32_t *sum)
 {
     uint32_t lo = 0, hi = 0;
     int32_t n = 0;
@@ -36,9 +36,9 @@ static void rnn_avg_group4(const int8_t *in,
         const int8_t *src = in + r * row_step;
         for (int32_t k = 0; k < cols; k++)
         {
-            const uint32_t v = rnn_read_u32(src);
-            lo = rnn_sxtab16(lo, v);
-            hi = rnn_sxtab16_ror8(hi, v);
+            const uint32_t v = resilinet_read_u32(src);
+            lo = resilinet_sxtab16(lo, v);
+            hi = resilinet_sxtab16_ror8(hi, v);
             src += col_step;
             if (++n == 256)
             {
@@ -90,15 +90,15 @@ arm_cmsis_nn_status arm_avgpool_s8(const cmsis_nn_context *ctx,
                 }
                 int8_t *out = output_data + ((b * output_dims->h + oy) * output_dims->w + ox) * ch;
                 int32_t c = 0;
-#if RNN_HAS_DSP
+#if RESILINET_HAS_DSP
                 const int8_t *win = in + ((y0 + ky_start) * in_w + x0 + kx_start) * ch;
                 for (; c + 4 <= ch; c += 4)
                 {
                     int32_t sums[4];
-                    rnn_avg_group4(win + c, in_w * ch, ch, ky_end - ky_start, kx_end - kx_start, sums);
+                    avg_group4(win + c, in_w * ch, ch, ky_end - ky_start, kx_end - kx_start, sums);
                     for (int32_t j = 0; j < 4; j++)
                     {
-                        out[c + j] = rnn_avg_finish(sums[j], count, pool_params);
+                        out[c + j] = avg_finish(sums[j], count, pool_params);
                     }
                 }
 #endif
@@ -113,7 +113,7 @@ arm_cmsis_nn_status arm_avgpool_s8(const cmsis_nn_context *ctx,
                             sum += row[kx * ch];
                         }
                     }
-                    out[c] = rnn_avg_finish(sum, count, pool_params);
+                    out[c] = avg_finish(sum, count, pool_params);
                 }
             }
         }
@@ -137,7 +137,7 @@ int32_t arm_avgpool_s8_get_buffer_size_mve(const int dim_dst_width, const int ch
 
 int32_t arm_avgpool_s8_get_buffer_size(const int dim_dst_width, const int ch_src)
 {
-#if defined(ARM_MATH_DSP) || RNN_HAS_DSP
+#if defined(ARM_MATH_DSP) || RESILINET_HAS_DSP
     return arm_avgpool_s8_get_buffer_size_dsp(dim_dst_width, ch_src);
 #else
     (void)dim_dst_width;

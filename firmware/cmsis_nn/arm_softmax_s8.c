@@ -10,9 +10,9 @@
 #include "arm_nnfunctions.h"
 #include "arm_nnsupportfunctions.h"
 
-#define RNN_SOFTMAX_ACCUM_BITS 12
+#define SOFTMAX_ACCUM_BITS 12
 
-static int32_t rnn_clz32(uint32_t x)
+static int32_t clz32(uint32_t x)
 {
 #if defined(__GNUC__) || defined(__clang__)
     return x == 0 ? 32 : __builtin_clz(x);
@@ -32,7 +32,7 @@ static int32_t rnn_clz32(uint32_t x)
 }
 
 /* exp of the scaled difference, Q0.31. diff <= 0 and diff >= diff_min keep diff << shift within int32. */
-static inline int32_t rnn_softmax_exp(int32_t diff, int32_t mult, int32_t shift)
+static inline int32_t softmax_exp(int32_t diff, int32_t mult, int32_t shift)
 {
     const int32_t scaled = arm_nn_doubling_high_mult(diff * (1 << shift), mult);
     return arm_nn_exp_on_negative_values(scaled);
@@ -63,13 +63,13 @@ void arm_softmax_s8(const int8_t *input,
             const int32_t diff = (int32_t)in[col] - max;
             if (diff >= diff_min)
             {
-                sum += arm_nn_divide_by_power_of_two(rnn_softmax_exp(diff, mult, shift), RNN_SOFTMAX_ACCUM_BITS);
+                sum += arm_nn_divide_by_power_of_two(softmax_exp(diff, mult, shift), SOFTMAX_ACCUM_BITS);
             }
         }
 
         /* 1/sum as a Q0.31 reciprocal of the normalized sum plus a power-of-two exponent. */
-        const int32_t headroom = rnn_clz32((uint32_t)sum);
-        const int32_t bits_over_unit = RNN_SOFTMAX_ACCUM_BITS - headroom;
+        const int32_t headroom = clz32((uint32_t)sum);
+        const int32_t bits_over_unit = SOFTMAX_ACCUM_BITS - headroom;
         const int32_t shifted_sum_minus_one = (int32_t)(((uint32_t)sum << headroom) - (1u << 31));
         const int32_t shifted_scale = arm_nn_one_over_one_plus_x_for_x_in_0_1(shifted_sum_minus_one);
 
@@ -78,7 +78,7 @@ void arm_softmax_s8(const int8_t *input,
             const int32_t diff = (int32_t)in[col] - max;
             if (diff >= diff_min)
             {
-                const int32_t prob = arm_nn_doubling_high_mult(shifted_scale, rnn_softmax_exp(diff, mult, shift));
+                const int32_t prob = arm_nn_doubling_high_mult(shifted_scale, softmax_exp(diff, mult, shift));
                 int32_t res = arm_nn_divide_by_power_of_two(prob, bits_over_unit + 31 - 8) + NN_Q7_MIN;
                 res = MAX(res, (int32_t)NN_Q7_MIN);
                 res = MIN(res, (int32_t)NN_Q7_MAX);

@@ -1,0 +1,78 @@
+"""CONV_2D -> ``arm_convolve_wrapper_s8`` (firmware/cmsis_nn/arm_convolve_s8.c)."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from .. import quant
+from ..scratch import Dims, align4
+from ..step import Step
+from .base import Kernel
+from .common import dims, requant_arrays, spatial_padding, weight_and_bias_arrays, weight_scales, window_options
+from .context import OpContext
+
+
+def convolve_s8_buffer_size(input_dims: Dims, filter_dims: Dims, backend: str) -> int:
+    # Two int16 im2col columns (same for pure C and DSP builds).
+    del backend
+    return 2 * align4(filter_dims.w * filter_dims.h * input_dims.c) * 2
+
+
+def convolve_1x1_s8_buffer_size(input_dims: Dims, backend: str) -> int:
+    # CMSIS-NN's 1x1 kernels need no buffer; resilinet's DSP ones take two int16 columns of the input
+    # channels (firmware/cmsis_nn: conv_1x1_buffer_size_dsp in arm_convolve_s8.c).
+    return 2 * align4(input_dims.c) * 2 if backend == "dsp" else 0
+
+
+def convolve_wrapper_s8_buffer_size(pad_hw: tuple[int, int], stride_hw: tuple[int, int],
+                                    dilation_hw: tuple[int, int], input_dims: Dims, filter_dims: Dims,
+                                    output_dims: Dims, backend: str) -> int:
+    """``arm_convolve_wrapper_s8_get_buffer_size``: the wrapper picks the 1x1 kernels when it can."""
+    del stride_hw, output_dims
+    if pad_hw == (0, 0) and filter_dims.h == 1 and filter_dims.w == 1 and dilation_hw == (1, 1):
+        return convolve_1x1_s8_buffer_size(input_dims, backend)  # 1x1 kernels (fast and strided)
+    # The 1xN special case uses arm_convolve_s8's buffer size as well.
+    return convolve_s8_buffer_size(input_dims, filter_dims, backend)
+
+
+def conv_scratch(params: Mapping[str, Any], backend: str) -> int:
+    return convolve_wrapper_s8_buffer_size(params["padding"], params["stride"], params["dilation"],
+                                           Dims.of(params["input_dims"]), Dims.of(params["filter_dims"]),
+                                           Dims.of(params["output_dims"]), backend)
+
+
+CONV = Kernel("conv", "ops/conv.c.j2", "arm_convolve_s8.c", scratch=conv_scratch)
+
+
+def lower_conv(ctx: OpContext) -> Step:
+    x, w, y = ctx.t(0), ctx.t(1), ctx.t(0, outputs=True)
+    ctx.int8_activation(x, "input")
+    ctx.int8_activation(y, "output")
+    if len(x.shape) != 4 or len(w.shape) != 4:
+        raise ctx.fail("expects 4-D NHWC input and [C_out, KH, KW, C_in] filter")
+    n, h, wd, c = x.shape
+    cout, kh, kw, cin = w.shape
+    if cin != c:
+        raise ctx.fail(f"grouped convolution (filter depth {cin}, input depth {c}) is not supported")
+    wdata = ctx.const(w, "filter", "int8")
+    scales = weight_scales(ctx, w, cout, 0)
+    _, oh, ow, oc = y.shape
+    stride, dil = window_options(ctx)
+    pad = spatial_padding(ctx, (h, wd), (kh, kw), (oh, ow), stride, dil)
+    assert x.quant and y.quant
+    mults, shifts = quant.per_channel_multipliers(x.quant.scale, scales, y.quant.scale, cout)
+    act_min, act_max = ctx.act_range(y)
+    kind = "1x1" if (kh, kw) == (1, 1) and pad == (0, 0) and dil == (1, 1) else f"{kh}x{kw}"
+    return Step(
+        op_index=ctx.op.index, op_type=ctx.op.op_type, kernel=CONV.name, output_name=y.name,
+        inputs=[x.index], outputs=[y.index],
+        params=dict(
+            input=x.index, output=y.index,
+            input_offset=-x.quant.zero_point, output_offset=y.quant.zero_point,
+            stride=stride, padding=pad, dilation=dil, act_min=act_min, act_max=act_max,
+            input_dims=dims(n, h, wd, c), filter_dims=dims(cout, kh, kw, cin),
+            bias_dims=dims(1, 1, 1, cout), output_dims=dims(n, oh, ow, oc),
+        ),
+        consts=[*weight_and_bias_arrays(ctx, w, wdata, cout, "filter"), *requant_arrays(ctx, mults, shifts)],
+        macs=n * oh * ow * cout * kh * kw * cin,
+        summary=f"{kind} conv s{stride[0]}x{stride[1]} {list(x.shape)} -> {list(y.shape)}",
+    )

@@ -1,0 +1,51 @@
+"""AVERAGE_POOL_2D / MAX_POOL_2D -> ``arm_avgpool_s8`` / ``arm_max_pool_s8`` (firmware/cmsis_nn/arm_pool_s8.c)."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from ..step import Step
+from .base import Kernel
+from .common import dims, spatial_padding
+from .context import OpContext
+
+
+def avgpool_s8_buffer_size(output_w: int, channels: int, backend: str) -> int:
+    """``arm_avgpool_s8_get_buffer_size``: one int32 sum per channel on DSP builds."""
+    del output_w
+    return channels * 4 if backend == "dsp" else 0
+
+
+def avgpool_scratch(params: Mapping[str, Any], backend: str) -> int:
+    return avgpool_s8_buffer_size(params["output_dims"]["w"], params["input_dims"]["c"], backend)
+
+
+# One template for both: they share the parameter block and differ only in the call.
+AVGPOOL = Kernel("avgpool", "ops/pool.c.j2", "arm_pool_s8.c", scratch=avgpool_scratch)
+MAXPOOL = Kernel("maxpool", "ops/pool.c.j2", "arm_pool_s8.c")
+
+
+def lower_pool(ctx: OpContext) -> Step:
+    x, y = ctx.t(0), ctx.t(0, outputs=True)
+    ctx.int8_activation(x, "input")
+    ctx.int8_activation(y, "output")
+    assert x.quant and y.quant
+    if abs(x.quant.scale - y.quant.scale) > 1e-6 or x.quant.zero_point != y.quant.zero_point:
+        raise ctx.fail("input and output quantization differ (TFLM requires them equal for int8 pooling)")
+    if len(x.shape) != 4:
+        raise ctx.fail("expects 4-D NHWC input")
+    n, h, wd, c = x.shape
+    _, oh, ow, _ = y.shape
+    o = ctx.op.options
+    stride = (int(o.get("stride_h", 1)), int(o.get("stride_w", 1)))
+    k = (int(o.get("filter_height", 1)), int(o.get("filter_width", 1)))
+    pad = spatial_padding(ctx, (h, wd), k, (oh, ow), stride, (1, 1))
+    act_min, act_max = ctx.act_range(y)
+    kernel = AVGPOOL if ctx.op.op_type == "AVERAGE_POOL_2D" else MAXPOOL
+    return Step(
+        op_index=ctx.op.index, op_type=ctx.op.op_type, kernel=kernel.name,
+        output_name=y.name, inputs=[x.index], outputs=[y.index],
+        params=dict(input=x.index, output=y.index, stride=stride, padding=pad, act_min=act_min, act_max=act_max,
+                    input_dims=dims(n, h, wd, c), filter_dims=dims(1, k[0], k[1], 1),
+                    output_dims=dims(n, oh, ow, c)),
+        summary=f"{k[0]}x{k[1]} s{stride[0]}x{stride[1]} {list(x.shape)} -> {list(y.shape)}",
+    )
