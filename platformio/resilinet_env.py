@@ -10,6 +10,6 @@ Import("env")  # noqa: F821  pylint: disable=undefined-variable
 _repo = env.GetProjectOption("custom_resilinet_repo")  # noqa: F821
 if _repo not in sys.path:
     sys.path.insert(0, _repo)
-from host.deploy import pio_project as resilinet_pio  # noqa: E402
+from host.deploy import pio_scons as resilinet_pio  # noqa: E402
 
 resilinet_pio.configure_env(env)  # noqa: F821

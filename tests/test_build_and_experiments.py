@@ -8,6 +8,7 @@ import pytest
 pytest.importorskip("tensorflow")
 
 from host.deploy import cli as build  # noqa: E402
+from host.deploy.manifest import ManifestError, dumps, read_manifest  # noqa: E402
 from host.ml import experiments  # noqa: E402
 
 TINY = """
@@ -93,11 +94,23 @@ def test_build_stage1_writes_model_report_and_manifest(tmp_path, capsys):
     assert acc8[0] is None and all(0.0 <= a <= 1.0 for a in acc8[1:])
     assert all(f["fits"] for f in m["stages"]["nodes"]["fit"].values())
     assert (out / "nodes.md").stat().st_size > 0 and (out / "nodes.png").stat().st_size > 0
+    # the typed reader reads what the writer wrote, and writes it back byte for byte
+    typed = read_manifest(out, stage="firmware")
+    assert dumps(typed) == (out / "manifest.json").read_text()
+    assert typed.links["iot->edge"].scale == m["links"]["iot->edge"]["scale"]
+    assert typed.nodes["fog"].firmware.board == "nucleo_f446re" and typed.platformio.envs == [
+        f"fashion_{n}" for n in ("iot", "edge", "fog", "cloud")]
     # the same command again reuses the cached model and gives the same numbers
     assert build.main(args) == 0
     m2 = json.loads((out / "manifest.json").read_text())
     assert m2["stages"]["train"]["cached"] and m2["stages"]["train"]["cache_key"] == m["stages"]["train"]["cache_key"]
     assert json.loads((out / "evaluation.json").read_text())["accuracy"] == ev["accuracy"]
+    # --stop-after train: a manifest of stage 1 only, which the reader knows is not enough for stage 3
+    assert build.main([*args[:6], "--out", str(tmp_path / "t"), *args[8:], "--stop-after", "train"]) == 0
+    first = read_manifest(tmp_path / "t")
+    assert first.stages_done() == ["train"] and first.links is None and first.nodes["fog"].model is None
+    with pytest.raises(ManifestError, match="key 'stages.nodes' missing"):
+        read_manifest(tmp_path / "t", stage="firmware")
 
 
 def test_build_rejects_unknown_board_and_scheme(tmp_path, capsys):

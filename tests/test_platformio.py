@@ -1,6 +1,7 @@
-"""PlatformIO offline: the platformio.ini written for a build (host/deploy/pio_project.py), ``pio run`` of every
-emulated node with the repository's dev-platform, ``pio run -t upload`` (re)starting an emulated board,
-and the real-board environments (official ststm32 + Arm's CMSIS-NN: checked on paper, they need internet).
+"""PlatformIO offline: the platformio.ini written for a build (host/deploy/pio_ini.py), ``pio run`` of every
+emulated node with the repository's dev-platform and the board manifests generated into the build,
+``pio run -t upload`` (re)starting an emulated board, and the real-board environments (official ststm32 +
+Arm's CMSIS-NN: checked on paper, they need internet).
 
 One synthetic build of four nodes (two on qemu_f405, two on qemu_an386; tests/firmware_testmodel and, when
 the shared models exist, a generated module of the MLPerf autoencoder, which pulls in the CMSIS-NN
@@ -20,7 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from host.deploy import pio_project as hp
+from host.deploy import pio_boards, pio_core, pio_ini
+from host.deploy.pio_ini import IniNode
+from host.deploy.pio_upload import stop_build
 from host.net import protocol as p
 from host.deploy.firmware import (Input, LinkIn, LinkOut, NodeConfig, Output, build_node, toolchain_available,
                                  write_node_config)
@@ -38,7 +41,7 @@ needs_qemu = pytest.mark.skipif(not qemu_available(), reason="needs qemu-system-
 
 
 def pio(*args: str, cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([str(PIO), *args], cwd=cwd, env=hp.offline_env(), capture_output=True, text=True,
+    return subprocess.run([str(PIO), *args], cwd=cwd, env=pio_core.offline_env(), capture_output=True, text=True,
                           timeout=timeout)
 
 
@@ -58,13 +61,19 @@ def _autoencoder_node(nodes_dir: Path) -> tuple[NodeConfig, Path] | None:
     return cfg, info.c_path
 
 
+def _ini_nodes(manifest: dict) -> list[IniNode]:
+    return [IniNode(name, n["role"], n["firmware"]["board"], n["firmware"]["node_id"], n["firmware"]["config_header"],
+                    n["firmware"]["elf"], n["c"]) for name, n in manifest["nodes"].items()]
+
+
 @pytest.fixture(scope="module")
 def build(tmp_path_factory) -> Path:
     """A build directory shaped like host.build's: nodes/<n>/{module, fw/node_config.h, fw/<board>/node.elf}
-    and manifest.json; plus its platformio.ini (outside the repository: in the build directory)."""
+    and a manifest.json of this test's own (what the ini recorded per node); plus its platformio.ini
+    (outside the repository: in the build directory)."""
     if not PIO.exists() or not toolchain_available():
         pytest.skip("needs PlatformIO and arm-none-eabi-gcc")
-    hp.prepare()
+    pio_core.prepare()
     out = tmp_path_factory.mktemp("pio") / "build"
     nodes_dir = out / "nodes"
     configs: list[tuple[NodeConfig, Path, str]] = []
@@ -80,7 +89,7 @@ def build(tmp_path_factory) -> Path:
         shutil.copytree(nodes_dir / "plain", d)
         ae = (dataclasses.replace(PLAIN, name="plain2", node_id=3), d / "testmodel.c")
     configs.append((*ae, "qemu_an386"))
-    manifest = {"preset": "piotest", "nodes": {}}
+    manifest: dict = {"preset": "piotest", "nodes": {}}
     for cfg, source, board in configs:
         header = write_node_config(cfg, nodes_dir / cfg.name / "fw" / "node_config.h")
         img = build_node(board, header, [source], nodes_dir / cfg.name / "fw" / board, node_name=cfg.name)
@@ -88,17 +97,20 @@ def build(tmp_path_factory) -> Path:
             "role": "test", "board": board, "c": str(source.relative_to(out)),
             "firmware": {"node_id": cfg.node_id, "board": board, "config_header": str(header.relative_to(out)),
                          "elf": str(img.elf.relative_to(out))}}
-    ini = hp.write_platformio_ini(manifest, out)
-    assert ini == out / "platformio.ini"  # a build outside the repository keeps its own ini
+    ini = pio_ini.write_ini("piotest", _ini_nodes(manifest), out)
+    assert ini.path == out / "platformio.ini"  # a build outside the repository keeps its own ini
+    for name, env in ini.envs.items():
+        manifest["nodes"][name]["platformio"] = {"env": env.env}
+        manifest["nodes"][name]["emulator"] = dataclasses.asdict(env.emulator)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     yield out
-    hp.stop_build(out)
+    stop_build(out)
 
 
 def test_prepare_is_idempotent() -> None:
-    core = hp.prepare()
+    core = pio_core.prepare()
     messages: list[str] = []
-    hp.prepare(log=messages.append)
+    pio_core.prepare(log=messages.append)
     assert messages == []  # nothing left to do
     meta = json.loads((core / "packages" / "tool-scons" / ".piopm").read_text())
     assert meta["spec"]["owner"] == "platformio" and meta["name"] == "tool-scons"
@@ -107,19 +119,26 @@ def test_prepare_is_idempotent() -> None:
 
     assert semantic_version.SimpleSpec(get_core_dependencies()["tool-scons"]).match(
         semantic_version.Version(meta["version"]))
-    gcc = core / "local" / hp.TOOLCHAIN_PACKAGE / "bin" / "arm-none-eabi-gcc"
+    gcc = core / "local" / pio_core.TOOLCHAIN_PACKAGE / "bin" / "arm-none-eabi-gcc"
     assert gcc.is_symlink() and os.access(gcc, os.X_OK)
     state = json.loads((core / "appstate.json").read_text())
     assert state["settings"]["enable_telemetry"] is False
     assert REPO / ".pio-core" == core  # inside the repository (git-ignored)
 
 
-def test_board_jsons_match_board_table() -> None:
-    boards = hp.emulated_boards()
+def test_board_jsons_are_generated_into_the_build(build: Path) -> None:
+    """The emulated boards' PlatformIO manifests come from boards/<name>/board.toml at build time: written
+    into <build>/pio/boards, found through the ini's boards_dir; none is committed with the dev-platform."""
+    boards = pio_boards.emulated_boards()
     assert {b.name for b in boards} == {"qemu_f405", "qemu_an386"}
+    assert not (pio_ini.PLATFORM_DIR / "boards").exists()
+    assert "boards_dir = pio/boards" in (build / "platformio.ini").read_text()
     for b in boards:
-        path = hp.PLATFORM_DIR / "boards" / f"{b.name}.json"
-        assert json.loads(path.read_text()) == hp.board_json(b), f"regenerate: python -m host.deploy.pio_project boards"
+        path = build / "pio" / "boards" / f"{b.name}.json"
+        board = json.loads(path.read_text())
+        assert board == pio_boards.board_json(b)
+        assert board["upload"]["maximum_size"] == b.flash_bytes and board["build"]["qemu_machine"] == b.qemu.machine
+    # that PlatformIO finds them there: test_pio_run_builds_every_node_like_host_build
 
 
 def test_ini_and_manifest(build: Path) -> None:
@@ -131,11 +150,11 @@ def test_ini_and_manifest(build: Path) -> None:
         assert env == f"piotest_{name}" and f"[env:{env}]" in text
         emu = node["emulator"]
         assert emu["url"] == f"socket://127.0.0.1:{emu['port']}"
-        assert emu["port"] == hp.emulator_port(build, node["firmware"]["node_id"])
+        assert emu["port"] == pio_ini.emulator_port(build, node["firmware"]["node_id"])
         assert emu["pidfile"] == f"pio/qemu/{env}.pid"
         ports.add(emu["port"])
     assert len(ports) == len(manifest["nodes"])
-    assert f"platform = symlink://{hp.PLATFORM_DIR}" in text and "src_dir = pio/src" in text
+    assert f"platform = symlink://{pio_ini.PLATFORM_DIR}" in text and "src_dir = pio/src" in text
     assert (build / "pio" / "src" / "firmware" / "runtime" / "node_main.c").is_file()
     assert "+<nodes/plain/testmodel.c>" in text
     # PlatformIO reads it (offline)
@@ -152,8 +171,8 @@ def test_ini_for_real_boards(build: Path, tmp_path: Path) -> None:
     manifest = json.loads((build / "manifest.json").read_text())
     for node in manifest["nodes"].values():
         node["firmware"]["board"] = "nucleo_f446re"
-    text, envs = hp.render_platformio_ini(manifest, build, tmp_path)
-    assert all("port" not in e for e in envs.values())
+    text, envs = pio_ini.render_platformio_ini(manifest["preset"], _ini_nodes(manifest), build, tmp_path)
+    assert all(e.emulator is None for e in envs.values())
     section = text.split("[env:piotest_ae]")[-1] if "[env:piotest_ae]" in text else None
     assert "platform = ststm32" in text and "board = nucleo_f446re" in text
     assert not any(line.startswith("framework") for line in text.splitlines())  # bare metal
@@ -161,7 +180,7 @@ def test_ini_for_real_boards(build: Path, tmp_path: Path) -> None:
     assert f"board_build.ldscript = {REPO / 'firmware/bsp/sections.ld'}" in text
     assert f"extra_scripts = pre:{REPO / 'platformio/resilinet_env.py'}" in text
     if section is not None:  # a node with a generated module: Arm's CMSIS-NN
-        assert f"lib_deps = CMSIS-NN={hp.CMSIS_NN_URL}" in section and hp.CMSIS_NN_RELEASE in hp.CMSIS_NN_URL
+        assert f"lib_deps = CMSIS-NN={pio_ini.CMSIS_NN_URL}" in section and pio_ini.CMSIS_NN_RELEASE in pio_ini.CMSIS_NN_URL
         assert "-DRESILINET_USE_CMSIS_NN" in section and "lib_ignore = CMSIS-NN" in section
         flags = [line.strip() for line in section.splitlines() if line.strip().startswith("-I")]
         arm = flags.index("-I.pio/libdeps/piotest_ae/CMSIS-NN/Include")
@@ -242,4 +261,4 @@ def test_upload_starts_restarts_and_stops(build: Path, record_property) -> None:
         assert not pidfile_running(pidfile) and not pidfile.exists()
         assert not Path(f"/proc/{second}").exists() or b"qemu" not in Path(f"/proc/{second}/cmdline").read_bytes()
     finally:
-        hp.stop_build(build)
+        stop_build(build)

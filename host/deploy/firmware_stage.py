@@ -1,4 +1,4 @@
-"""Build stage 3: one firmware image per node, from the manifest's nodes and links.
+"""Build stage 3: one firmware image per node, from the typed manifest's nodes and links.
 
 Numbers the nodes (1..N in data-flow order; the host is 0) and the links (the host's feed of each sensor
 node first, then every link of the network), writes each node's ``node_config.h`` — where every model
@@ -8,11 +8,13 @@ the board and the numbers, when it does not fit).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Callable, Mapping
 
 from boards import load_board
 from host.deploy.firmware import Input, LinkIn, LinkOut, NodeConfig, Output, build_node, write_node_config
+from host.deploy.manifest import FirmwareImage, Link, Manifest, Node
 
 HOST_ID = 0
 
@@ -22,21 +24,22 @@ def sensor_link(node: str) -> str:
     return f"host->{node}"
 
 
-def number_network(nodes: Mapping[str, Any], links: Mapping[str, Any]) -> tuple[dict[str, int], dict[str, int]]:
+def number_network(nodes: Mapping[str, Node], links: Mapping[str, Link]) -> tuple[dict[str, int], dict[str, int]]:
     """Node ids (1..N, manifest order = data-flow order) and link ids (sensor feeds first)."""
     if len(nodes) > 14:
         raise ValueError(f"{len(nodes)} nodes: the link protocol addresses at most 14 boards")
     node_ids = {name: i + 1 for i, name in enumerate(nodes)}
-    names = [sensor_link(n) for n, d in nodes.items() if d["aggregation"] == "source"] + list(links)
+    names = [sensor_link(n) for n, d in nodes.items() if d.require_model().aggregation == "source"] + list(links)
     if len(names) > 128:
         raise ValueError(f"{len(names)} links: DATA frames number links 0..127 (docs/protocol.md §1)")
     return node_ids, {name: i for i, name in enumerate(names)}
 
 
-def node_config(name: str, node: Mapping[str, Any], links: Mapping[str, Any], node_ids: Mapping[str, int],
+def node_config(name: str, node: Node, links: Mapping[str, Link], node_ids: Mapping[str, int],
                 link_ids: Mapping[str, int], *, deadline_ms: int, n_slots: int = 3) -> NodeConfig:
     """The runtime configuration of one node (see firmware/runtime/node_runtime.h)."""
-    by_c = sorted(node["inputs"], key=lambda i: i["c_index"])
+    model = node.require_model()
+    by_c = sorted(model.inputs, key=lambda i: i.c_index)
     links_in: list[LinkIn] = []
     inputs: list[Input] = []
 
@@ -47,56 +50,71 @@ def node_config(name: str, node: Mapping[str, Any], links: Mapping[str, Any], no
             links_in.append(LinkIn(lid, src, nbytes, zp))
         return lid
 
-    if node["aggregation"] == "source":
+    if model.aggregation == "source":
         spec = by_c[0]
-        inputs.append(Input([link_in(sensor_link(name), spec["zero_point"], spec["bytes"])]))
+        inputs.append(Input([link_in(sensor_link(name), spec.zero_point, spec.bytes)]))
     else:
-        guard = by_c[0]["primary"] if node["aggregation"] == "mux" else None
+        guard = by_c[0].primary if model.aggregation == "mux" else None
         for spec in by_c:
-            zp, nbytes = spec["zero_point"], spec["bytes"]
-            if spec.get("replicas"):                           # average: the mean of the replicas that came
-                inputs.append(Input([link_in(l, zp, nbytes) for l in spec["replicas"]], kind="average"))
-            elif spec["fallback"] is None:                       # plain: one link, zero-point fill
-                inputs.append(Input([link_in(spec["primary"], zp, nbytes)]))
-            elif spec["primary"] is not None:                  # mux: below first, then the skip
-                inputs.append(Input([link_in(spec["primary"], zp, nbytes), link_in(spec["fallback"], zp, nbytes)],
+            zp, nbytes = spec.zero_point, spec.bytes
+            if spec.replicas:                                  # average: the mean of the replicas that came
+                inputs.append(Input([link_in(l, zp, nbytes) for l in spec.replicas], kind="average"))
+            elif spec.fallback is None:                        # plain: one link, zero-point fill
+                inputs.append(Input([link_in(str(spec.primary), zp, nbytes)]))
+            elif spec.primary is not None:                     # mux: below first, then the skip
+                inputs.append(Input([link_in(spec.primary, zp, nbytes), link_in(spec.fallback, zp, nbytes)],
                                     kind="mux"))
             else:                                              # standby: the skip while below is missing
-                g = link_ids[guard]
-                inputs.append(Input([g, link_in(spec["fallback"], zp, nbytes)], kind="standby"))
-    outs = sorted(node["outputs"], key=lambda o: o["c_index"])
-    outputs = [Output(o["bytes"], o["zero_point"]) for o in outs]
+                g = link_ids[str(guard)]
+                inputs.append(Input([g, link_in(spec.fallback, zp, nbytes)], kind="standby"))
+    outs = sorted(model.outputs, key=lambda o: o.c_index)
+    outputs = [Output(o.bytes, o.zero_point) for o in outs]
     links_out: list[LinkOut] = []
     for k, o in enumerate(outs):
-        if o["result"]:
+        if o.result:
             links_out.append(LinkOut(output=k, dst=HOST_ID, type="result"))
-        for link in o["links"]:
-            links_out.append(LinkOut(output=k, dst=node_ids[links[link]["dst"]], link=link_ids[link]))
+        for link in o.links:
+            links_out.append(LinkOut(output=k, dst=node_ids[links[link].dst], link=link_ids[link]))
     return NodeConfig(
-        name=name, node_id=node_ids[name], invoke=f"{node['module']}_invoke", model_header=f"{node['module']}.h",
+        name=name, node_id=node_ids[name], invoke=f"{model.module}_invoke", model_header=f"{model.module}.h",
         links_in=links_in, inputs=inputs, outputs=outputs, links_out=links_out, deadline_ms=deadline_ms,
-        n_slots=n_slots, arena_bytes=int(node["arena_bytes"]), model_hash=bytes.fromhex(node["model_sha256"])[:8],
-        board=node["board"], comment=f"node {name!r} ({node['role']}, {node['aggregation']})")
+        n_slots=n_slots, arena_bytes=int(model.arena_bytes), model_hash=bytes.fromhex(model.model_sha256)[:8],
+        board=node.board, comment=f"node {name!r} ({node.role}, {model.aggregation})")
 
 
-def build_firmware(manifest: dict[str, Any], out: Path, *, deadline_ms: int = 1000,
-                   log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Write every node's config header, cross-compile its image; returns the manifest section."""
+@dataclass
+class FirmwareBuild:
+    """What stage firmware made: the numbering and one image per node."""
+
+    node_ids: dict[str, int]
+    link_ids: dict[str, int]       # sensor feeds ("host-><sensor>") first, then the network's links
+    images: dict[str, FirmwareImage]
+    deadline_ms: int
+
+    @property
+    def sensor_links(self) -> dict[str, int]:
+        """Sensor node -> the link id of the host's feed of it."""
+        return {l.split("->")[1]: lid for l, lid in self.link_ids.items() if l.startswith("host->")}
+
+
+def build_firmware(manifest: Manifest, out: Path, *, deadline_ms: int = 1000,
+                   log: Callable[[str], None] = print) -> FirmwareBuild:
+    """Write every node's config header and cross-compile its image (the manifest is not changed)."""
     out = Path(out).resolve()
-    nodes, links = manifest["nodes"], manifest["links"]
+    nodes, links = manifest.nodes, manifest.require_links()
     node_ids, link_ids = number_network(nodes, links)
-    images: dict[str, Any] = {}
+    images: dict[str, FirmwareImage] = {}
     for name, node in nodes.items():
-        board = load_board(node["board"])
+        board = load_board(node.board)
         cfg = node_config(name, node, links, node_ids, link_ids, deadline_ms=deadline_ms)
         fw = out / "nodes" / name / "fw"
         header = write_node_config(cfg, fw / "node_config.h")
-        img = build_node(board, header, [out / node["c"]], fw / board.name, node_name=name)
-        images[name] = {"node_id": node_ids[name], "board": board.name,
-                        "config_header": str(header.relative_to(out)), "elf": str(img.elf.relative_to(out)),
-                        "bin": str(img.bin.relative_to(out)), "flash_bytes": img.flash_bytes,
-                        "ram_bytes": img.ram_bytes, "board_flash_bytes": img.flash_size,
-                        "board_ram_bytes": img.ram_size, "model_hash": cfg.model_hash.hex()}
+        img = build_node(board, header, [out / node.require_model().c], fw / board.name, node_name=name)
+        images[name] = FirmwareImage(
+            node_id=node_ids[name], board=board.name, config_header=str(header.relative_to(out)),
+            elf=str(img.elf.relative_to(out)), bin=str(img.bin.relative_to(out)), flash_bytes=img.flash_bytes,
+            ram_bytes=img.ram_bytes, board_flash_bytes=img.flash_size, board_ram_bytes=img.ram_size,
+            model_hash=cfg.model_hash.hex())
         log(f"  fw   {name} (node {node_ids[name]}, {board.name}): flash {img.flash_bytes:,} / "
             f"{img.flash_size:,} B, RAM {img.ram_bytes:,} / {img.ram_size:,} B")
-    return {"node_ids": node_ids, "link_ids": link_ids, "images": images, "deadline_ms": deadline_ms}
+    return FirmwareBuild(node_ids, link_ids, images, deadline_ms)

@@ -1,28 +1,30 @@
 """Build stage 2: partition -> calibrate -> int8 per node -> C per node, plus the int8 host evaluation.
 
 Writes ``nodes/<node>/<node>.tflite`` and the generated ``node_<node>.c/.h`` for every node, and returns
-the manifest section the firmware stage reads: per node its inputs (with the links and mux choice that
-feed them) and outputs (with the links they are sent on), each with shape and int8 parameters; per link
-its ends, bytes and parameters.
+what the firmware stage reads (:class:`host.deploy.manifest.NodeModel`, :class:`~host.deploy.manifest.Link`):
+per node its inputs (with the links and mux choice that feed them) and outputs (with the links they are
+sent on), each with shape and int8 parameters; per link its ends, bytes and parameters.
 """
 from __future__ import annotations
 
 import hashlib
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from host.deploy.manifest import Link, Node, NodeInput, NodeModel, NodeOutput
+from host.deploy.quantize import NodeQuant, calibrate, check_links, quantize_nodes, tflm_runner
 from host.ml.datasets import Dataset
-from host.ml.split import NodePlan, link_weights_of, node_models, plan_partition, run_split, sources_once
-from host.deploy.quantize import NodeQuant, QParams, calibrate, check_links, quantize_nodes, tflm_runner
+from host.ml.split import InputSpec, NodePlan, link_weights_of, node_models, plan_partition, run_split, sources_once
 from host.ml.topology import Topology
 
 
-def int8_zero(quant: Mapping[str, NodeQuant]) -> Callable:
+def int8_zero(quant: Mapping[str, NodeQuant]) -> Callable[[str, InputSpec, int], np.ndarray]:
     """The int8 'real value 0' for a missing input: its zero point."""
-    def zero(node: str, spec, n: int) -> np.ndarray:
+    def zero(node: str, spec: InputSpec, n: int) -> np.ndarray:
         return np.full((n,) + tuple(spec.shape), quant[node].inputs[spec.name].zero_point, np.int8)
     return zero
 
@@ -49,9 +51,21 @@ def int8_accuracy(plans: Mapping[str, NodePlan], quant: Mapping[str, NodeQuant],
     return accs
 
 
-def build_int8_nodes(model, topo: Topology, scheme: str, ds: Dataset, out: Path, *, calib_samples: int = 400,
-                     seed: int = 0, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Partition the trained ``model``, quantize every node, generate its C module; manifest section."""
+@dataclass
+class Int8Nodes:
+    """What stage nodes makes: manifest nodes (with their int8 model) and links, plus the plans and int8
+    models the host-side evaluation runs."""
+
+    nodes: dict[str, Node]
+    links: dict[str, Link]
+    plans: dict[str, NodePlan]
+    quant: dict[str, NodeQuant]
+    timings_s: dict[str, float]
+
+
+def build_int8_nodes(model: Any, topo: Topology, scheme: str, ds: Dataset, out: Path, *, board: str,
+                     calib_samples: int = 400, seed: int = 0, log: Callable[[str], None] = print) -> Int8Nodes:
+    """Partition the trained ``model``, quantize every node, generate its C module (every node on ``board``)."""
     import codegen
 
     timings: dict[str, float] = {}
@@ -74,49 +88,41 @@ def build_int8_nodes(model, topo: Topology, scheme: str, ds: Dataset, out: Path,
     timings["quantize"] = time.time() - t0
 
     t0 = time.time()
-    nodes: dict[str, Any] = {}
+    nodes: dict[str, Node] = {}
     for name, plan in plans.items():
         d = out / "nodes" / name
         d.mkdir(parents=True, exist_ok=True)
         tfl = d / f"{name}.tflite"
         tfl.write_bytes(quant[name].tflite)
         info = codegen.generate_module(tfl, d, name=f"node_{name}")
-        q = quant[name]
-        c_in = {io.name: k for k, io in enumerate(info.inputs)}
-        c_out = {io.name: k for k, io in enumerate(info.outputs)}
-        nodes[name] = {
-            "role": plan.role, "failable": plan.failable, "aggregation": plan.aggregation,
-            "features": plan.features,
-            "tflite": str(tfl.relative_to(out)), "c": str(info.c_path.relative_to(out)),
-            "h": str(info.h_path.relative_to(out)), "module": f"node_{name}",
-            "inputs": [{"name": s.name, "position": q.input_positions[s.name], "c_index": c_in[s.name],
-                        "primary": s.primary,
-                        "fallback": s.fallback, "replicas": list(s.replicas), "shape": list(s.shape),
-                        **_qp(q.inputs[s.name]),
-                        "bytes": int(np.prod(s.shape))} for s in plan.inputs],
-            "outputs": [{"name": o.name, "position": q.output_positions[o.name], "c_index": c_out[o.name],
-                         "links": o.links,
-                         "result": o.result, "shape": list(o.shape), **_qp(q.outputs[o.name]),
-                         "bytes": int(np.prod(o.shape))} for o in plan.outputs],
-            "model_sha256": hashlib.sha256(quant[name].tflite).hexdigest(),
-            "arena_bytes": info.arena_bytes, "arena_lower_bound": info.arena_lower_bound,
-            "scratch_bytes": info.scratch_bytes, "weight_bytes": info.weight_bytes,
-            "quant_param_bytes": info.quant_param_bytes, "macs": info.macs,
-        }
-        log(f"  C    {name}: {nodes[name]['macs']:,} MACs, weights {info.weight_bytes:,} B, "
-            f"arena {info.arena_bytes:,} B")
+        nodes[name] = Node(plan.role, plan.failable, node_model(plan, quant[name], info, tfl, out), board)
+        log(f"  C    {name}: {info.macs:,} MACs, weights {info.weight_bytes:,} B, arena {info.arena_bytes:,} B")
     timings["generate"] = time.time() - t0
 
     link_table = {}
-    for name, plan in plans.items():
+    for plan in plans.values():
         for o in plan.outputs:
             for link in o.links:
                 src, dst = link.split("->")
-                link_table[link] = {"src": src, "dst": dst, "skip": topo.link(link).skip, "shape": list(o.shape),
-                                    "bytes": int(np.prod(o.shape)), "output": o.name, **_qp(links[link])}
-    return {"nodes": nodes, "links": link_table, "plans": plans, "quant": quant,
-            "timings_s": {k: round(v, 2) for k, v in timings.items()}}
+                q = links[link]
+                link_table[link] = Link(src, dst, topo.link(link).skip, list(o.shape), int(np.prod(o.shape)),
+                                        o.name, q.scale, q.zero_point)
+    return Int8Nodes(nodes, link_table, plans, quant, {k: round(v, 2) for k, v in timings.items()})
 
 
-def _qp(q: QParams) -> dict[str, Any]:
-    return {"scale": q.scale, "zero_point": q.zero_point}
+def node_model(plan: NodePlan, q: NodeQuant, info: Any, tflite: Path, out: Path) -> NodeModel:
+    """The manifest record of one node's int8 model and its generated C module ``info``."""
+    c_in = {io.name: k for k, io in enumerate(info.inputs)}
+    c_out = {io.name: k for k, io in enumerate(info.outputs)}
+    inputs = [NodeInput(s.name, q.input_positions[s.name], c_in[s.name], s.primary, s.fallback, list(s.replicas),
+                        list(s.shape), q.inputs[s.name].scale, q.inputs[s.name].zero_point, int(np.prod(s.shape)))
+              for s in plan.inputs]
+    outputs = [NodeOutput(o.name, q.output_positions[o.name], c_out[o.name], o.links, o.result, list(o.shape),
+                          q.outputs[o.name].scale, q.outputs[o.name].zero_point, int(np.prod(o.shape)))
+               for o in plan.outputs]
+    return NodeModel(
+        aggregation=plan.aggregation, features=plan.features, tflite=str(tflite.relative_to(out)),
+        c=str(info.c_path.relative_to(out)), h=str(info.h_path.relative_to(out)), module=f"node_{plan.node}",
+        inputs=inputs, outputs=outputs, model_sha256=hashlib.sha256(q.tflite).hexdigest(),
+        arena_bytes=info.arena_bytes, arena_lower_bound=info.arena_lower_bound, scratch_bytes=info.scratch_bytes,
+        weight_bytes=info.weight_bytes, quant_param_bytes=info.quant_param_bytes, macs=info.macs)

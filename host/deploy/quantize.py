@@ -17,7 +17,7 @@ import io
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 
@@ -130,13 +130,13 @@ def link_qparams(plans: Mapping[str, NodePlan], calib: Calibration) -> dict[str,
 
 
 # ------------------------------------------------------------------------------ conversion
-def convert_int8(model, representative: Mapping[str, np.ndarray], *, max_samples: int = 400) -> bytes:
+def convert_int8(model: Any, representative: Mapping[str, np.ndarray], *, max_samples: int = 400) -> bytes:
     """Full-integer int8 conversion (int8 in and out), calibrated on ``representative`` (by input name)."""
     import tensorflow as tf
 
     n = min(len(next(iter(representative.values()))), max_samples)
 
-    def rep():
+    def rep() -> Iterator[dict[str, np.ndarray]]:
         for i in range(n):
             # dicts keyed by input name: a list would be fed in TFLite's (reordered) input order
             yield {k: v[i:i + 1].astype(np.float32) for k, v in representative.items()}
@@ -292,7 +292,8 @@ def check_links(plans: Mapping[str, NodePlan], quant: Mapping[str, NodeQuant]) -
     return problems
 
 
-def tflm_runner(quant: Mapping[str, NodeQuant], plans: Mapping[str, NodePlan]):
+def tflm_runner(quant: Mapping[str, NodeQuant],
+                plans: Mapping[str, NodePlan]) -> Callable[[str, list[np.ndarray]], dict[str, np.ndarray]]:
     """Run the int8 per-node models with the tflite_micro reference interpreter (batch of 1 per call)."""
     from tflite_micro.python.tflite_micro import runtime as tflm
 

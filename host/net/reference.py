@@ -21,9 +21,10 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from host.deploy.int8_nodes import int8_zero
+from host.deploy.manifest import Manifest, ManifestError, manifest_path, read_manifest, to_json
+from host.deploy.quantize import NodeQuant, QParams, tflm_runner
 from host.ml.split import InputSpec, NodePlan, OutputSpec, SplitRun, run_split
 from host.net.protocol import NODE_HOST
-from host.deploy.quantize import NodeQuant, QParams, tflm_runner
 
 
 class DeploymentError(RuntimeError):
@@ -71,7 +72,7 @@ class NodeInfo:
 @dataclass
 class Deployment:
     build: Path
-    manifest: dict[str, Any]
+    info: Manifest                          # the build's manifest.json (host.deploy.manifest)
     nodes: dict[str, NodeInfo]              # data-flow order
     links: dict[str, LinkInfo]              # node-to-node links (no feeds)
     feeds: dict[str, LinkInfo]              # sensor node -> host feed
@@ -81,6 +82,11 @@ class Deployment:
     reliability: dict[str, dict[str, float]]
     board_deadline_ms: int
     evaluation: dict[str, Any] | None = None
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        """The manifest as JSON (for reports that print keys of it); typed values are in ``info``."""
+        return to_json(self.info)
 
     # ------------------------------------------------------------------ lookups
     @property
@@ -103,11 +109,10 @@ class Deployment:
     def random_guess(self) -> float:
         if self.evaluation and "random_guess" in self.evaluation:
             return float(self.evaluation["random_guess"])
-        return 1.0 / max(1, int(self.manifest["dataset"]["num_classes"]))
+        return 1.0 / max(1, self.info.dataset.num_classes)
 
     def label(self) -> str:
-        m = self.manifest
-        return f"{m.get('preset')} / {m.get('scheme')} ({self.build})"
+        return f"{self.info.preset} / {self.info.scheme} ({self.build})"
 
     # ------------------------------------------------------------------ failures
     def has_path(self, dead: Iterable[str] = (), cut_links: Iterable[str] = ()) -> bool:
@@ -167,12 +172,12 @@ class Deployment:
         """The test split the build evaluated on: same dataset, options, seed and subset."""
         from host.ml.datasets import load_dataset
 
-        m = self.manifest
-        opts = dict(m["topology"]["dataset"])
+        m = self.info
+        opts = dict(m.topology["dataset"])
         name = opts.pop("name")
-        seed = int(m.get("seed", m["stages"]["train"].get("config", {}).get("seed", 0)))
+        seed = m.seed
         ds = load_dataset(name, seed=seed, **opts)
-        n_test = int(m["dataset"]["test"])
+        n_test = m.dataset.test
         if n_test < len(ds.y_test):
             ds = ds.subset(max_test=n_test, seed=seed)
         if len(ds.y_test) != n_test:
@@ -192,63 +197,60 @@ class Deployment:
 def load_deployment(build: str | Path) -> Deployment:
     """Read ``build/manifest.json`` (a complete build, firmware stage included)."""
     build = Path(build)
-    path = build / "manifest.json"
-    if not path.exists():
-        raise DeploymentError(f"no {path}: build one with `python -m host.build --preset fashion --out {build}`")
-    m = json.loads(path.read_text())
-    if "sensor_links" not in m or any("firmware" not in d for d in m.get("nodes", {}).values()):
-        raise DeploymentError(f"{path} has no firmware stage (built with --stop-after?); rebuild it with "
-                              f"`python -m host.build ... --out {build}`")
-    node_ids = {name: int(d["node_id"]) for name, d in m["nodes"].items()}
+    try:
+        m = read_manifest(build, stage="firmware")
+    except ManifestError as err:
+        raise DeploymentError(str(err)) from err
+    path = manifest_path(build)
+    links_table = m.require_links()
+    sensor_links = m.sensor_links or {}
+    node_ids = {name: int(d.require_firmware().node_id) for name, d in m.nodes.items()}
     links: dict[str, LinkInfo] = {}
-    for name, d in m["links"].items():
-        links[name] = LinkInfo(name, int(d["id"]), d["src"], d["dst"], node_ids[d["src"]], node_ids[d["dst"]],
-                               int(d["bytes"]), bool(d.get("skip", False)), float(d["scale"]), int(d["zero_point"]))
+    for name, l in links_table.items():
+        links[name] = LinkInfo(name, int(l.id if l.id is not None else -1), l.src, l.dst, node_ids[l.src],
+                               node_ids[l.dst], l.bytes, l.skip, float(l.scale), l.zero_point)
     feeds: dict[str, LinkInfo] = {}
     nodes: dict[str, NodeInfo] = {}
     plans: dict[str, NodePlan] = {}
     quant: dict[str, NodeQuant] = {}
-    for name, d in m["nodes"].items():
-        fw = d["firmware"]
-        info = NodeInfo(name, node_ids[name], d["role"], bool(d.get("failable", False)), d["aggregation"],
-                        fw["board"], (build / fw["elf"]).resolve(), bytes.fromhex(fw["model_hash"]),
-                        features=d.get("features"))
-        for o in d["outputs"]:
-            info.links_out += list(o["links"])
-            info.result |= bool(o["result"])
-        info.links_in = [l for l, ld in m["links"].items() if ld["dst"] == name]
-        if d["aggregation"] == "source":
-            spec = d["inputs"][0]
-            feed = LinkInfo(f"host->{name}", int(m["sensor_links"][name]), "host", name, NODE_HOST, node_ids[name],
-                            int(spec["bytes"]), False, float(spec["scale"]), int(spec["zero_point"]))
+    for name, d in m.nodes.items():
+        fw, model = d.require_firmware(), d.require_model()
+        info = NodeInfo(name, node_ids[name], d.role, d.failable, model.aggregation, fw.board,
+                        (build / fw.elf).resolve(), bytes.fromhex(fw.model_hash), features=model.features)
+        for o in model.outputs:
+            info.links_out += list(o.links)
+            info.result |= o.result
+        info.links_in = [l for l, ld in links_table.items() if ld.dst == name]
+        if model.aggregation == "source":
+            spec = model.inputs[0]
+            feed = LinkInfo(f"host->{name}", int(sensor_links[name]), "host", name, NODE_HOST, node_ids[name],
+                            spec.bytes, False, float(spec.scale), spec.zero_point)
             feeds[name] = feed
             info.feed = feed
             info.links_in = [feed.name]
-            info.input_q = QParams(float(spec["scale"]), int(spec["zero_point"]))
+            info.input_q = QParams(float(spec.scale), spec.zero_point)
         nodes[name] = info
         plans[name] = NodePlan(
-            name, d["role"], bool(d.get("failable", False)), d["aggregation"],
-            [InputSpec(i["name"], i["primary"], i["fallback"], tuple(i["shape"]), list(i.get("replicas", [])))
-             for i in d["inputs"]],
-            [OutputSpec(o["name"], list(o["links"]), tuple(o["shape"]), bool(o["result"])) for o in d["outputs"]],
-            d.get("features"))
-        tfl = build / d["tflite"]
+            name, d.role, d.failable, model.aggregation,
+            [InputSpec(i.name, i.primary, i.fallback, tuple(i.shape), list(i.replicas)) for i in model.inputs],
+            [OutputSpec(o.name, list(o.links), tuple(o.shape), o.result) for o in model.outputs],
+            model.features)
+        tfl = build / model.tflite
         if not tfl.exists():
             raise DeploymentError(f"node {name}: {tfl} is missing (rebuild with python -m host.build)")
         quant[name] = NodeQuant(
             tfl.read_bytes(),
-            {i["name"]: QParams(float(i["scale"]), int(i["zero_point"])) for i in d["inputs"]},
-            {o["name"]: QParams(float(o["scale"]), int(o["zero_point"])) for o in d["outputs"]},
-            {i["name"]: int(i["position"]) for i in d["inputs"]},
-            {o["name"]: int(o["position"]) for o in d["outputs"]})
+            {i.name: QParams(float(i.scale), i.zero_point) for i in model.inputs},
+            {o.name: QParams(float(o.scale), o.zero_point) for o in model.outputs},
+            {i.name: i.position for i in model.inputs},
+            {o.name: o.position for o in model.outputs})
     if sum(n.result for n in nodes.values()) != 1:
         raise DeploymentError(f"{path}: expected exactly one node that sends the RESULT")
-    topo = m["topology"]
-    ev_path = build / m.get("stages", {}).get("evaluate", {}).get("json", "evaluation.json")
+    ev_path = build / m.stages.evaluate.json
     evaluation = json.loads(ev_path.read_text()) if ev_path.exists() else None
-    deadline = int(m.get("stages", {}).get("firmware", {}).get("deadline_ms", 1000))
-    return Deployment(build.resolve(), m, nodes, links, feeds, plans, quant, list(topo["failure_order"]),
-                      {k: dict(v) for k, v in topo["reliability"].items()}, deadline, evaluation)
+    deadline = m.stages.firmware.deadline_ms if m.stages.firmware else 1000
+    return Deployment(build.resolve(), m, nodes, links, feeds, plans, quant, m.failure_order, m.reliability,
+                      deadline, evaluation)
 
 
 class Reference:

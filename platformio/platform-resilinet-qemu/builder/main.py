@@ -1,9 +1,9 @@
 # Builder of the resilinet-qemu dev-platform (PlatformIO runs this file with SCons).
 #
 # One way to build: the compile flags and the source list of every node come from
-# host/deploy/firmware.py, written into platformio.ini by host/deploy/pio_project.py (build_flags,
+# host/deploy/firmware.py, written into platformio.ini by host/deploy/pio_ini.py (build_flags,
 # build_src_filter); the link step (cpu flags, LINK_FLAGS, stack size, sections.ld plus a
-# memory.ld generated from boards/<board>/board.toml) is set here by host.deploy.pio_project.configure_env(),
+# memory.ld generated from boards/<board>/board.toml) is set here by host.deploy.pio_scons.configure_env(),
 # the same function the real-board environments call through platformio/resilinet_env.py.
 #
 # Targets: build (default) -> $BUILD_DIR/firmware.elf + firmware.bin; upload -> (re)start the
@@ -24,7 +24,7 @@ _repo = env.GetProjectOption("custom_resilinet_repo", "") or os.path.realpath(
     join(platform.get_dir(), os.pardir, os.pardir))
 if _repo not in sys.path:
     sys.path.insert(0, _repo)
-from host.deploy import pio_project as resilinet_pio  # noqa: E402  pylint: disable=wrong-import-position
+from host.deploy import pio_scons as resilinet_pio  # noqa: E402  pylint: disable=wrong-import-position
 
 env.Replace(
     AR="arm-none-eabi-gcc-ar",
