@@ -5,27 +5,25 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
-from bench_common import (PRESETS, PY, SCHEMES, bench_build_dir, has_firmware, has_manifest, load_manifest, log,
+from bench_common import (Manifest, PRESETS, PY, SCHEMES, bench_build_dir, has_manifest, load_manifest, log,
                           median, rel, run_cmd, tail)
 
 
-def _build_timings(manifest: dict[str, Any], wall: float) -> dict[str, float | None]:
+def _build_timings(manifest: Manifest, wall: float) -> dict[str, float | None]:
     """Stage wall times of one build, named as the toolchain table shows them."""
-    t = manifest.get("timings_s", {})
-    nodes = manifest.get("stages", {}).get("nodes", {})
-    nt = nodes.get("timings_s", {})
-    fw = manifest.get("stages", {}).get("firmware", {})
+    t = manifest.timings_s
+    nodes, fw = manifest.stages.nodes, manifest.stages.firmware
+    nt = nodes.timings_s if nodes else {}
     out: dict[str, float | None] = {
-        "data": t.get("data"), "train (cached)": t.get("train"), "evaluate": t.get("evaluate"),
+        "data": t.data, "train (cached)": t.train, "evaluate": t.evaluate,
         "partition": nt.get("partition"), "quantize": nt.get("quantize"), "generate": nt.get("generate"),
     }
-    if nodes.get("seconds") is not None and all(v is not None for v in nt.values()):
-        out["int8 evaluate"] = round(nodes["seconds"] - sum(nt.values()), 2)
-    out["firmware"] = fw.get("seconds")
+    if nodes is not None and all(v is not None for v in nt.values()):
+        out["int8 evaluate"] = round(nodes.seconds - sum(nt.values()), 2)
+    out["firmware"] = fw.seconds if fw else None
     out["process wall"] = round(wall, 2)
     return out
 
@@ -39,18 +37,12 @@ def run_build(preset: str, scheme: str, out: Path, logs: Path, int8_samples: int
     if int8_samples is not None:
         cmd += ["--int8-samples", str(int8_samples)]
     rc, wall = run_cmd(cmd, logs / f"build-{tag}.log", timeout)
-    if rc != 0 or not has_firmware(out):
-        # the firmware sources are edited by others while we run: a half-saved file fails a build; retry once
-        log(f"  build failed (exit {rc}): {tail(logs / f'build-{tag}.log', 3)}; retrying in 60 s")
-        time.sleep(60)
-        shutil.rmtree(out, ignore_errors=True)
-        rc, wall = run_cmd(cmd, logs / f"build-{tag}-retry.log", timeout)
-        tag = f"{tag}-retry"
     if rc != 0 or not has_manifest(out):
         raise RuntimeError(f"host.build {preset}/{scheme} failed (exit {rc}): {tail(logs / f'build-{tag}.log')}")
     manifest = load_manifest(out)
-    return {"dir": rel(out), "preset": preset, "scheme": scheme, "cached_model": manifest["stages"]["train"]["cached"],
-            "int8_eval_samples": manifest.get("stages", {}).get("nodes", {}).get("int8_eval_samples"),
+    nodes = manifest.stages.nodes
+    return {"dir": rel(out), "preset": preset, "scheme": scheme, "cached_model": manifest.stages.train.cached,
+            "int8_eval_samples": nodes.int8_eval_samples if nodes else None,
             "timings_s": _build_timings(manifest, wall)}
 
 

@@ -23,6 +23,8 @@ for _root in (str(REPO), str(BENCH)):  # bench/ ends up first, as the driver alw
     if _root not in sys.path:
         sys.path.insert(0, _root)
 
+from host.deploy.manifest import Manifest, Node, read_manifest  # noqa: E402  (after the path set-up above)
+
 PY = sys.executable
 SECTIONS = ("builds", "compute", "memory", "links", "resilience", "toolchain")
 PRESETS = ("fashion", "har")
@@ -169,11 +171,11 @@ def has_manifest(build: Path) -> bool:
     return (build / "manifest.json").exists()
 
 
-def load_manifest(build: Path) -> dict[str, Any]:
-    """The parsed ``manifest.json`` of a host.build output directory."""
-    return json.loads((build / "manifest.json").read_text())
+def load_manifest(build: Path) -> Manifest:
+    """The ``manifest.json`` of a host.build output directory, through the one validating reader."""
+    return read_manifest(build)
 
 
 def has_firmware(build: Path) -> bool:
     """Whether host.build got as far as the firmware stage (what the harness and the memory section need)."""
-    return has_manifest(build) and "firmware" in load_manifest(build).get("stages", {})
+    return has_manifest(build) and load_manifest(build).stages.firmware is not None

@@ -164,8 +164,8 @@ def section_compute(args: argparse.Namespace, R: dict[str, Any]) -> dict[str, An
             continue
         man = load_manifest(d)
         res["nodes"][preset] = {}
-        for node, nd in man["nodes"].items():
-            tfl = d / nd["tflite"]
+        for node, nd in man.nodes.items():
+            tfl = d / nd.require_model().tflite
             log(f"compute {preset}/{node}")
             try:
                 res["nodes"][preset][node] = measure_pair(tfl, work / f"{preset}-{node}", f"{preset}/{node}", kernels)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from bench_common import BAUDS, BITS_PER_BYTE, build_dirs, load_manifest
+from bench_common import Manifest, BAUDS, BITS_PER_BYTE, build_dirs, load_manifest
 from bench_harness import harness_runs, none_failed_run
 
 
@@ -28,25 +28,26 @@ def frame_sizes(tensor_bytes: int, result: bool = False) -> dict[str, int]:
     return {"tensor": tensor_bytes, "payload": payload, "frame_worst": worst, "frame_zeros": zeros}
 
 
-def deployment_graph(man: dict[str, Any]) -> dict[str, Any]:
+def deployment_graph(man: Manifest) -> dict[str, Any]:
     """Frames of one sample with nothing failed: who sends what to whom, and what each node waits for."""
-    nodes = man["nodes"]
+    models = {n: nd.require_model() for n, nd in man.nodes.items()}
+    links = man.require_links()
     frames = []  # (name, src, dst, tensor bytes)
-    waits: dict[str, set[str]] = {n: set() for n in nodes}
-    for n, nd in nodes.items():
-        if nd["role"] == "sensor":
-            b = sum(i["bytes"] for i in nd["inputs"])
+    waits: dict[str, set[str]] = {n: set() for n in models}
+    for n, model in models.items():
+        if man.nodes[n].role == "sensor":
+            b = sum(i.bytes for i in model.inputs)
             frames.append((f"host->{n}", "host", n, b))
             waits[n].add(f"host->{n}")
-        for i in nd["inputs"]:
-            if i.get("primary"):
-                waits[n].add(i["primary"])
-    for n, nd in nodes.items():
-        for o in nd["outputs"]:
-            for l in o.get("links", []):
-                frames.append((l, n, man["links"][l]["dst"], man["links"][l]["bytes"]))
-            if o.get("result"):
-                frames.append((f"{n}->host", n, "host", o["bytes"]))
+        for i in model.inputs:
+            if i.primary:
+                waits[n].add(i.primary)
+    for n, model in models.items():
+        for o in model.outputs:
+            for l in o.links:
+                frames.append((l, n, links[l].dst, links[l].bytes))
+            if o.result:
+                frames.append((f"{n}->host", n, "host", o.bytes))
     return {"frames": frames, "waits": waits}
 
 
@@ -162,8 +163,8 @@ def section_links(args: argparse.Namespace, R: dict[str, Any]) -> dict[str, Any]
                           "measured_overhead_pct_of_tensor": w.get("overhead_pct_of_tensor"),
                           **{f"ms_at_{bd}": fs["frame_worst"] * BITS_PER_BYTE / bd * 1e3 for bd in BAUDS}})
         per_node = comp.get(preset, {})
-        compute_s = {n: per_node[n]["instructions_dsp"] / real.clock_hz for n in man["nodes"] if n in per_node}
-        missing = [n for n in man["nodes"] if n not in per_node]
+        compute_s = {n: per_node[n]["instructions_dsp"] / real.clock_hz for n in man.nodes if n in per_node}
+        missing = [n for n in man.nodes if n not in per_node]
         proj = {}
         for bd in BAUDS:
             for star in (True, False):

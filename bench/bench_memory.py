@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from bench_common import MLPERF, TFLM_ARENA_MIN, TFLM_ARENA_TOTAL, build_dirs, load_manifest, log, rel
+from bench_common import Node, MLPERF, TFLM_ARENA_MIN, TFLM_ARENA_TOTAL, build_dirs, load_manifest, log, rel
 from bench_compute import snapshot_kernels
 
 _OBJ_HASH = re.compile(r"-[0-9a-f]{8}\.o$")
@@ -103,30 +103,30 @@ def elf_sections(elf: Path) -> dict[str, int]:
     return secs
 
 
-def node_memory(build: Path, node: str, nd: dict[str, Any]) -> dict[str, Any]:
+def node_memory(build: Path, node: str, entry: Node) -> dict[str, Any]:
     """Flash and RAM of one node's firmware image, by origin, beside the figures its manifest entry states."""
-    fw = nd.get("firmware") or {}
-    elf = build / fw["elf"]
+    fw, nd = entry.require_firmware(), entry.require_model()
+    elf = build / fw.elf
     secs = elf_sections(elf)
-    mp = parse_map(elf.with_suffix(".map"), nd.get("module", f"node_{node}"))
+    mp = parse_map(elf.with_suffix(".map"), nd.module)
     flash = secs.get(".text", 0) + secs.get(".data", 0)
     text = mp.get(".text", {})
     code = {k: v for k, v in text.items() if k not in ("module weights+tables",)}
     ram_bss = secs.get(".bss", 0) + secs.get(".data", 0)
-    arena = nd["arena_bytes"]
+    arena = nd.arena_bytes
     return {
-        "board": fw.get("board"), "elf": rel(elf), "sections": secs,
-        "flash_bytes": flash, "flash_manifest": fw.get("flash_bytes"), "board_flash_bytes": fw.get("board_flash_bytes"),
-        "weights_bytes": nd["weight_bytes"], "quant_param_bytes": nd["quant_param_bytes"],
+        "board": fw.board, "elf": rel(elf), "sections": secs,
+        "flash_bytes": flash, "flash_manifest": fw.flash_bytes, "board_flash_bytes": fw.board_flash_bytes,
+        "weights_bytes": nd.weight_bytes, "quant_param_bytes": nd.quant_param_bytes,
         "module_rodata_from_map": text.get("module weights+tables"),
         "code_by_origin": code, "code_bytes": flash - text.get("module weights+tables",
-                                                                 nd["weight_bytes"] + nd["quant_param_bytes"]),
-        "ram_bytes": ram_bss + secs.get(".stack", 0), "ram_manifest": fw.get("ram_bytes"),
-        "board_ram_bytes": fw.get("board_ram_bytes"),
-        "arena_bytes": arena, "arena_lower_bound": nd.get("arena_lower_bound"), "scratch_bytes": nd.get("scratch_bytes"),
+                                                                 nd.weight_bytes + nd.quant_param_bytes),
+        "ram_bytes": ram_bss + secs.get(".stack", 0), "ram_manifest": fw.ram_bytes,
+        "board_ram_bytes": fw.board_ram_bytes,
+        "arena_bytes": arena, "arena_lower_bound": nd.arena_lower_bound, "scratch_bytes": nd.scratch_bytes,
         "io_link_buffers_bytes": ram_bss - arena,
         "ram_by_origin": mp.get(".bss", {}), "stack_reserved_bytes": secs.get(".stack", 0),
-        "model_io_bytes": sum(i["bytes"] for i in nd["inputs"]) + sum(o["bytes"] for o in nd["outputs"]),
+        "model_io_bytes": sum(i.bytes for i in nd.inputs) + sum(o.bytes for o in nd.outputs),
     }
 
 
@@ -169,7 +169,7 @@ def section_memory(args: argparse.Namespace, R: dict[str, Any]) -> dict[str, Any
             continue
         man = load_manifest(d)
         res["nodes"][preset] = {}
-        for node, nd in man["nodes"].items():
+        for node, nd in man.nodes.items():
             try:
                 res["nodes"][preset][node] = node_memory(d, node, nd)
             except Exception as e:  # noqa: BLE001

@@ -57,9 +57,10 @@ def _host_columns(p: dict[str, Any], scheme: str, d: Path) -> dict[str, Any]:
     build's evaluation.json (its configurations and probabilities, which the boards column needs too)."""
     man = load_manifest(d)
     ev = json.loads((d / "evaluation.json").read_text())
-    st = man.get("stages", {}).get("nodes", {})
-    acc8 = st.get("int8_accuracy")
-    accf = st.get("float_accuracy")
+    st = man.stages.nodes
+    acc8 = st.int8_accuracy if st else None
+    accf = st.float_accuracy if st else None
+    samples = st.int8_eval_samples if st else None
     if accf:
         g = ev["random_guess"]
         fa = [a if a is not None else g for a in accf]
@@ -67,8 +68,8 @@ def _host_columns(p: dict[str, Any], scheme: str, d: Path) -> dict[str, Any]:
             "average": {s: sum(pr * a for pr, a in zip(ev["config_probability"][s], fa))
                         / sum(ev["config_probability"][s]) for s in ev["config_probability"]},
             "cap": {s: _cap(accf, ev["has_path"], ev["path_probability"][s], g) for s in ev["config_probability"]},
-            "se": _avg_se(accf, ev["has_path"], ev["config_probability"], st.get("int8_eval_samples")),
-            "samples": st.get("int8_eval_samples"), "per_config": accf}
+            "se": _avg_se(accf, ev["has_path"], ev["config_probability"], samples),
+            "samples": samples, "per_config": accf}
     if acc8:
         g = ev["random_guess"]
         accs = [a if a is not None else g for a in acc8]
@@ -77,8 +78,8 @@ def _host_columns(p: dict[str, Any], scheme: str, d: Path) -> dict[str, Any]:
         cap = {s: _cap(acc8, ev["has_path"], ev["path_probability"][s], g) for s in avg}
         p["int8_host"][scheme] = {"average": avg, "cap": cap, "per_config": acc8,
                                   "se": _avg_se(acc8, ev["has_path"], ev["config_probability"],
-                                                st.get("int8_eval_samples")),
-                                  "samples": st.get("int8_eval_samples"), "build": rel(d),
+                                                samples),
+                                  "samples": samples, "build": rel(d),
                                   "float_same_build": ev["average"], "float_cap_same_build": ev["cap"]}
     return ev
 
