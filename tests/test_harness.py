@@ -147,7 +147,7 @@ def test_drop_edge_uses_iot_skip(build):
 
     # The check is not vacuous: a reference that differs in one byte of the fog's output flags the fog
     # (and only the fog: each node is checked on what its board really got).
-    from host.net.harness import check_sample
+    from host.net.checks import check_sample
     from host.net.reference import Reference, load_deployment
 
     dep = load_deployment(build)
@@ -231,7 +231,7 @@ def test_stop_early_still_accounts(build):
 
 # ------------------------------------------------------------------------------------------------- handshake
 def test_model_hash_mismatch_is_a_clear_error(build, tmp_path):
-    from host.net.router import BoardError
+    from host.net.launch import BoardError
 
     other = tmp_path / "other"
     shutil.copytree(build, other, ignore=shutil.ignore_patterns("model.keras", "harness"))
@@ -246,7 +246,7 @@ def test_model_hash_mismatch_is_a_clear_error(build, tmp_path):
 
 
 def test_silent_port_is_a_clear_error(build):
-    from host.net.router import BoardError
+    from host.net.launch import BoardError
 
     with socket.socket() as srv:  # accepts the connection, never says a word
         srv.bind(("127.0.0.1", 0))

@@ -1,0 +1,271 @@
+"""The harness's reports: Markdown, JSON and PNG files, and the console's tables and progress bar.
+
+Everything here reads the report document that :func:`host.net.harness.run_harness` assembles (its runs
+are :func:`host.net.summary.summarize_run` dicts), so the files and the console say the same.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from host.net.records import RunRecord
+from host.net.reference import Deployment
+
+
+def _pct(a: float | None) -> str:
+    return "—" if a is None else f"{100 * a:.2f}"
+
+
+def _node_rows(s: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for name, v in s["nodes"].items():
+        d = v["stats_delta"] or {}
+        cyc = v["cycles"]
+        rows.append([name, v["node_id"],
+                     f"{v['identical']}/{v['compared']}" + (f" ({_pct(v['bit_exact'])} %)" if v["compared"] else ""),
+                     v["mismatch"], v["no_output_agreed"], v["silent"] + v["not_fed"],
+                     ", ".join(f"{k} {n}" for k, n in (v["mux"] or {}).items()) or "—",
+                     f"{cyc['mean']:,.0f}" if cyc else "—",
+                     f"{v['ms_mean']:.2f}" if v["ms_mean"] is not None else "—",
+                     d.get("samples", "—"), d.get("rx_crc", "—"), v["corrupted_frames_sent"],
+                     d.get("input_timeouts", "—"), d.get("rx_overrun", "—")])
+    return rows
+
+
+NODE_HEADER = ["node", "id", "bit-exact answers", "mismatch", "both no output", "not fed / silent", "mux choice",
+               "cycles/sample", "ms @ clock", "STATS samples", "STATS CRC drops", "corrupted sent",
+               "input timeouts", "overruns"]
+LINK_HEADER = ["link", "DATA", "LINK_DOWN", "RESULT", "wire B", "payload B", "tensor B", "overhead B",
+               "overhead % of tensor", "wire B/sample"]
+
+
+def _link_rows(wire: dict[str, Any]) -> list[list[Any]]:
+    rows = []
+    for key, w in wire.items():
+        f = w["frames"]
+        rows.append([key, f.get("DATA", 0), f.get("LINK_DOWN", 0), f.get("RESULT", 0), f"{w['wire_bytes']:,}",
+                     f"{w['payload_bytes']:,}", f"{w['tensor_bytes']:,}", f"{w['overhead_bytes']:,}",
+                     f"{w['overhead_pct_of_tensor']:.2f}" if w["overhead_pct_of_tensor"] is not None else "—",
+                     w["wire_bytes_per_sample"]])
+    return rows
+
+
+def _merge_wire(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for r in runs:
+        for k, w in r["wire"].items():
+            o = out.setdefault(k, {"frames": {}, "wire_bytes": 0, "payload_bytes": 0, "tensor_bytes": 0,
+                                   "overhead_bytes": 0, "sent": 0})
+            for t, c in w["frames"].items():
+                o["frames"][t] = o["frames"].get(t, 0) + c
+            for f in ("wire_bytes", "payload_bytes", "tensor_bytes", "overhead_bytes"):
+                o[f] += w[f]
+            o["sent"] += r["samples"]["sent"]
+    for o in out.values():
+        o["overhead_pct_of_tensor"] = round(100 * o["overhead_bytes"] / o["tensor_bytes"], 3) if o["tensor_bytes"] \
+            else None
+        o["wire_bytes_per_sample"] = round(o["wire_bytes"] / max(1, o.pop("sent")), 1)
+    return out
+
+
+RUN_HEADER = ["configuration", "sent", "answered", "timed out", "failed", "availability %", "float (build) %",
+              "int8 host %", "boards %", "bit-exact", "samples/s", "latency p50 / p95 ms"]
+
+
+def _run_row(s: dict[str, Any]) -> list[Any]:
+    sm, acc, lat = s["samples"], s["accuracy"], s["latency_ms"]
+    be = s["bit_exact"]
+    return [s["label"], sm["sent"], sm["answered"], sm["timed_out"], sm["failed"], _pct(s["availability"]),
+            _pct(acc["float_build"]), _pct(acc["int8_host"]), _pct(acc["boards"]),
+            f"{be['identical']}/{be['compared']}", f"{s['throughput']['answered_per_s']:.2f}",
+            f"{lat['p50']:.0f} / {lat['p95']:.0f}" if lat else "—"]
+
+
+def _reason_text(s: dict[str, Any]) -> str:
+    parts = []
+    for outcome in ("timed_out", "failed"):
+        for reason, n in s["samples"]["reasons"][outcome].items():
+            parts.append(f"{n} {outcome.replace('_', ' ')} ({reason.replace('_', ' ')})")
+    for reason, n in s["samples"]["degraded_answers"].items():
+        parts.append(f"{n} answered without some input ({reason.replace('_', ' ')})")
+    return "; ".join(parts) or "none"
+
+
+def build_report(dep: Deployment, report: dict[str, Any]) -> str:
+    from host.report_files import md_table
+
+    runs = report["runs"]
+    m = dep.manifest
+    lines = [f"# Harness: {m.get('preset')} / {m.get('scheme')} on the boards",
+             "",
+             f"Build `{report['build']}`; {report['samples']} test samples (seed {report['seed']}), up to "
+             f"{report['window']} in flight, host deadline {report['deadline_ms']} ms, board deadline "
+             f"{dep.board_deadline_ms} ms. Accuracy: a sample without a result counts as the random guess "
+             f"g = {_pct(dep.random_guess)} % (as in host/ml/evaluate.py); float = the float model on the whole "
+             f"test set (the build's evaluation); int8 host = tflite_micro per node with the links that "
+             f"actually reached each board; bit-exact = board answers (every DATA tensor and the RESULT of a "
+             f"node for a sample) identical to the host reference.",
+             "",
+             "## Boards",
+             "",
+             md_table(["node", "id", "board", "port", "how", "firmware", "flash B", "arena B", "clock Hz"],
+                      [[n, b["node_id"], b["board"], f"`{b['url']}`", b["attached"], b.get("fw") or "—",
+                        b.get("flash_bytes") or "—", b.get("arena_bytes") or "—", b.get("cpu_hz") or "—"]
+                       for n, b in report["boards"].items()]),
+             "",
+             "## Runs",
+             "",
+             md_table(RUN_HEADER, [_run_row(s) for s in runs]),
+             ""]
+    if report.get("sweep"):
+        sw = report["sweep"]
+        lines += ["## Average accuracy per reliability setting (ResiliNet's table, measured on the boards)", "",
+                  md_table(["setting", "float (build) %", "int8 host %", "boards %"],
+                           [[st, _pct(v["float_build"]), _pct(v["int8_host"]), _pct(v["boards"])
+                             + ("" if v["complete"] else " (incomplete)")] for st, v in sw.items()]), ""]
+    for s in runs:
+        lines += [f"## {s['label']}", "",
+                  f"Failures injected: dropped {s['config']['dead'] or 'none'}, cut links "
+                  f"{s['config']['cut_links'] or 'none'}, loss {s['config']['loss']}, corrupt "
+                  f"{s['config']['corrupt']}. Samples lost and why: {_reason_text(s)}.",
+                  f"All {s['samples']['sent']} samples accounted for: {s['samples']['accounted']}."
+                  + (" Interrupted (Ctrl-C)." if s["samples"]["interrupted"] else ""), ""]
+        if s["latency_ms"]:
+            lat = s["latency_ms"]
+            lines += [f"Latency per answered sample: mean {lat['mean']:.1f} ms, p50 {lat['p50']:.1f}, "
+                      f"p95 {lat['p95']:.1f}, max {lat['max']:.1f} ms. Throughput {s['throughput']['answered_per_s']:.2f}"
+                      f" samples/s over {s['throughput']['wall_s']:.1f} s.", ""]
+        if s["corrupt"]["frames_corrupted"]:
+            lines += [f"Corrupted frames sent: {s['corrupt']['frames_corrupted']}; CRC drops counted by the "
+                      f"boards' STATS: {s['corrupt']['crc_drops_by_boards']}.", ""]
+        lines += [md_table(NODE_HEADER, _node_rows(s)), "", md_table(LINK_HEADER, _link_rows(s["wire"])), ""]
+        if s["events"]:
+            lines += ["Board events:", ""] + [f"* {e['t_s']:.2f} s (sample {e['sample']}): **{e['node']}** "
+                                              f"{e['kind']} {e['detail']}" for e in s["events"]] + [""]
+        if s["mismatches"]:
+            lines += ["First mismatches:", ""] + [f"* sample {x['sample']} (seq {x['seq']}): {x['node']} "
+                                                  f"{x['link']}: {x['what']}" for x in s["mismatches"][:10]] + [""]
+    if len(runs) > 1:
+        lines += ["## Wire, all runs", "", md_table(LINK_HEADER, _link_rows(_merge_wire(runs))), ""]
+    lines += ["Overhead = bytes on the line (COBS, header, CRC, delimiter, the 4-byte cycle count, LINK_DOWN "
+              "frames) beyond the tensors. In the star every link's bytes cross two UARTs (producer → host → "
+              "consumer); the table counts them once.", ""]
+    return "\n".join(lines)
+
+
+def plot_runs(dep: Deployment, runs: list[dict[str, Any]]) -> Callable[[Any], None]:
+    from host.report_files import grouped_bars
+
+    def plot(ax: Any) -> None:
+        labels = [r["label"] for r in runs]
+        grouped_bars(ax, labels, {"float (build, whole test set)": [r["accuracy"]["float_build"] for r in runs],
+                                  "int8 host (TFLM)": [r["accuracy"]["int8_host"] for r in runs],
+                                  "boards": [r["accuracy"]["boards"] for r in runs]},
+                     title=f"{dep.manifest.get('preset')}: accuracy per failure configuration, measured on the boards")
+        ax.axhline(100 * dep.random_guess, color="grey", linestyle=":", linewidth=1, label="random guess g")
+        ax.set_ylim(0, 118)
+        ax.legend(fontsize=8, loc="upper center", ncol=4)
+    return plot
+
+
+def print_console(dep: Deployment, report: dict[str, Any], console: Any) -> None:
+    """Compact tables (the Markdown report has every column)."""
+    from rich import box
+    from rich.table import Table
+
+    def table(title: str, header: list[str], rows: list[list[Any]]) -> Table:
+        t = Table(title=title, title_justify="left", pad_edge=False, box=box.SIMPLE_HEAD)
+        for i, h in enumerate(header):
+            t.add_column(h, justify="left" if i == 0 else "right")
+        for r in rows:
+            t.add_row(*map(str, r))
+        return t
+
+    runs = report["runs"]
+    rows = []
+    for s in runs:
+        sm, acc, be, lat = s["samples"], s["accuracy"], s["bit_exact"], s["latency_ms"]
+        rows.append([s["label"], f"{sm['answered']}/{sm['sent']}", _pct(acc["float_build"]), _pct(acc["int8_host"]),
+                     _pct(acc["boards"]), f"{be['identical']}/{be['compared']}",
+                     f"{s['throughput']['answered_per_s']:.2f}"])
+    console.print(table("runs (accuracy: float = build, whole test set; int8 = host TFLM)",
+                        ["configuration", "answered", "float %", "int8 %", "boards %", "bit-exact", "samples/s"],
+                        rows))
+    if report.get("sweep"):
+        console.print(table("average accuracy per reliability setting (%)", ["setting", "float", "int8", "boards"],
+                            [[st, _pct(v["float_build"]), _pct(v["int8_host"]), _pct(v["boards"])]
+                             for st, v in report["sweep"].items()]))
+    if len(runs) == 1:
+        s = runs[0]
+        nrows = []
+        for name, v in s["nodes"].items():
+            d = v["stats_delta"] or {}
+            nrows.append([name, f"{v['identical']}/{v['compared']}", v["mismatch"],
+                          ", ".join(f"{k} {n}" for k, n in (v["mux"] or {}).items()) or "—",
+                          f"{v['cycles']['mean']:,.0f}" if v["cycles"] else "—",
+                          f"{v['ms_mean']:.2f}" if v["ms_mean"] is not None else "—",
+                          f"{d.get('rx_crc', '—')}/{v['corrupted_frames_sent']}", d.get("input_timeouts", "—"),
+                          v["late_inputs"]])
+        console.print(table("nodes", ["node", "bit-exact", "mism", "mux", "cycles", "ms", "CRC/corr",
+                                      "in.t/o", "late"], nrows))
+        wrows = [[k, sum(w["frames"].values()), f"{w['wire_bytes']:,}", f"{w['tensor_bytes']:,}",
+                  f"{w['overhead_pct_of_tensor']:.2f}" if w["overhead_pct_of_tensor"] is not None else "—",
+                  w["wire_bytes_per_sample"]] for k, w in s["wire"].items()]
+        console.print(table("wire per link", ["link", "frames", "wire B", "tensor B", "ovh %", "B/sample"], wrows))
+        console.print(f"samples lost and why: {_reason_text(s)}")
+        for e in s["events"]:
+            console.print(f"  {e['t_s']:.2f} s (sample {e['sample']}): {e['node']} {e['kind']} {e['detail']}")
+    else:
+        console.print(table("bit-exact per node (%)", ["configuration"] + list(dep.nodes),
+                            [[r["label"]] + [_pct(r["nodes"][n]["bit_exact"]) for n in dep.nodes] for r in runs]))
+
+
+
+def write_reports(dep: Deployment, report: dict[str, Any], *, sweep: bool, out: Path | None,
+                  json_path: Path | None) -> dict[str, Path]:
+    """``<out>/harness.md/.json/.png`` (``harness_sweep.*`` for a sweep; ``out`` defaults to
+    ``<build>/harness``) and one more copy of the JSON at ``json_path``; returns what was written."""
+    from host.report_files import write_report
+
+    out = Path(out) if out is not None else dep.build / "harness"
+    stem = "harness_sweep" if sweep else "harness"
+    paths = write_report(out, stem, build_report(dep, report), report, plot_runs(dep, report["runs"]))
+    if json_path is not None:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_path).write_text(paths["json"].read_text())
+        paths["json_copy"] = Path(json_path)
+    return paths
+
+
+class ProgressBar:
+    """The console's progress bar of one run (outcomes so far, rate, boards silent now)."""
+
+    def __init__(self, console: Any, label: str, total: int) -> None:
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
+
+        self.p = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                          TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                          console=console, transient=False)
+        self.task = self.p.add_task(label, total=total, info="")
+        self.p.start()
+
+    def update(self, run: RunRecord) -> None:
+        done = [r for r in run.records if r.outcome is not None]
+        ans = sum(r.outcome == "answered" for r in done)
+        wall = max(1e-9, time.monotonic() - run.t_start)
+        silent = {e.node for e in run.events if e.kind == "silent"} - {e.node for e in run.events if e.kind == "back"}
+        info = f"answered {ans}, timed out {sum(r.outcome == 'timed_out' for r in done)}, " \
+               f"failed {sum(r.outcome == 'failed' for r in done)}, {ans / wall:.1f}/s" \
+               + (f", silent: {', '.join(sorted(silent))}" if silent else "")
+        self.p.update(self.task, completed=len(done), info=info)
+
+    def close(self) -> None:
+        self.p.stop()
+
+
+def progress_bar(console: Any, enabled: bool, label: str, total: int) -> ProgressBar | None:
+    if not enabled or console is None:
+        return None
+    return ProgressBar(console, label, total)

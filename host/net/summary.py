@@ -1,0 +1,212 @@
+"""What the report says about a run: outcomes and why, accuracy, bit-exactness, cycles, wire, STATS.
+
+:func:`summarize_run` turns a :class:`~host.net.records.RunRecord` and its
+:class:`~host.net.checks.SampleCheck` list into the run's part of the JSON report (the Markdown, the plot and
+the console tables of :mod:`host.net.harness_report` read the same document); :func:`sweep_averages` weighs
+the runs of a ``--sweep`` by the reliability settings.
+"""
+from __future__ import annotations
+
+import statistics
+from typing import Any, Mapping, Sequence
+
+from host.net import protocol as P
+from host.net.checks import SampleCheck
+from host.net.records import OUTCOMES, RunRecord, SampleRecord
+from host.net.reference import Deployment
+
+STATS_FIELDS = ("rx_frames", "tx_frames", "rx_crc", "rx_truncated", "rx_length", "rx_duplicate", "rx_stale",
+                "rx_overrun", "input_timeouts", "samples")
+ACCURACY_RULE = "a sample without a result counts as the random guess g (host/ml/evaluate.py)"
+
+
+def stats_delta(before: P.Stats | None, after: P.Stats | None) -> dict[str, int] | None:
+    """STATS counters over the run (they wrap at 32 bits)."""
+    if before is None or after is None:
+        return None
+    return {f: (getattr(after, f) - getattr(before, f)) % (1 << 32) for f in STATS_FIELDS}
+
+
+def node_cycles(per_sample: Sequence[int], before: P.Stats | None, after: P.Stats | None) -> dict[str, Any] | None:
+    """Compute cycles of one node: per sample from its RESULTs (the final node), else the run's mean
+    from STATS (a DATA frame carries no cycle count, to keep its header at 2 bytes)."""
+    if per_sample:
+        return {**distribution(per_sample), "source": "RESULT"}
+    if before is None or after is None:
+        return None
+    samples = (after.samples - before.samples) % (1 << 32)
+    if not samples:
+        return None
+    total = (after.cycles - before.cycles) % (1 << 64)
+    return {"mean": total / samples, "max": after.cycles_max, "samples": samples, "source": "STATS"}
+
+
+def distribution(values: Sequence[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    v = sorted(values)
+    q = lambda p: v[min(len(v) - 1, int(round(p * (len(v) - 1))))]  # noqa: E731
+    return {"mean": statistics.fmean(v), "p50": q(0.5), "p95": q(0.95), "min": v[0], "max": v[-1]}
+
+
+def _degraded_reason(r: SampleRecord, c: SampleCheck) -> str:
+    """Why an answered sample lacked some input (the first cause that applies)."""
+    how = [r.delivery.get(l, ("",))[0] for l in c.missing_links]
+    if r.silent:
+        return "node_silent"
+    if r.dead or any(h in ("cut", "node_down") for h in how):
+        return "link_cut"
+    if "corrupt" in how:
+        return "corrupted"
+    if "lost" in how:
+        return "frame_lost"
+    return "deadline"
+
+
+def _samples(run: RunRecord, checks: list[SampleCheck]) -> dict[str, Any]:
+    recs = run.records
+    outcomes = {o: sum(r.outcome == o for r in recs) for o in OUTCOMES}
+    reasons: dict[str, dict[str, int]] = {o: {} for o in ("timed_out", "failed")}
+    for r in recs:
+        if r.outcome in reasons:
+            reasons[r.outcome][r.reason] = reasons[r.outcome].get(r.reason, 0) + 1
+    degraded: dict[str, int] = {}
+    for r, c in zip(recs, checks):
+        if r.outcome == "answered" and (r.dead or c.missing_links):
+            why = _degraded_reason(r, c)
+            degraded[why] = degraded.get(why, 0) + 1
+    return {"sent": len(recs), **outcomes, "reasons": reasons, "degraded_answers": degraded,
+            "accounted": sum(outcomes.values()) == len(recs), "interrupted": run.interrupted}
+
+
+def _accuracy(dep: Deployment, run: RunRecord, checks: list[SampleCheck], answered: int) -> dict[str, Any]:
+    cfg, recs, g = run.config, run.records, dep.random_guess
+    n = len(recs)
+    correct = sum(c.board_pred is not None and c.board_pred == r.label for r, c in zip(recs, checks))
+    ref_correct = sum(c.ref_pred is not None and c.ref_pred == r.label for r, c in zip(recs, checks))
+    ref_results = sum(c.ref_pred is not None for c in checks)
+    return {"boards": (correct + g * (n - answered)) / n if n else None,
+            "boards_answered_only": correct / answered if answered else None,
+            "int8_host": (ref_correct + g * (n - ref_results)) / n if n else None,
+            "float_build": dep.float_accuracy(cfg.dead) if not cfg.cut_links else None,
+            "random_guess": g, "correct_boards": correct, "correct_int8_host": ref_correct, "rule": ACCURACY_RULE}
+
+
+def _node(dep: Deployment, name: str, run: RunRecord, checks: list[SampleCheck], hello: P.Hello | None) \
+        -> dict[str, Any]:
+    """Bit-exactness, cycles and STATS of one node."""
+    st = [c.nodes.get(name) for c in checks]
+    ident, mism = st.count("identical"), st.count("mismatch")
+    cycles = node_cycles([r.cycles[name] for r in run.records if name in r.cycles],
+                         run.stats_before.get(name), run.stats_after.get(name))
+    hz = hello.cpu_hz if hello else None
+    mux: dict[str, int] = {}
+    for c in checks:
+        if name in c.mux and c.nodes.get(name) in ("identical", "mismatch"):
+            mux[c.mux[name]] = mux.get(c.mux[name], 0) + 1
+    delta = stats_delta(run.stats_before.get(name), run.stats_after.get(name))
+    return {
+        "node_id": dep.nodes[name].id, "compared": ident + mism, "identical": ident, "mismatch": mism,
+        "no_output_agreed": st.count("no_output"), "silent": st.count("silent"), "not_fed": st.count("not_fed"),
+        "late_dropped": st.count("late"),
+        "late_inputs_inferred": sum(len(c.late_links.get(name, ())) for c in checks),
+        "bit_exact": (ident / (ident + mism)) if ident + mism else None,
+        "mux": mux or None,
+        "cycles": cycles, "cpu_hz": hz,
+        "ms_mean": (cycles["mean"] / hz * 1e3) if cycles and hz else None,
+        "stats_delta": delta, "corrupted_frames_sent": run.corrupted_to.get(name, 0),
+        "crc_drops": delta["rx_crc"] if delta else None,
+        "late_inputs": run.late_inputs.get(name, 0),
+        "errors": run.errors.get(name, [])[:20], "host_decode_drops": dict(run.host_drops.get(name, {})),
+        "uart_rx_bytes": run.uart_rx.get(name, 0), "uart_tx_bytes": run.uart_tx.get(name, 0),
+    }
+
+
+def _wire(dep: Deployment, run: RunRecord) -> dict[str, Any]:
+    """Frames and bytes per link, feeds first, in the deployment's link order."""
+    per_sample = max(1, sum(r.sent for r in run.records))
+    wire = {}
+    for key, w in sorted(run.wire.items(), key=lambda kv: link_order(dep, kv[0])):
+        d = w.to_dict()
+        d["wire_bytes_per_sample"] = round(w.wire_bytes / per_sample, 1)
+        wire[key] = d
+    return wire
+
+
+def link_order(dep: Deployment, key: str) -> tuple[int, str]:
+    names = list(dep.feeds[s].name for s in dep.feeds) + list(dep.links)
+    return (names.index(key) if key in names else len(names), key)
+
+
+def summarize_run(dep: Deployment, hello: Mapping[str, P.Hello], run: RunRecord,
+                  checks: list[SampleCheck]) -> dict[str, Any]:
+    """Everything the report says about one run, JSON-ready (``hello``: the boards' HELLOs, for clocks)."""
+    cfg, recs = run.config, run.records
+    n = len(recs)
+    samples = _samples(run, checks)
+    answered = samples["answered"]
+    nodes = {name: _node(dep, name, run, checks, hello.get(name)) for name in dep.nodes}
+    compared = sum(v["compared"] for v in nodes.values())
+    identical = sum(v["identical"] for v in nodes.values())
+    wall = max(1e-9, run.t_end - run.t_start)
+    lat = [r.latency * 1e3 for r in recs if r.outcome == "answered" and r.latency is not None]
+    mismatches = [dict(m, sample=r.index, seq=r.seq) for r, c in zip(recs, checks) for m in c.mismatches]
+    return {
+        "label": cfg.label or dep.config_label(cfg.dead),
+        "config": {"dead": sorted(cfg.dead), "cut_links": sorted(cfg.cut_links), "loss": cfg.loss,
+                   "corrupt": cfg.corrupt, "deadline_ms": round(cfg.deadline_s * 1e3), "window": cfg.window,
+                   "seed": cfg.seed, "bits": "".join(map(str, dep.config_of(cfg.dead) or ())) or None,
+                   "has_path": dep.has_path(cfg.dead, cfg.cut_links)},
+        "samples": samples,
+        "availability": answered / n if n else None,
+        "accuracy": _accuracy(dep, run, checks, answered),
+        "bit_exact": {"compared": compared, "identical": identical,
+                      "fraction": identical / compared if compared else None},
+        "nodes": nodes,
+        "wire": _wire(dep, run),
+        "latency_ms": distribution(lat),
+        "throughput": {"wall_s": round(wall, 3), "answered_per_s": answered / wall, "sent_per_s": n / wall},
+        "corrupt": {"frames_corrupted": int(sum(run.corrupted_to.values())),
+                    "crc_drops_by_boards": sum((v["crc_drops"] or 0) for v in nodes.values())},
+        "events": [e.to_dict() for e in run.events],
+        "stray_frames": run.stray_frames,
+        "mismatches": mismatches[:50],
+        "sample_fields": ["index", "label", "outcome", "reason", "latency_ms", "board_pred", "int8_host_pred"],
+        "per_sample": [[r.index, r.label, r.outcome, r.reason,
+                        None if r.latency is None else round(r.latency * 1e3, 2), c.board_pred, c.ref_pred]
+                       for r, c in zip(recs, checks)],
+    }
+
+
+def sweep_averages(dep: Deployment, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Average accuracy per reliability setting (ResiliNet's table), from the runs of every configuration."""
+    g = dep.random_guess
+    by_bits = {r["config"]["bits"]: r for r in runs}
+    out: dict[str, Any] = {}
+    for setting in dep.reliability:
+        acc = {"boards": 0.0, "int8_host": 0.0, "float_build": 0.0}
+        total = 0.0
+        complete = True
+        for c in dep.configurations():
+            bits = "".join(map(str, c))
+            p = dep.config_probability(c, setting)
+            total += p
+            r = by_bits.get(bits)
+            dead = dep.failed_in(c)
+            if not dep.has_path(dead):
+                for k in acc:
+                    acc[k] += p * g
+                continue
+            if r is None or r["accuracy"]["boards"] is None:
+                complete = False
+                continue
+            for k in ("boards", "int8_host"):
+                acc[k] += p * r["accuracy"][k]
+            fa = dep.float_accuracy(dead)
+            acc["float_build"] += p * (fa if fa is not None else g)
+        out[setting] = {k: v / total for k, v in acc.items()} | {"complete": complete}
+    if dep.evaluation:
+        for setting, v in dep.evaluation.get("average", {}).items():
+            if setting in out:
+                out[setting]["float_build"] = v
+    return out
