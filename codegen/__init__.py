@@ -2,7 +2,9 @@
 
 Main entry points: :func:`generate_module` (write N.c / N.h), :func:`build_module` (same, in memory),
 :func:`verify_model` (bit-exactness against tflite_micro), :func:`report_model` / :func:`format_report`
-(op table and memory budget), :func:`cross_compile` (Cortex-M flash/RAM). CLI: ``python -m codegen``.
+(op table and memory budget), :func:`cross_compile` (Cortex-M flash/RAM), :func:`read_tflite` /
+:func:`check_tflite` (the validating .tflite reader: any bad file raises :class:`ModelFormatError`).
+CLI: ``python -m codegen``.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from .footprint import Footprint, cross_compile
 from .graph import Graph, Operator, Quantization, Tensor
 from .ops import SUPPORTED_OPS
 from .report import format_report, report_model
-from .tflite_reader import read_tflite
+from .tflite_reader import check_tflite, read_tflite
 from .verify import HostTarget, Target, VerifyResult, register_target, verify_model
 from . import qemu_target  # noqa: E402,F401  registers verify --target qemu / qemu-f405
 
@@ -36,6 +38,7 @@ __all__ = [
     "VerifyResult",
     "activation_tensors",
     "build_module",
+    "check_tflite",
     "cross_compile",
     "format_report",
     "generate_module",

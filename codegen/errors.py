@@ -1,13 +1,29 @@
 """Exceptions raised while turning a .tflite model into C."""
 from __future__ import annotations
 
+import os
+
 
 class CodegenError(Exception):
     """Base class: the model cannot be turned into a module as it is."""
 
 
 class ModelFormatError(CodegenError):
-    """The file is not a TFLite flatbuffer we can read (or uses a feature of the format we do not read)."""
+    """The file is not a TFLite flatbuffer we can read (or uses a feature of the format we do not read).
+
+    The message reads ``"<path>: <problem> (<hint>)"``: which file, what is wrong with it and what to do.
+    ``path``, ``problem`` and ``hint`` are also kept separately for callers that format their own report.
+    A single positional message (no path) is accepted too.
+    """
+
+    def __init__(self, problem: str, path: str | os.PathLike[str] | None = None, hint: str = "") -> None:
+        self.path = None if path is None else os.fspath(path)
+        self.problem = problem
+        self.hint = hint
+        message = problem if self.path is None else f"{self.path}: {problem}"
+        if hint:
+            message += f" ({hint})"
+        super().__init__(message)
 
 
 class UnsupportedOpError(CodegenError):

@@ -32,7 +32,14 @@ def lower_graph(graph: Graph, backends: tuple[str, ...] = scr.DEFAULT_BACKENDS) 
 
 
 def _lower_op(op_def: OpDef, ctx: OpContext, backends: tuple[str, ...]) -> Step:
-    step = op_def.lower(ctx)
+    try:
+        step = op_def.lower(ctx)
+    except (IndexError, ValueError, ZeroDivisionError, OverflowError) as exc:
+        # Lowerings read shapes and options the way TFLite defines them for the op; a file that breaks that
+        # (wrong rank, axis out of range) ends here. Name the op so it can be found; __cause__ keeps the trace.
+        raise ctx.fail(f"cannot be lowered: {exc} ({type(exc).__name__})",
+                       "Check that the file is intact and that the op's tensors and options are what TFLite "
+                       "defines for it (the CLI's --traceback shows where it failed)") from exc
     kernel = next((k for k in op_def.kernels if k.name == step.kernel), None)
     if kernel is None:  # a registry mistake, not a model problem
         raise AssertionError(f"{op_def.op_type} lowered to kernel '{step.kernel}', which its OpDef does not list")

@@ -50,6 +50,9 @@ def spatial_padding(ctx: OpContext, in_hw: tuple[int, int], k_hw: tuple[int, int
     padding = PADDING.get(int(ctx.op.options.get("padding", 0) or 0))
     if padding is None:
         raise ctx.fail(f"padding type {ctx.op.options.get('padding')} is not supported")
+    if min(stride_hw) < 1 or min(dil_hw) < 1:  # TFLM would divide by zero computing the output size
+        raise ctx.fail(f"stride {stride_hw} and dilation {dil_hw} must be at least 1",
+                       "The options are invalid: re-convert the model, or the file is damaged")
     pads = []
     for axis in range(2):
         expected = out_size(padding, in_hw[axis], k_hw[axis], stride_hw[axis], dil_hw[axis])
