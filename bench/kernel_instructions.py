@@ -87,14 +87,14 @@ def _instrument(c_source: str, name: str) -> tuple[str, list[int]]:
 
     def mark(m: re.Match[str]) -> str:
         ops.append(int(m.group(2)))
-        return f"{m.group(1)}RNN_BENCH_MARK({len(ops) - 1});\n{m.group(1)}/* op #{m.group(2)} "
+        return f"{m.group(1)}BENCH_MARK({len(ops) - 1});\n{m.group(1)}/* op #{m.group(2)} "
 
     start = c_source.index(f"int32_t {name}_invoke(")
     body = re.sub(r"^( {4})/\* op #(\d+) ", mark, c_source[start:], flags=re.M)
     end = body.rindex("    return 0;\n}")
-    body = body[:end] + f"    RNN_BENCH_MARK({len(ops)});\n" + body[end:]
-    header = ("#include <stdint.h>\nextern volatile uint32_t rnn_bench_t[];\n"
-              f"#define RNN_BENCH_MARK(k) (rnn_bench_t[k] = *(volatile uint32_t *)0x{TIMER + 4:08X}u)\n")
+    body = body[:end] + f"    BENCH_MARK({len(ops)});\n" + body[end:]
+    header = ("#include <stdint.h>\nextern volatile uint32_t bench_marks[];\n"
+              f"#define BENCH_MARK(k) (bench_marks[k] = *(volatile uint32_t *)0x{TIMER + 4:08X}u)\n")
     return header + c_source[:start] + body, ops
 
 
@@ -155,7 +155,7 @@ def _main_c(name: str, info, xs: list, want: list | None, n_marks: int) -> str:
     """main.c: calibrate the timer, time the plain ``invoke`` (and check its outputs), then the marked one."""
     lines = ["#include <stdint.h>", "#include <string.h>", f'#include "{name}.h"', f'#include "{name}_ops.h"',
              "void sh_puts(const char *s);", _TIMER_C,
-             f"volatile uint32_t rnn_bench_t[{n_marks + 1}];"]
+             f"volatile uint32_t bench_marks[{n_marks + 1}];"]
     lines += [_c_array(f"in_{k}", x) for k, x in enumerate(xs)]
     if want is not None:
         lines += [_c_array(f"want_{k}", y) for k, y in enumerate(want)]
@@ -185,7 +185,7 @@ def _main_c(name: str, info, xs: list, want: list | None, n_marks: int) -> str:
     lines += [
         f"    rc = {name}_ops_invoke(in, out);",
         '    sh_puts("R"); put_u((uint32_t)rc, 0u);',
-        f"    for (uint32_t k = 0; k < {n_marks}u; k++) {{ sh_puts(\"M\"); put_u(k, rnn_bench_t[k] - rnn_bench_t[k + 1]); }}",
+        f"    for (uint32_t k = 0; k < {n_marks}u; k++) {{ sh_puts(\"M\"); put_u(k, bench_marks[k] - bench_marks[k + 1]); }}",
         '    sh_puts("END\\n");',
         "    return 0;",
         "}",

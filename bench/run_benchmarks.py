@@ -13,7 +13,7 @@ Sections (each one fails on its own: the report then says "not measured" and why
 * ``compute``    -- executed instructions per inference on QEMU mps2-an386 (Cortex-M4 + DSP) with
                     ``bench/kernel_instructions.py`` (exact: -icount + CMSDK timer), for the three MLPerf Tiny
                     models and every node of the two builds; DSP kernels and the same kernels' plain-C path
-                    (``-U__ARM_FEATURE_DSP``: ``resilinet_dsp.h`` then sets ``RNN_HAS_DSP 0``); cross-check with
+                    (``-U__ARM_FEATURE_DSP``: ``resilinet_dsp.h`` then sets ``RESILINET_HAS_DSP 0``); cross-check with
                     ``python -m codegen verify --target qemu``.
 * ``memory``     -- per node: the ELF's sections and its link map (weights, code by origin, arena, buffers,
                     stack); per MLPerf model: the generated module's arena vs its lower bound and vs TFLM's.

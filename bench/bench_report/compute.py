@@ -12,7 +12,7 @@ _INTRO = (
     "Our generated module + our CMSIS-NN-API kernels, GCC `-O2 -mcpu=cortex-m4 -mfloat-abi=hard`, one inference "
     "on QEMU `mps2-an386` (Cortex-M4 with DSP), counted by `bench/kernel_instructions.py`. *DSP* = the kernels' "
     "SIMD path (SMLAD/SXTB16, selected by `__ARM_FEATURE_DSP` in `firmware/cmsis_nn/resilinet_dsp.h`); "
-    "*plain C* = the same kernels and module compiled with `-U__ARM_FEATURE_DSP` (→ `RNN_HAS_DSP 0`, the "
+    "*plain C* = the same kernels and module compiled with `-U__ARM_FEATURE_DSP` (→ `RESILINET_HAS_DSP 0`, the "
     "portable path; GCC may still pick single DSP instructions on its own). Bound = 0.5 cycles/MAC (one SMLAD "
     "= 2 MACs per cycle); \"× bound\" = (instructions/MAC) / 0.5. TFLM + CMSIS-NN: *reference* figures "
     "measured the same way (docs/toolchain-facts.md). `verify --target qemu`: independent count through the "
