@@ -100,6 +100,18 @@ def test_build_stage1_writes_model_report_and_manifest(tmp_path, capsys):
     assert typed.links["iot->edge"].scale == m["links"]["iot->edge"]["scale"]
     assert typed.nodes["fog"].firmware.board == "nucleo_f446re" and typed.platformio.envs == [
         f"fashion_{n}" for n in ("iot", "edge", "fog", "cloud")]
+    # the node id table: printed after the build and written into summary.md, ids as in the manifest
+    printed = capsys.readouterr().out
+    summary = (out / "summary.md").read_text()
+    for name, node in typed.nodes.items():
+        row = f"| {name} | node{node.node_id} | {node.node_id} | nucleo_f446re | {node.role} |"
+        assert row in summary, summary
+        assert any(line.split() == ["│", name, "│", f"node{node.node_id}", "│", str(node.node_id), "│",
+                                    "nucleo_f446re", "│", node.role, "│"] for line in printed.splitlines()), printed
+    assert [n.node_id for n in typed.nodes.values()] == [1, 2, 3, 4]
+    # real boards: the build's own platformio.ini, guarded until ststm32 is installed; nothing else left beside it
+    assert typed.platformio.ini == "platformio.ini" and "custom_resilinet_stop" in (out / "platformio.ini").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
     # the same command again reuses the cached model and gives the same numbers
     assert build.main(args) == 0
     m2 = json.loads((out / "manifest.json").read_text())
@@ -114,12 +126,13 @@ def test_build_stage1_writes_model_report_and_manifest(tmp_path, capsys):
 
 
 def test_build_rejects_unknown_board_and_scheme(tmp_path, capsys):
-    with pytest.raises(SystemExit):
-        build.main(["--board", "arduino", "--out", str(tmp_path)])
-    assert "unknown board 'arduino'" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        build.main(["--scheme", "magic", "--out", str(tmp_path)])
-    assert "unknown scheme" in capsys.readouterr().err
+    """One line each, exit status 2, nothing written (tests/test_build_errors.py runs the command itself)."""
+    assert build.main(["--board", "arduino", "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown board 'arduino'") and err.count("\n") == 1
+    assert build.main(["--scheme", "magic", "--out", str(tmp_path / "b")]) == 2
+    assert capsys.readouterr().err.startswith("error: --scheme: unknown scheme 'magic'")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
 def test_all_experiments_write_markdown_json_and_png(tmp_path, tiny_topology):

@@ -173,3 +173,90 @@ def test_the_harness_reports_a_bad_manifest_with_the_same_message(tmp_path: Path
     build = _written(tmp_path, _set("nodes/iot/firmware/model_hash", "xyz"))
     with pytest.raises(DeploymentError, match=r"manifest.json: key 'nodes.iot.firmware.model_hash' is 'xyz'"):
         load_deployment(build)
+
+
+# ---- Property-based: whatever a manifest.json holds, the reader answers with a Manifest or one ManifestError ----
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+_SAMPLE = to_json(sample_manifest())
+_SAMPLE_TEXT = json.dumps(_SAMPLE, indent=1)
+
+
+def _paths(value: Any, prefix: tuple = ()) -> list[tuple]:
+    """Every key path (dict keys and list indices) of a JSON value."""
+    out = [prefix] if prefix else []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out += _paths(v, (*prefix, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out += _paths(v, (*prefix, i))
+    return out
+
+
+_ALL_PATHS = _paths(_SAMPLE)
+_JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.floats(allow_nan=False)
+                            | st.text(max_size=8), lambda kids: st.lists(kids, max_size=3)
+                            | st.dictionaries(st.text(max_size=5), kids, max_size=3), max_leaves=6)
+
+
+def _mutate(data: Any, path: tuple, action: str, value: Any) -> Any:
+    data = copy.deepcopy(data)
+    parent = data
+    for key in path[:-1]:
+        parent = parent[key]
+    last = path[-1]
+    if action == "delete" and isinstance(parent, dict):
+        del parent[last]
+    else:
+        parent[last] = value
+    return data
+
+
+def _read_or_error(build: Path) -> None:
+    try:
+        m = read_manifest(build, stage="train")
+    except ManifestError as err:
+        assert str(err).startswith(f"{build / 'manifest.json'}: "), err
+        return
+    assert isinstance(m, Manifest)
+
+
+_FAST = settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+
+@_FAST
+@given(mutations=st.lists(st.tuples(st.sampled_from(_ALL_PATHS), st.sampled_from(["delete", "swap"]), _JSON_VALUES),
+                          min_size=1, max_size=4))
+def test_mutated_manifests_read_or_fail_naming_the_file(tmp_path_factory, mutations) -> None:
+    """Random key deletions and type swaps anywhere in a real manifest."""
+    build = tmp_path_factory.mktemp("mut")
+    data: Any = _SAMPLE
+    for path, action, value in mutations:
+        try:
+            data = _mutate(data, path, action, value)
+        except (KeyError, IndexError, TypeError):  # an earlier mutation removed or replaced the parent
+            continue
+    (build / "manifest.json").write_text(json.dumps(data))
+    _read_or_error(build)
+
+
+@_FAST
+@given(cut=st.integers(0, len(_SAMPLE_TEXT)), junk=st.binary(max_size=40), where=st.integers(0, len(_SAMPLE_TEXT)))
+def test_truncated_or_garbled_text_fails_naming_the_file(tmp_path_factory, cut, junk, where) -> None:
+    """The JSON text cut anywhere, or with random bytes spliced in (invalid UTF-8 included)."""
+    build = tmp_path_factory.mktemp("cut")
+    raw = _SAMPLE_TEXT.encode()
+    (build / "manifest.json").write_bytes(raw[:cut])
+    _read_or_error(build)
+    (build / "manifest.json").write_bytes(raw[:where] + junk + raw[where:])
+    _read_or_error(build)
+
+
+@_FAST
+@given(blob=st.binary(max_size=200) | _JSON_VALUES.map(lambda v: json.dumps(v).encode()))
+def test_random_bytes_fail_naming_the_file(tmp_path_factory, blob) -> None:
+    build = tmp_path_factory.mktemp("rnd")
+    (build / "manifest.json").write_bytes(blob)
+    _read_or_error(build)

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -24,6 +25,7 @@ import pytest
 from host.deploy import pio_boards, pio_core, pio_ini
 from host.deploy.pio_ini import IniNode
 from host.deploy.pio_upload import stop_build
+from host.deploy.uploads import UploadedBoard, read_uploads
 from host.net import protocol as p
 from host.deploy.firmware import (Input, LinkIn, LinkOut, NodeConfig, Output, build_node, toolchain_available,
                                  write_node_config)
@@ -132,7 +134,7 @@ def test_board_jsons_are_generated_into_the_build(build: Path) -> None:
     boards = pio_boards.emulated_boards()
     assert {b.name for b in boards} == {"qemu_f405", "qemu_an386"}
     assert not (pio_ini.PLATFORM_DIR / "boards").exists()
-    assert "boards_dir = pio/boards" in (build / "platformio.ini").read_text()
+    assert f"boards_dir = {build.resolve()}/pio/boards" in (build / "platformio.ini").read_text()
     for b in boards:
         path = build / "pio" / "boards" / f"{b.name}.json"
         board = json.loads(path.read_text())
@@ -154,7 +156,7 @@ def test_ini_and_manifest(build: Path) -> None:
         assert emu["pidfile"] == f"pio/qemu/{env}.pid"
         ports.add(emu["port"])
     assert len(ports) == len(manifest["nodes"])
-    assert f"platform = symlink://{pio_ini.PLATFORM_DIR}" in text and "src_dir = pio/src" in text
+    assert f"platform = symlink://{pio_ini.PLATFORM_DIR}" in text and f"src_dir = {build.resolve()}/pio/src" in text
     assert (build / "pio" / "src" / "firmware" / "runtime" / "node_main.c").is_file()
     assert "+<nodes/plain/testmodel.c>" in text
     # PlatformIO reads it (offline)
@@ -167,28 +169,47 @@ def test_ini_and_manifest(build: Path) -> None:
 def test_ini_for_real_boards(build: Path, tmp_path: Path) -> None:
     """Nucleo nodes: official ststm32 platform, no framework, our startup/linker script, Arm's CMSIS-NN
     pinned through lib_deps with -DRESILINET_USE_CMSIS_NN and its Include ahead of firmware/cmsis_nn.
+    Until ststm32 is in the core dir the environments use the guard platform (pio run stops with one line);
+    a gate file, read through a path that exists only with <core>/platforms/ststm32, switches them.
     (Building them needs the registry and GitHub; here only what PlatformIO reads is checked.)"""
     manifest = json.loads((build / "manifest.json").read_text())
     for node in manifest["nodes"].values():
         node["firmware"]["board"] = "nucleo_f446re"
-    text, envs = pio_ini.render_platformio_ini(manifest["preset"], _ini_nodes(manifest), build, tmp_path)
-    assert all(e.emulator is None for e in envs.values())
+    core = tmp_path / "core"
+    ini = pio_ini.render_platformio_ini(manifest["preset"], _ini_nodes(manifest), build, core_dir=core)
+    text, envs = ini.text, ini.envs
+    assert all(e.emulator is None and e.platform == "ststm32" for e in envs.values())
     section = text.split("[env:piotest_ae]")[-1] if "[env:piotest_ae]" in text else None
-    assert "platform = ststm32" in text and "board = nucleo_f446re" in text
+    assert f"platform = symlink://{pio_ini.GUARD_PLATFORM_DIR}" in text and "board = nucleo_f446re" in text
+    assert "custom_resilinet_stop = env piotest_plain (node plain) runs on a real ST Nucleo-F446RE" in text
+    assert "pio pkg install -g -p platformio/ststm32" in text and "python -m host.build --board qemu" in text
     assert not any(line.startswith("framework") for line in text.splitlines())  # bare metal
-    assert "upload_protocol = stlink" in text and "symlink://" not in text
+    assert "upload_protocol = stlink" in text and f"symlink://{pio_ini.PLATFORM_DIR}" not in text
     assert f"board_build.ldscript = {REPO / 'firmware/bsp/sections.ld'}" in text
     assert f"extra_scripts = pre:{REPO / 'platformio/resilinet_env.py'}" in text
+    assert list(ini.gates) == ["pio/ststm32.ini"]
+    assert ini.gates["pio/ststm32.ini"].count("platform = ststm32") == len(envs)
     if section is not None:  # a node with a generated module: Arm's CMSIS-NN
         assert f"lib_deps = CMSIS-NN={pio_ini.CMSIS_NN_URL}" in section and pio_ini.CMSIS_NN_RELEASE in pio_ini.CMSIS_NN_URL
         assert "-DRESILINET_USE_CMSIS_NN" in section and "lib_ignore = CMSIS-NN" in section
         flags = [line.strip() for line in section.splitlines() if line.strip().startswith("-I")]
-        arm = flags.index("-I.pio/libdeps/piotest_ae/CMSIS-NN/Include")
+        arm = flags.index("-I${platformio.libdeps_dir}/piotest_ae/CMSIS-NN/Include")
         ours = flags.index(f"-I{REPO / 'firmware/cmsis_nn'}")
         assert arm < ours
-    (tmp_path / "platformio.ini").write_text(text)
-    res = pio("project", "config", "--json-output", cwd=tmp_path, timeout=60)
-    assert res.returncode == 0, res.stderr
+    project = tmp_path / "project"
+    (project / "pio").mkdir(parents=True)
+    (project / "platformio.ini").write_text(
+        pio_ini.render_platformio_ini(manifest["preset"], _ini_nodes(manifest), project, core_dir=core,
+                                      work_dir=build).text)
+    (project / "pio" / "ststm32.ini").write_text(ini.gates["pio/ststm32.ini"])
+
+    def platforms() -> dict[str, str]:
+        res = pio("project", "config", "--json-output", cwd=project, timeout=60)
+        assert res.returncode == 0, res.stderr
+        return {s: dict(opts).get("platform") for s, opts in json.loads(res.stdout) if s.startswith("env:")}
+    assert set(platforms().values()) == {f"symlink://{pio_ini.GUARD_PLATFORM_DIR}"}  # ststm32 missing: guarded
+    (core / "platforms" / "ststm32").mkdir(parents=True)                          # as pio pkg install leaves it
+    assert set(platforms().values()) == {"ststm32"}
 
 
 def _symbols(elf: Path) -> list[tuple[str, ...]]:
@@ -246,6 +267,10 @@ def test_upload_starts_restarts_and_stops(build: Path, record_property) -> None:
         print(f"\npio run -t upload -> HELLO: {upload_to_hello:.2f} s")
         assert hello.src == node["firmware"]["node_id"] and pidfile_running(pidfile)
         first = int(pidfile.read_text())
+        # recorded for the harness, with the fast UART path it uses for its own boards
+        recorded = read_uploads(build)
+        assert recorded == {"plain": UploadedBoard("plain", env, "qemu_f405", emu["url"], emu["port"],
+                                                   pidfile.resolve(), rx_buffer=True)}
 
         res = pio("run", "-e", env, "-t", "upload", cwd=build, timeout=120)  # again: a clean restart
         assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
@@ -254,6 +279,7 @@ def test_upload_starts_restarts_and_stops(build: Path, record_property) -> None:
         assert second != first and pidfile_running(pidfile)
         hello, _ = _hello(emu["url"])  # the restarted board boots again
         assert hello.src == node["firmware"]["node_id"]
+        assert list(read_uploads(build)) == ["plain"]  # one entry per node, replaced
 
         stop = subprocess.run([sys.executable, "-m", "codegen.emulator", "stop", "--pidfile", str(pidfile)], cwd=REPO,
                               capture_output=True, text=True, timeout=30)
@@ -261,4 +287,29 @@ def test_upload_starts_restarts_and_stops(build: Path, record_property) -> None:
         assert not pidfile_running(pidfile) and not pidfile.exists()
         assert not Path(f"/proc/{second}").exists() or b"qemu" not in Path(f"/proc/{second}/cmdline").read_bytes()
     finally:
+        stop_build(build)
+    assert read_uploads(build) == {}  # stop_build forgets what it stopped
+
+
+@needs_pio
+@needs_qemu
+def test_upload_on_a_busy_port_picks_a_free_one_and_records_it(build: Path) -> None:
+    """Another program holds the planned port: the board starts elsewhere, and uploads.json says where."""
+    manifest = json.loads((build / "manifest.json").read_text())
+    node = manifest["nodes"]["mux"]
+    env, emu = node["platformio"]["env"], node["emulator"]
+    holder = socket.socket()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    holder.bind(("127.0.0.1", emu["port"]))
+    holder.listen()
+    try:
+        res = pio("run", "-e", env, "-t", "upload", cwd=build, timeout=240)
+        assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+        assert f"(port {emu['port']} was busy)" in res.stdout
+        board = read_uploads(build)["mux"]
+        assert board.port != emu["port"] and board.url == f"socket://127.0.0.1:{board.port}" and board.rx_buffer
+        hello, _ = _hello(board.url)
+        assert hello.src == node["firmware"]["node_id"]
+    finally:
+        holder.close()
         stop_build(build)

@@ -1,11 +1,12 @@
-"""The reports ``python -m host.build`` writes beside the manifest: ``evaluation.*`` and ``nodes.*`` (md, json, png)."""
+"""The reports ``python -m host.build`` writes beside the manifest: ``evaluation.*``, ``nodes.*`` (md, json, png)
+and ``summary.md`` (with the node id table)."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Mapping
 
 from boards import Board
-from host.deploy.manifest import Link, Node, NodeFit, encode
+from host.deploy.manifest import Link, Manifest, Node, NodeFit, encode
 from host.ml.evaluate import FailureEvaluation
 from host.ml.schemes import get_scheme
 from host.report_files import grouped_bars, md_table, pct, write_report
@@ -76,3 +77,37 @@ def nodes_report(out: Path, topo_name: str, title: str, nodes: Mapping[str, Node
         labels = [ev.config_label(i) for i in range(len(ev.configs))]
         grouped_bars(ax, labels, {"float": acc_f, "int8 (TFLM)": acc8}, title=f"{topo_name}: float vs int8 split")
     write_report(out, "nodes", md, data, plot)
+
+
+NODE_TABLE_HEADER = ("node", "node<id>", "id", "board", "role")
+
+
+def node_table(manifest: Manifest) -> list[list[str]]:
+    """One row per node: its name, ``node<id>``, the id (manifest ``node_id``; "-" before stage firmware),
+    its board and role — every name ``python -m host.harness --drop`` accepts for the node."""
+    return [[name, f"node{n.node_id}" if n.node_id is not None else "-",
+             str(n.node_id) if n.node_id is not None else "-", n.board, n.role] for name, n in manifest.nodes.items()]
+
+
+def write_summary(out: Path, manifest: Manifest, title: str, n_test: int) -> Path:
+    """``summary.md``: what was built, the node id table, the accuracies and where the files are."""
+    ev = manifest.stages.evaluate
+    lines = [f"# {manifest.preset} / {title} (partition {manifest.partition}, board {manifest.board}, "
+             f"seed {manifest.seed})", "",
+             f"Stages done: {', '.join(manifest.stages_done())}. Dataset {manifest.dataset.name}, "
+             f"{n_test} test samples.", "",
+             "## Nodes", "",
+             "A node answers to its name, `node<id>` or the bare id "
+             "(`python -m host.harness --drop edge`, `--drop node2`, `--drop 2`).", "",
+             md_table(NODE_TABLE_HEADER, node_table(manifest)), "",
+             "## Accuracy", "",
+             f"Float, no failure: {pct(ev.no_failure_accuracy) if ev.no_failure_accuracy is not None else '-'} %; "
+             "average per reliability setting: "
+             + ", ".join(f"{k} {pct(v)} %" for k, v in ev.average_accuracy.items())
+             + f" ({ev.report}).", ""]
+    if manifest.platformio is not None:
+        lines += ["## PlatformIO", "", f"`{manifest.platformio.ini}`: environments "
+                  + ", ".join(f"`{e}`" for e in manifest.platformio.envs) + ".", ""]
+    path = Path(out) / "summary.md"
+    path.write_text("\n".join(lines))
+    return path

@@ -14,28 +14,67 @@ build dir:
     nodes.md/.json/.png       per node: MACs, weights, arena; per link: bytes, int8 parameters;
                               float vs int8 accuracy per failure configuration
     manifest.json             what the next stage reads (preset, scheme, boards, nodes, links, files, numbers)
+    summary.md                what was built, the node id table (name, node<id>, id, board, role), accuracy
+    platformio.ini, pio/      one PlatformIO environment per node (build/current names the latest build
+                              inside the repository: pio run there builds it)
+
+The build is written beside --out and renamed into place when complete. Bad input (an unknown preset,
+scheme, board or dataset, a topology whose network cannot be built, a corrupt model, an image that does
+not fit its board) is one line "error: ..." and exit status 2, and leaves no build directory behind.
 """
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
+from typing import NoReturn
 
-from boards import board_names, load_board
-from host.deploy.firmware import FirmwareFitError
-from host.deploy.pipeline import BuildRequest, BuildResult, run_build
-from host.ml.datasets import DatasetNotFoundError
-from host.ml.experiments import override_dataset
-from host.ml.schemes import SCHEMES, get_scheme
-from host.ml.topology import load_topology, preset_names
+from typing import TYPE_CHECKING, NoReturn
+
+# Only what checks the command line is imported here: TensorFlow (pipeline, schemes) is imported once the
+# names, the dataset and --out are known to be good, so those errors come before its start-up messages.
+from boards import BoardError, board_names, load_board
+from codegen.errors import CodegenError
+from host.deploy.checks import BuildInputError, check_names
+from host.deploy.firmware import FirmwareBuildError, FirmwareFitError
+from host.deploy.manifest import ManifestError
+from host.deploy.pio_core import PlatformIOError
+from host.deploy.staging import StagingError, check_out_dir
+from host.ml.datasets import DatasetNotFoundError, UnknownDatasetError
+from host.ml.topology import TopologyError, load_topology, preset_names
+
+if TYPE_CHECKING:
+    from host.deploy.pipeline import BuildRequest, BuildResult
+
+#: What host.build reports as one line "error: ..." with exit status 2 (bad input, or what it leads to).
+USER_ERRORS = (BuildInputError, TopologyError, BoardError, UnknownDatasetError, DatasetNotFoundError, CodegenError,
+               FirmwareBuildError, ManifestError, PlatformIOError, StagingError)
+
+
+#: A path inside a staging directory of host.deploy.staging: <parent>/.<name>.tmp-<pid>-<hex>/...
+STAGING_NAME = re.compile(r"/\.([^/\s]+)\.tmp-\d+-[0-9a-f]+(?=/|\s|$)")
+
+
+class UsageError(Exception):
+    """A command line argparse refuses (unknown option, missing value)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # argparse prints usage + message; we want one line
+        raise UsageError(f"{message} (python -m host.build --help lists the options)")
+
+    def format_help(self) -> str:  # the schemes' names need host.ml.schemes (TensorFlow): only for --help
+        from host.ml.schemes import SCHEMES
+
+        self.epilog = (f"presets: {', '.join(preset_names())}\nschemes: {', '.join(SCHEMES)}\n"
+                       f"boards: {', '.join(board_names())} (nucleo = nucleo_f446re, qemu = qemu_f405)")
+        return super().format_help()
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
-        prog="python -m host.build", formatter_class=argparse.RawDescriptionHelpFormatter,
-        description=__doc__,
-        epilog=f"presets: {', '.join(preset_names())}\nschemes: {', '.join(SCHEMES)}\n"
-               f"boards: {', '.join(board_names())} (nucleo = nucleo_f446re, qemu = qemu_f405)")
+    ap = _Parser(prog="python -m host.build", formatter_class=argparse.RawDescriptionHelpFormatter,
+                 description=__doc__)
     ap.add_argument("--preset", default="fashion", help="preset name or topology .toml file (default: fashion)")
     ap.add_argument("--partition", default=None, help="partition setting of the preset (default: 1)")
     ap.add_argument("--scheme", default=None,
@@ -61,29 +100,41 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
-def request(ap: argparse.ArgumentParser, args: argparse.Namespace) -> BuildRequest:
-    """The build the arguments ask for (argparse's error, exit 2, for an unknown preset, scheme or board)."""
+def request(args: argparse.Namespace) -> BuildRequest:
+    """The build the arguments ask for; raises one of :data:`USER_ERRORS` for an unknown preset, board,
+    dataset or scheme, or a bad --out, before anything is loaded or written."""
+    topo = load_topology(args.preset, partition=args.partition)
+    board = load_board(args.board)
+    check_names(topo, args.dataset_opt, dataset=args.dataset)
+    scheme_name = args.scheme or ("distill" if topo.distillation else "resilinet")
+    out = Path(args.out or f"build/{topo.name}-{scheme_name}")
+    check_out_dir(out)
+    from host.deploy.pipeline import BuildRequest
+    from host.ml.experiments import override_dataset
+    from host.ml.schemes import get_scheme
+
     try:
-        topo = load_topology(args.preset, partition=args.partition)
-        scheme = get_scheme(args.scheme or ("distill" if topo.distillation else "resilinet"))
-        board = load_board(args.board)
-    except (ValueError, KeyError) as e:
-        ap.error(str(e))
+        scheme = get_scheme(scheme_name)
+    except ValueError as err:
+        raise BuildInputError(f"--scheme: {err}") from None
     if bool(topo.distillation) != (scheme.name == "distill"):
-        ap.error(f"preset {topo.name} is a distillation preset: its scheme is distill" if topo.distillation else
-                 f"scheme distill needs a distillation preset (nonn, nonn_s8), not {topo.name}")
+        raise BuildInputError(f"preset {topo.name} is a distillation preset: its scheme is distill"
+                              if topo.distillation else
+                              f"scheme distill needs a distillation preset (nonn, nonn_s8), not {topo.name}")
     override_dataset(topo, args.dataset, args.dataset_opt)
     return BuildRequest(
-        topology=topo, scheme=scheme, board=board, out=Path(args.out or f"build/{topo.name}-{scheme.name}"),
+        topology=topo, scheme=scheme, board=board, out=out,
         seed=args.seed, epochs=args.epochs, max_train=args.max_train, max_test=args.max_test,
         use_cache=not args.no_cache, progress=not args.quiet, stop_after=args.stop_after,
         deadline_ms=args.deadline_ms, int8_samples=args.int8_samples)
 
 
 def print_summary(req: BuildRequest, res: BuildResult) -> None:
-    """Accuracy per failure configuration, fit warnings, and what was written."""
+    """Accuracy per failure configuration, fit warnings, the node id table, and what was written."""
     from rich.console import Console
     from rich.table import Table
+
+    from host.deploy.build_reports import NODE_TABLE_HEADER, node_table
 
     ev, m = res.evaluation, res.manifest
     table = Table(title=f"{m.preset} / {req.scheme.title}: accuracy under failures (test {res.n_test})")
@@ -94,7 +145,8 @@ def print_summary(req: BuildRequest, res: BuildResult) -> None:
         table.add_row(ev.config_label(i), f"{100 * a:.2f}" if a is not None else f"{100 * ev.random_guess:.2f} (no path)")
     for st, v in ev.average.items():
         table.add_row(f"[bold]average, {st}", f"[bold]{100 * v:.2f}")
-    Console().print(table)
+    console = Console()
+    console.print(table)
     st = m.stages.nodes
     if st is not None:
         for name, f in st.fit.items():
@@ -103,23 +155,43 @@ def print_summary(req: BuildRequest, res: BuildResult) -> None:
                       f"for its model alone; board {f.board} has {f.board_flash_bytes:,} / {f.board_ram_bytes:,} B")
         print("int8 split (tflite_micro) accuracy per configuration: "
               + ", ".join(f"{ev.config_label(i)} {100 * a:.2f}" for i, a in enumerate(st.int8_accuracy) if a is not None))
-    print(f"wrote {req.out}/manifest.json, model.keras, evaluation.md/.json/.png"
+    nodes = Table(title="nodes (python -m host.harness --drop accepts the name, node<id> or the id)")
+    for col in NODE_TABLE_HEADER:
+        nodes.add_column(col, justify="right" if col == "id" else "left")
+    for row in node_table(m):
+        nodes.add_row(*row)
+    console.print(nodes)
+    print(f"wrote {req.out}/manifest.json, summary.md, model.keras, evaluation.md/.json/.png"
           f"{', nodes/, nodes.md' if st is not None else ''}"
-          f"{', firmware images' if m.stages.firmware is not None else ''}"
+          f"{', firmware images, platformio.ini' if m.stages.firmware is not None else ''}"
           f"{' (model from cache)' if res.cached else ''}")
+    if res.current is not None:
+        print(f"pio run (in the repository) now builds {req.out}: {res.current} -> {res.current.resolve().name}")
+    elif m.platformio is not None:
+        print(f"pio run -d {req.out} builds it (outside the repository, the root platformio.ini does not)")
+
+
+def error(message: object) -> int:
+    """Print one line ``error: ...`` on stderr (a path in the build's staging directory named as it would
+    have been in the build); returns the exit status 2."""
+    text = STAGING_NAME.sub(r"/\1", " ".join(str(message).split()))
+    print(f"error: {text}", file=sys.stderr)
+    return 2
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = parser()
-    req = request(ap, ap.parse_args(argv))
     try:
+        req = request(ap.parse_args(argv))
+        from host.deploy.pipeline import run_build
+
         res = run_build(req)
-    except DatasetNotFoundError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except UsageError as e:
+        return error(e)
     except FirmwareFitError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 3
+        return error(f"{e}; --stop-after nodes writes the build up to the C modules")
+    except USER_ERRORS as e:
+        return error(e)
     print_summary(req, res)
     return 0
 

@@ -97,10 +97,15 @@ class FirmwareBuild:
         return {l.split("->")[1]: lid for l, lid in self.link_ids.items() if l.startswith("host->")}
 
 
-def build_firmware(manifest: Manifest, out: Path, *, deadline_ms: int = 1000,
+def build_firmware(manifest: Manifest, out: Path, *, deadline_ms: int = 1000, final: Path | None = None,
                    log: Callable[[str], None] = print) -> FirmwareBuild:
-    """Write every node's config header and cross-compile its image (the manifest is not changed)."""
+    """Write every node's config header and cross-compile its image (the manifest is not changed).
+
+    ``final``: where the build directory ``out`` will be renamed to (host.deploy.staging); the images'
+    debug information and file names then name that place (``-ffile-prefix-map``)."""
     out = Path(out).resolve()
+    remap = [f"-ffile-prefix-map={out}={Path(final).resolve()}"] if final is not None and Path(final).resolve() != out \
+        else []
     nodes, links = manifest.nodes, manifest.require_links()
     node_ids, link_ids = number_network(nodes, links)
     images: dict[str, FirmwareImage] = {}
@@ -109,7 +114,8 @@ def build_firmware(manifest: Manifest, out: Path, *, deadline_ms: int = 1000,
         cfg = node_config(name, node, links, node_ids, link_ids, deadline_ms=deadline_ms)
         fw = out / "nodes" / name / "fw"
         header = write_node_config(cfg, fw / "node_config.h")
-        img = build_node(board, header, [out / node.require_model().c], fw / board.name, node_name=name)
+        img = build_node(board, header, [out / node.require_model().c], fw / board.name, node_name=name,
+                         extra_cflags=remap)
         images[name] = FirmwareImage(
             node_id=node_ids[name], board=board.name, config_header=str(header.relative_to(out)),
             elf=str(img.elf.relative_to(out)), bin=str(img.bin.relative_to(out)), flash_bytes=img.flash_bytes,

@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from host.deploy.checks import check_node_tflite
 from host.deploy.manifest import Link, Node, NodeInput, NodeModel, NodeOutput
 from host.deploy.quantize import NodeQuant, calibrate, check_links, quantize_nodes, tflm_runner
 from host.ml.datasets import Dataset
@@ -94,6 +95,7 @@ def build_int8_nodes(model: Any, topo: Topology, scheme: str, ds: Dataset, out: 
         d.mkdir(parents=True, exist_ok=True)
         tfl = d / f"{name}.tflite"
         tfl.write_bytes(quant[name].tflite)
+        check_node_tflite(tfl)  # a truncated or corrupt model is one ModelFormatError naming the file
         info = codegen.generate_module(tfl, d, name=f"node_{name}")
         nodes[name] = Node(plan.role, plan.failable, node_model(plan, quant[name], info, tfl, out), board)
         log(f"  C    {name}: {info.macs:,} MACs, weights {info.weight_bytes:,} B, arena {info.arena_bytes:,} B")

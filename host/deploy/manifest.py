@@ -374,10 +374,12 @@ def read_manifest(build: str | Path, *, stage: Stage = "train") -> Manifest:
         raise ManifestError(str(path), None, "no such file", todo.replace("rebuild it", "build one")) from None
     except OSError as err:
         raise ManifestError(str(path), None, f"cannot be read ({err.strerror})", todo) from None
+    except UnicodeDecodeError as err:
+        raise ManifestError(str(path), None, f"is not UTF-8 text ({err.reason} at byte {err.start})", todo) from None
     try:
         data = json.loads(text)
-    except ValueError as err:
-        raise ManifestError(str(path), None, f"is not JSON ({err})", todo) from None
+    except (ValueError, RecursionError) as err:
+        raise ManifestError(str(path), None, f"is not JSON ({str(err)[:80]})", todo) from None
     return parse_manifest(data, str(path), stage=stage, todo=todo)
 
 

@@ -20,6 +20,9 @@ from codegen import toolchain as tc
 from host.paths import REPO_ROOT
 
 CORE_DIR = REPO_ROOT / ".pio-core"
+#: Dev-platforms of this repository linked into the core dir by :func:`prepare` (PlatformIO would link them
+#: on first use, printing its "Installing" lines before the first line of ours).
+LINKED_PLATFORMS = (REPO_ROOT / "platformio" / "platform-resilinet-guard",)
 #: The toolchain package over the system's arm-none-eabi-* (inside the core dir, linked by platform_packages).
 TOOLCHAIN_PACKAGE = "toolchain-gccarmnoneeabi"
 #: Environment variables for running ``pio`` offline against a core dir (tests, CLI).
@@ -49,6 +52,9 @@ def prepare(core_dir: str | Path | None = None, log: Callable[[str], None] = pri
         done.append(f"{TOOLCHAIN_PACKAGE} -> system arm-none-eabi-*")
     if _prepare_settings(core):
         done.append("telemetry and upgrade checks off")
+    linked = [p.name for p in LINKED_PLATFORMS if _link_platform(core / "platforms", p)]
+    if linked:
+        done.append(f"linked {', '.join(linked)}")
     removed = _remove_stale_links(core)
     if removed:
         done.append(f"removed stale links {removed}")
@@ -154,15 +160,33 @@ def _prepare_toolchain(pkg: Path) -> bool:
 
 
 def _prepare_settings(core: Path) -> bool:
-    """Telemetry off and no upgrade checks (both go to the internet) in the core dir's appstate.json."""
+    """Telemetry off and no upgrade checks (both go to the internet) in the core dir's appstate.json, and
+    the running PlatformIO recorded as seen (else its first ``pio`` prints a welcome banner first)."""
+    from platformio import __version__
+
     path = core / "appstate.json"
     state = _read_json(path) or {}
     settings = state.setdefault("settings", {})
     want = {"enable_telemetry": False, "check_platformio_interval": 3650}
-    if all(settings.get(k) == v for k, v in want.items()):
+    if all(settings.get(k) == v for k, v in want.items()) and "last_version" in state:
         return False
     settings.update(want)
+    state.setdefault("last_version", __version__)
     path.write_text(json.dumps(state))
+    return True
+
+
+def _link_platform(platforms: Path, source: Path) -> bool:
+    """``platforms/<name>.pio-link`` -> ``source``, as ``platform = symlink://<source>`` would install it."""
+    platforms.mkdir(parents=True, exist_ok=True)
+    link = platforms / f"{source.name}.pio-link"
+    data = {"cwd": str(REPO_ROOT.resolve()), "spec": {"owner": None, "id": None, "name": source.name,
+                                                      "requirements": None,
+                                                      "uri": f"symlink://{source.resolve().as_posix()}"}}
+    current = _read_json(link) or {}
+    if (current.get("spec") or {}).get("uri") == data["spec"]["uri"]:
+        return False
+    link.write_text(json.dumps(data))
     return True
 
 

@@ -38,19 +38,25 @@ def configure_env(env: Any) -> None:
     if cmsis:
         src = Path(env.subst("$PROJECT_DIR")) / cmsis / "Source"
         if not src.is_dir():
-            sys.stderr.write(f"Error: Arm's CMSIS-NN not found in {src} (lib_deps installs it; needs internet)\n")
+            sys.stderr.write(f"error: Arm's CMSIS-NN not found in {src}: lib_deps fetches it from GitHub once (with "
+                             f"internet: pio pkg install -e {env['PIOENV']})\n")
             env.Exit(1)
         env.BuildSources(str(build_dir / "CMSIS-NN"), str(src), "+<*/*.c>")
 
 
 def scons_upload_action(target: Any, source: Any, env: Any) -> int:
-    """SCons action of ``upload`` for emulated boards (returns the exit status)."""
+    """SCons action of ``upload`` for emulated boards (returns the exit status): (re)start the board and record
+    it in the build's ``pio/uploads.json`` for the harness."""
+    option = env.GetProjectOption
     try:
-        url = upload(env.GetProjectOption("custom_resilinet_board"), str(source[0]),
-                     int(env.GetProjectOption("custom_emulator_port")), env.GetProjectOption("custom_emulator_pidfile"))
-    except PlatformIOError as err:
-        sys.stderr.write(f"Error: {err}\n")
+        board = upload(option("custom_resilinet_board"), str(source[0]), int(option("custom_emulator_port")),
+                       option("custom_emulator_pidfile"), node=option("custom_resilinet_node", "") or None,
+                       env=env["PIOENV"], build_dir=option("custom_resilinet_build", "") or None)
+    except (PlatformIOError, OSError) as err:
+        sys.stderr.write(f"error: {err}\n")
         return 1
-    print(f"{env['PIOENV']}: running on {url}; stop: python -m codegen.emulator stop --pidfile "
-          f"{env.GetProjectOption('custom_emulator_pidfile')}")
+    moved = "" if board.port == int(option("custom_emulator_port")) else \
+        f" (port {option('custom_emulator_port')} was busy)"
+    print(f"{env['PIOENV']}: running on {board.url}{moved}, UART behind a receive buffer (a raw client doubles "
+          f"0x00 bytes it sends); stop: python -m codegen.emulator stop --pidfile {board.pidfile}")
     return 0

@@ -9,6 +9,12 @@
    both ends), C per node, and the int8 split network on the tflite_micro reference, ``nodes.*``.
 3. :func:`firmware_stage` — number nodes and links, cross-compile one image per node; then
    :func:`platformio_stage` writes the PlatformIO environments.
+
+Before any work, the input is checked (:mod:`host.deploy.checks`: names, then the network built once on the
+dataset's shapes). Every stage writes into a staging directory beside ``--out``, renamed into place when the
+build is complete (:mod:`host.deploy.staging`): a failed build leaves the previous one untouched. A build
+inside the repository with PlatformIO environments becomes the one ``pio run`` builds there
+(:func:`host.deploy.pio_root.point_current`).
 """
 from __future__ import annotations
 
@@ -18,13 +24,15 @@ from pathlib import Path
 from typing import Any, Callable
 
 from boards import Board
-from host.deploy.build_reports import evaluation_report, fit_estimates, nodes_report
-from host.deploy.firmware import FirmwareFitError
+from host.deploy import staging
+from host.deploy.build_reports import evaluation_report, fit_estimates, nodes_report, write_summary
+from host.deploy.checks import check_graph
 from host.deploy.firmware_stage import FirmwareBuild, build_firmware
 from host.deploy.int8_nodes import build_int8_nodes, int8_accuracy
 from host.deploy.manifest import (MANIFEST_VERSION, DatasetInfo, EvaluateStage, FirmwareStage, Link, Manifest, Node,
                                   NodesStage, Stage, Stages, Timings, TrainStage, write_manifest)
 from host.deploy.pio_ini import write_platformio_ini
+from host.deploy.pio_root import point_current
 from host.ml.datasets import Dataset
 from host.ml.evaluate import FailureEvaluation, evaluate_failures
 from host.ml.experiments import load_for
@@ -52,6 +60,11 @@ class BuildRequest:
     stop_after: Stage = "firmware"
     deadline_ms: int = 1000        # how long a board waits for a sample's missing inputs
     int8_samples: int | None = None
+    final: Path | None = None      # where ``out`` (a staging directory) is renamed to; None: ``out`` itself
+
+    @property
+    def final_out(self) -> Path:
+        return self.final if self.final is not None else self.out
 
 
 @dataclass
@@ -96,6 +109,7 @@ class BuildResult:
     evaluation: FailureEvaluation
     cached: bool
     n_test: int
+    current: Path | None = None    # build/current, when ``pio run`` in the repository now builds this build
 
 
 def load_data(req: BuildRequest) -> DataResult:
@@ -182,7 +196,7 @@ def firmware_stage(req: BuildRequest, manifest: Manifest, log: Log = print) -> F
     """One image per node (raises FirmwareFitError naming the node that does not fit its board)."""
     t0 = time.time()
     log("stage 3: firmware per node")
-    fw = build_firmware(manifest, req.out, deadline_ms=req.deadline_ms, log=log)
+    fw = build_firmware(manifest, req.out, deadline_ms=req.deadline_ms, final=req.final_out, log=log)
     return FirmwareResult(fw, FirmwareStage(deadline_ms=fw.deadline_ms, seconds=round(time.time() - t0, 1)))
 
 
@@ -202,30 +216,32 @@ def record_firmware(manifest: Manifest, result: FirmwareResult) -> None:
 
 def platformio_stage(req: BuildRequest, manifest: Manifest, log: Log = print) -> Path:
     """platformio.ini with one environment per node (recorded in the manifest)."""
-    ini = write_platformio_ini(manifest, req.out)
+    ini = write_platformio_ini(manifest, req.final_out, work_dir=req.out)
     envs = manifest.platformio.envs if manifest.platformio else []
     log(f"  pio  {ini}: envs {', '.join(envs)} (pio run [-e ENV] [-t upload])")
     return ini
 
 
 def run_build(req: BuildRequest, log: Log = print) -> BuildResult:
-    """Every stage up to ``req.stop_after``; writes manifest.json (also when an image does not fit its
-    board: then with stage nodes done, and the FirmwareFitError is raised)."""
-    req.out.mkdir(parents=True, exist_ok=True)
-    data = load_data(req)
-    trained = train_stage(req, data.dataset)
-    evaluated = evaluate_stage(req, trained, data.dataset)
-    manifest = start_manifest(req, data, trained, evaluated)
-    if req.stop_after != "train":
-        nodes = nodes_stage(req, trained, data.dataset, evaluated.evaluation, log)
-        manifest.nodes, manifest.links, manifest.stages.nodes = nodes.nodes, nodes.links, nodes.section
-    if req.stop_after == "firmware":
-        try:
-            fw = firmware_stage(req, manifest, log)
-        except FirmwareFitError:
-            write_manifest(manifest, req.out)
-            raise
-        record_firmware(manifest, fw)
-        platformio_stage(req, manifest, log)
-    path = write_manifest(manifest, req.out)
-    return BuildResult(manifest, path, evaluated.evaluation, trained.cached, len(data.dataset.y_test))
+    """Every stage up to ``req.stop_after`` into a staging directory, renamed to ``req.out`` when complete
+    (a failure raises and leaves nothing). Raises BuildInputError (host.deploy.checks) for a network the
+    topology cannot build before training, FirmwareFitError naming a node that does not fit its board."""
+    with staging.staged(req.out) as st:
+        work = replace(req, out=st.work, final=st.final)
+        data = load_data(work)
+        check_graph(req.topology, req.scheme.name, data.dataset, epochs=req.epochs, seed=req.seed)
+        trained = train_stage(work, data.dataset)
+        evaluated = evaluate_stage(work, trained, data.dataset)
+        manifest = start_manifest(work, data, trained, evaluated)
+        if req.stop_after != "train":
+            nodes = nodes_stage(work, trained, data.dataset, evaluated.evaluation, log)
+            manifest.nodes, manifest.links, manifest.stages.nodes = nodes.nodes, nodes.links, nodes.section
+        if req.stop_after == "firmware":
+            record_firmware(manifest, firmware_stage(work, manifest, log))
+            platformio_stage(work, manifest, log)
+        write_summary(st.work, manifest, req.scheme.title, len(data.dataset.y_test))
+        write_manifest(manifest, st.work)
+        st.commit(log)
+    current = point_current(st.final) if manifest.platformio is not None else None
+    return BuildResult(manifest, req.out / "manifest.json", evaluated.evaluation, trained.cached,
+                       len(data.dataset.y_test), current)

@@ -32,7 +32,8 @@ from host.ml.datasets.hapt import load_hapt
 from host.ml.datasets.mhealth import load_mhealth
 from host.ml.datasets.user_npz import load_npz
 
-__all__ = ["DATASETS", "Dataset", "DatasetNotFoundError", "describe", "load_dataset"]
+__all__ = ["DATASETS", "Dataset", "DatasetNotFoundError", "UnknownDatasetError", "check_dataset_name", "describe",
+           "load_dataset"]
 
 #: Loader per dataset name; each takes ``data_dir=``, ``seed=`` and its own keyword options.
 DATASETS: dict[str, Callable[..., Dataset]] = {
@@ -45,17 +46,24 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
 }
 
 
+class UnknownDatasetError(ValueError):
+    """A dataset name that is not in :data:`DATASETS` (the message lists the names)."""
+
+
+def check_dataset_name(name: str) -> None:
+    """Raise :class:`UnknownDatasetError` unless ``name`` is a dataset of :data:`DATASETS` (nothing is loaded)."""
+    if name not in DATASETS:
+        raise UnknownDatasetError(f"unknown dataset {name!r}; datasets: {', '.join(sorted(DATASETS))}")
+
+
 def load_dataset(name: str, *, data_dir: str | Path | None = None, seed: int = 0, **options: Any) -> Dataset:
     """Load dataset ``name`` with loader-specific ``options`` (see each loader's docstring).
 
     ``data_dir`` replaces the shared data directory (``$RESILINET_DATA``) for this call;
     ``seed`` drives every random split the loader draws.
     """
-    try:
-        loader = DATASETS[name]
-    except KeyError:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}") from None
-    return loader(data_dir=data_dir, seed=seed, **options)
+    check_dataset_name(name)
+    return DATASETS[name](data_dir=data_dir, seed=seed, **options)
 
 
 def describe(ds: Dataset) -> str:
