@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness_support import qemus, quick_build
 from host.deploy.firmware import toolchain_available
 from codegen.emulator import qemu_available
 
@@ -29,36 +30,18 @@ pytestmark = pytest.mark.skipif(not (toolchain_available() and qemu_available())
                                        "qemu-system-arm)")
 
 
-def _quick_build(tmp_path_factory, preset: str, max_train: int, max_test: int, int8_samples: int) -> Path:
-    """``host.build`` of ``preset`` trained for one epoch (a private model cache per test session)."""
-    out = tmp_path_factory.mktemp("harness") / preset
-    env = dict(os.environ, RESILINET_CACHE=str(tmp_path_factory.getbasetemp() / "cache"), TF_CPP_MIN_LOG_LEVEL="3")
-    cmd = [sys.executable, "-m", "host.build", "--preset", preset, "--epochs", "1", "--max-train", str(max_train),
-           "--max-test", str(max_test), "--int8-samples", str(int8_samples), "--out", str(out), "--quiet"]
-    res = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    return out
-
-
 @pytest.fixture(scope="session")
 def build(tmp_path_factory) -> Path:
-    return _quick_build(tmp_path_factory, "fashion", 1500, 300, 100)
-
-
-def _qemus() -> set[int]:
-    """QEMUs started by this test process (other processes may run their own boards meanwhile)."""
-    out = subprocess.run(["pgrep", "-P", str(os.getpid()), "-x", "qemu-system-arm"], capture_output=True,
-                         text=True).stdout
-    return {int(p) for p in out.split()}
+    return quick_build(tmp_path_factory, "fashion", 1500, 300, 100)
 
 
 @pytest.fixture(autouse=True)
 def _no_leftover_boards():
-    before = _qemus()
+    before = qemus()
     yield
     from codegen.emulator import stop_all
     stop_all()
-    assert _qemus() <= before, "a test left QEMU running"
+    assert qemus() <= before, "a test left QEMU running"
 
 
 def _run(build: Path, **kw):
@@ -71,8 +54,38 @@ def _run(build: Path, **kw):
 
 def _one(res) -> dict:
     (s,) = res.report["runs"]
+    _accounts(s)
+    return s
+
+
+def _accounts(s: dict) -> None:
+    """Every sample ends once; every answer is complete or lacks an input for one reason."""
     sm = s["samples"]
     assert sm["accounted"] and sm["answered"] + sm["timed_out"] + sm["failed"] == sm["sent"]
+    assert sm["complete_answers"] + sum(sm["degraded_answers"].values()) == sm["answered"]
+
+
+def _run_no_path(build: Path, dead: list[str], samples: int) -> dict:
+    """A configuration without a path to the final node: the plan refuses it as a run of its own (it cannot
+    answer a sample), --sweep runs it; here straight on the network, as a sweep does."""
+    from host.net.checks import check_sample
+    from host.net.harness import load_samples
+    from host.net.plan import RunPlan
+    from host.net.records import RunConfig
+    from host.net.reference import Reference, load_deployment
+    from host.net.router import Network
+    from host.net.summary import summarize_run
+
+    with pytest.raises(ValueError, match="no path is left"):
+        _run(build, dead=dead, samples=samples)
+    dep = load_deployment(build)
+    items, ref = load_samples(dep, samples, 0), Reference(dep)
+    cfg = RunConfig(frozenset(dead), deadline_s=RunPlan(build).host_deadline_ms(dep) / 1000)
+    with Network(dep) as net:
+        run = net.run(items, cfg)
+        checks = [check_sample(dep, ref, r, it.sensors) for r, it in zip(run.records, items)]
+        s = summarize_run(dep, net.boards.hello, run, checks)
+    _accounts(s)
     return s
 
 
@@ -177,7 +190,7 @@ def test_drop_link_and_no_path(build):
     assert s["nodes"]["fog"]["mux"] == {"fallback": 12}
     assert s["wire"]["edge->fog"]["frames"] == {"DATA": 12, "LINK_DOWN": 12}  # board's DATA, host's LINK_DOWN
     # Both middle nodes failed: no path; the cloud says LINK_DOWN at once, every sample fails fast.
-    s = _one(_run(build, dead=["fog", "edge"], samples=10))
+    s = _run_no_path(build, ["fog", "edge"], samples=10)
     assert s["samples"]["failed"] == 10 and s["samples"]["reasons"]["failed"] == {"link_cut": 10}
     assert s["accuracy"]["boards"] == s["accuracy"]["int8_host"] == s["accuracy"]["random_guess"]
     assert s["nodes"]["cloud"]["no_output_agreed"] == 10
@@ -206,8 +219,10 @@ def test_corrupt_counted_as_crc_drops(build):
 
 
 def test_board_killed_mid_run_and_back(build):
-    """edge's QEMU is killed at sample 6 and booted again at sample 12: the run goes on through the skip."""
-    res = _run(build, samples=24, kills=[("edge", 6, 12)])
+    """edge's QEMU is killed at sample 6 and booted again at sample 12: the run goes on through the skip.
+    Sample 12 is sent once edge answered again (the reviver is woken when the harness restarts a board), so
+    the board is back for the samples after it. Its STATS over the run are the two boots' counts summed."""
+    res = _run(build, samples=24, kills=[("node2", 6, 12)])   # edge, by its id
     s = _one(res)
     _assert_bit_exact(s)
     kinds = [(e["node"], e["kind"]) for e in s["events"]]
@@ -220,6 +235,22 @@ def test_board_killed_mid_run_and_back(build):
     assert all("edge" not in r.dead for r in recs[:5]) and all("edge" in r.dead for r in recs[8:12])
     assert all("edge" not in r.dead for r in recs[-4:])  # picked up again
     assert s["nodes"]["edge"]["identical"] >= 10
+    # Back before sample 12 is sent: every later sample has edge (deterministic, not a reviver's poll away).
+    assert all("edge" not in r.dead for r in recs[12:])
+    back = next(e for e in s["events"] if e["kind"] == "back")
+    assert back["sample"] == 11 and "rebooted" in back["detail"]
+    # STATS: the counts before the reboot are in the run's totals (STATS read right before the kill).
+    edge = s["nodes"]["edge"]
+    computed = sum("edge" in r.answers for r in recs)
+    assert edge["reboots"] == 1 and edge["stats_segments"] == 2
+    assert computed - 3 <= edge["stats_delta"]["samples"] <= computed and computed >= 16
+    assert edge["stats_delta"]["samples"] > 24 - 12   # more than the boot after the reboot computed
+    assert edge["stats_delta"]["rx_frames"] < 1000    # no wrap-around from counting across the reboot
+    from host.net.harness_report import build_report
+    from host.net.reference import load_deployment
+    md = build_report(load_deployment(build), res.report)
+    assert "edge (node2) rebooted 1x during the run: its STATS counts are the sum of 2 segments" in md
+    assert "killed before sample 6 and booted again before sample 12" in md
 
 
 def test_stop_early_still_accounts(build):
@@ -260,7 +291,7 @@ def test_silent_port_is_a_clear_error(build):
 @pytest.fixture(scope="session")
 def nonn_build(tmp_path_factory) -> Path:
     """Preset nonn (4 students, 2 parts x 2 replicas, aggregator) trained for one epoch on 600 images."""
-    return _quick_build(tmp_path_factory, "nonn", 600, 100, 30)
+    return quick_build(tmp_path_factory, "nonn", 600, 100, 30)
 
 
 def test_distilled_students_dropped_on_boards(nonn_build):
@@ -280,7 +311,7 @@ def test_distilled_students_dropped_on_boards(nonn_build):
     assert s["samples"]["answered"] == 12 and s["accuracy"]["boards"] == s["accuracy"]["int8_host"]
     assert s["nodes"]["student1"]["not_fed"] == 12 and s["nodes"]["aggregator"]["identical"] == 12
     assert s["wire"]["student3->aggregator"]["frames"] == {"LINK_DOWN": 12}
-    s = _one(_run(nonn_build, dead=[f"student{i}" for i in range(4)], samples=6))
+    s = _run_no_path(nonn_build, [f"student{i}" for i in range(4)], samples=6)
     assert s["samples"]["failed"] == 6 and s["accuracy"]["boards"] == pytest.approx(s["accuracy"]["random_guess"])
 
 

@@ -38,6 +38,9 @@ class SampleCheck:
     missing_links: list[str] = field(default_factory=list)
     #: links the host delivered but the board computed without (arrived after its deadline), per node
     late_links: dict[str, list[str]] = field(default_factory=dict)
+    #: skip links that came after their consumer had answered with its primary input: not needed, not missing
+    #: (a mux computes as soon as its primary input is there; the skip may still be on its way)
+    unused_links: list[str] = field(default_factory=list)
 
 
 def arrived_links(dep: Deployment, rec: SampleRecord) -> set[str]:
@@ -129,6 +132,13 @@ class Replay:
         return None
 
 
+def unused_skips(dep: Deployment, mux: dict[str, str]) -> set[str]:
+    """The skip (fallback) links of the mux nodes that computed with their primary input: such a node does
+    not wait for them, so one that comes after its answer was not missing from it."""
+    return {spec.fallback for name, choice in mux.items() if choice == "primary"
+            for spec in dep.plans[name].inputs if spec.fallback}
+
+
 def check_sample(dep: Deployment, ref: Reference, rec: SampleRecord, sensors: dict[str, np.ndarray]) -> SampleCheck:
     """Recompute the sample on the host and compare every DATA tensor and the RESULT, byte for byte.
 
@@ -172,7 +182,9 @@ def check_sample(dep: Deployment, ref: Reference, rec: SampleRecord, sensors: di
         else:
             chk.nodes[name] = "identical" if run.produced.get(name) or name in chk.late_links else "no_output"
     missing = cut | late_cut
-    chk.missing_links = sorted(l for l in missing if dep.links[l].src not in dead)
+    unused = unused_skips(dep, chk.mux)
+    chk.unused_links = sorted(l for l in missing if l in unused and dep.links[l].src not in dead)
+    chk.missing_links = sorted(l for l in missing if dep.links[l].src not in dead and l not in unused)
     pure = ref.run(feeds, dead=dead, cut_links=missing)
     chk.ref_pred = None if pure.result is None else int(np.argmax(pure.result[0]))
     return chk

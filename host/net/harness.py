@@ -11,11 +11,16 @@ each board) and compares every DATA tensor and RESULT byte for byte.
 
     python -m host.harness                                   # newest build, emulated boards, 200 samples
     python -m host.harness --build build/fashion-resilinet --samples 500 --drop edge
+    python -m host.harness --drop node2                      # a node: its name, node<id> or the id
     python -m host.harness --drop-link iot->fog --loss 0.05 --corrupt 0.02 --seed 3
     python -m host.harness --sweep --samples 100             # every failure configuration + averages
     python -m host.harness --port iot=/dev/ttyACM0 --port edge=socket://10.0.0.5:4000   # real/remote boards
     python -m host.harness --kill edge@40:80                 # crash edge's QEMU at sample 40, reboot at 80
     python -m host.harness --start-boards | --stop-boards    # keep emulated boards running between runs
+
+Boards: a ``--port`` URL, else the emulated board ``pio run -t upload`` started (``<build>/pio/uploads.json``,
+left running), else one started by ``--start-boards``, else one launched for the run (stopped at its end).
+Every option is checked before a board is opened: a bad one is one ``error:`` line and exit status 2.
 
 Writes ``<build>/harness/harness.md/.json/.png`` (``harness_sweep.*`` for ``--sweep``; ``--out`` moves them,
 ``--json PATH`` writes one more copy of the JSON). Ctrl-C stops sending, lets the samples in flight finish
@@ -32,13 +37,13 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, NoReturn, Sequence
 
 from host.net.checks import check_sample
 from host.net.harness_report import print_console, progress_bar, write_reports
 from host.net.launch import BoardError, start_boards, stop_boards
-from host.net.plan import DEFAULT_SAMPLES, RunPlan, as_kill_spec, check_window, default_build, kill_spec, \
-    pick_samples, port_spec
+from host.net.plan import DEFAULT_SAMPLES, RunPlan, as_kill_spec, default_build, kill_spec, pick_samples, \
+    port_spec
 from host.net.records import KillSpec, RunConfig, RunRecord, SampleIn
 from host.net.reference import Deployment, DeploymentError, Reference, load_deployment
 from host.net.router import Hook, Network
@@ -96,8 +101,9 @@ def run_plan(plan: RunPlan, *, hooks: dict[int, list[Hook]] | None = None, stop:
 
     ``hooks[k]`` are called before sample k of the first run (after the plan's checks, so a hook never
     sees an invalid run); ``stop`` / ``abandon`` as in :meth:`host.net.router.Network.run`."""
+    plan.check_options()
     dep = load_deployment(plan.build)
-    plan.check(dep)
+    plan = plan.check(dep)   # every node named as the deployment names it
     items = load_samples(dep, plan.samples, plan.seed)
     by_index = {it.index: it.sensors for it in items}
     ref = Reference(dep)
@@ -135,12 +141,21 @@ def _run_one(net: Network, items: list[SampleIn], cfg: RunConfig, hooks: dict[in
 
 
 # ----------------------------------------------------------------------------------------- CLI
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a bad option as one ``error: ...`` line (no usage block), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (python -m host.harness --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m host.harness", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = OneLineParser(prog="python -m host.harness", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", type=Path, default=None, help="build directory (default: newest under build/)")
     ap.add_argument("--port", type=port_spec, action="append", default=[], metavar="NODE=URL",
-                    help="attach a real or remote board (any pyserial URL); others are emulated")
+                    help="attach a real or remote board (any pyserial URL); the others are the boards pio run -t "
+                         "upload started, else emulated boards launched for the run. NODE (here and in every "
+                         "option): its name, node<id> or the id (edge, node2, 2)")
     ap.add_argument("--baud", type=int, default=115200, help="baud rate of real serial ports (default 115200)")
     ap.add_argument("--drop", action="append", default=[], metavar="NODE",
                     help="fail a node: it gets nothing, LINK_DOWN is sent in its name (repeatable)")
@@ -162,7 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the JSON report here")
     ap.add_argument("--out", type=Path, default=None, help="report directory (default <build>/harness)")
     ap.add_argument("--kill", type=kill_spec, action="append", default=[], metavar="NODE@K[:M]",
-                    help="emulated boards: kill NODE's QEMU before sample K, boot it again before sample M")
+                    help="emulated boards: kill NODE's QEMU before sample K, boot it again before sample M "
+                         "(sample M is sent once it answered)")
     ap.add_argument("--hello-timeout", type=float, default=8.0, help="seconds to wait for each board's HELLO")
     ap.add_argument("--quiet", action="store_true", help="no progress bar and tables")
     ap.add_argument("--start-boards", action="store_true", help="start the emulated boards in the background")
@@ -178,14 +194,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     console = Console(stderr=False, quiet=args.quiet)
     build = args.build or default_build()
-    if args.start_boards:
-        return start_boards(load_deployment(build), console)
-    if args.stop_boards:
-        return stop_boards(build, console)
     try:
-        check_window(args.window)
-    except ValueError as err:
-        ap.error(str(err))
+        if args.start_boards:
+            return start_boards(load_deployment(build), console)
+        if args.stop_boards:
+            return stop_boards(build, console)
+        plan = RunPlan.from_args(args, build)
+        plan.check_options()
+        return _main_run(plan, build, console, args.quiet)
+    except (DeploymentError, BoardError, ValueError, OSError) as err:
+        # One line, naming what is wrong and what to do; no traceback (the messages are written for users).
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
+        return 2
+
+
+def _main_run(plan: RunPlan, build: Path, console: Any, quiet: bool) -> int:
+    """The run of ``main``: Ctrl-C stops sending (twice: gives up the samples in flight)."""
     stop, abandon = threading.Event(), threading.Event()
     presses = [0]
 
@@ -202,14 +226,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     old = signal.signal(signal.SIGINT, on_sigint)
     try:
-        res = run_plan(RunPlan.from_args(args, build), stop=stop, abandon=abandon, console=console,
-                       progress=not args.quiet)
-    except (DeploymentError, BoardError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        res = run_plan(plan, stop=stop, abandon=abandon, console=console, progress=not quiet)
     finally:
         signal.signal(signal.SIGINT, old)
-    if not args.quiet:
+    if not quiet:
         print_console(load_deployment(build), res.report, console)
     for k, p in res.paths.items():
         console.print(f"wrote {p}")

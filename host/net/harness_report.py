@@ -22,7 +22,7 @@ def _node_rows(s: dict[str, Any]) -> list[list[str]]:
     for name, v in s["nodes"].items():
         d = v["stats_delta"] or {}
         cyc = v["cycles"]
-        rows.append([name, v["node_id"],
+        rows.append([name + (f" (rebooted {v['reboots']}x)" if v.get("reboots") else ""), v["node_id"],
                      f"{v['identical']}/{v['compared']}" + (f" ({_pct(v['bit_exact'])} %)" if v["compared"] else ""),
                      v["mismatch"], v["no_output_agreed"], v["silent"] + v["not_fed"],
                      ", ".join(f"{k} {n}" for k, n in (v["mux"] or {}).items()) or "—",
@@ -33,6 +33,9 @@ def _node_rows(s: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+#: How the report says where a board came from (host.net.launch.BoardSource.how).
+BOARD_ORIGIN = {"port": "--port", "uploaded": "uploaded (pio run -t upload; left running)",
+                "running": "--start-boards (left running)", "launched": "launched for this run"}
 NODE_HEADER = ["node", "id", "bit-exact answers", "mismatch", "both no output", "not fed / silent", "mux choice",
                "cycles/sample", "ms @ clock", "STATS samples", "STATS CRC drops", "corrupted sent",
                "input timeouts", "overruns"]
@@ -82,14 +85,50 @@ def _run_row(s: dict[str, Any]) -> list[Any]:
             f"{lat['p50']:.0f} / {lat['p95']:.0f}" if lat else "—"]
 
 
+#: How the report words a reason (host.net.records.REASONS, DEGRADED_REASONS).
+REASON_TEXT = {"node_silent": "node silent", "link_cut": "link cut", "frame_lost": "frame lost",
+               "corrupted": "corrupted", "no_input": "no input", "interrupted": "interrupted",
+               "deadline": "an input came after the board's deadline",
+               "late": "an input came after the board had computed 32 newer samples",
+               "upstream_down": "a producer board had no input and sent LINK_DOWN",
+               "not_sent": "a producer board sent nothing on a link"}
+
+
 def _reason_text(s: dict[str, Any]) -> str:
     parts = []
+    sm = s["samples"]
     for outcome in ("timed_out", "failed"):
-        for reason, n in s["samples"]["reasons"][outcome].items():
-            parts.append(f"{n} {outcome.replace('_', ' ')} ({reason.replace('_', ' ')})")
-    for reason, n in s["samples"]["degraded_answers"].items():
-        parts.append(f"{n} answered without some input ({reason.replace('_', ' ')})")
+        for reason, n in sm["reasons"][outcome].items():
+            parts.append(f"{n} {outcome.replace('_', ' ')} ({REASON_TEXT.get(reason, reason)})")
+    for reason, n in sm["degraded_answers"].items():
+        parts.append(f"{n} answered without some input ({REASON_TEXT.get(reason, reason)})")
     return "; ".join(parts) or "none"
+
+
+def _answers_text(s: dict[str, Any]) -> str:
+    """Answered = complete + degraded, and the complete answers whose unused skip input came late."""
+    sm = s["samples"]
+    text = f"{sm['answered']} answered = {sm['complete_answers']} with every input they used + " \
+           f"{sum(sm['degraded_answers'].values())} without some input"
+    if sm.get("unused_skip_late"):
+        text += f" ({sm['unused_skip_late']} of the complete ones had a skip input they did not need arrive only " \
+                f"after the answer: a mux computes as soon as its primary input is there)"
+    return text
+
+
+def _event_text(dep: Deployment, e: dict[str, Any], bold: str = "") -> str:
+    when = "before the first sample" if e["sample"] is None else f"sample {e['sample']}"
+    return f"{e['t_s']:.2f} s ({when}): {bold}{dep.node_label(e['node'])}{bold} {e['kind']} {e['detail']}".rstrip()
+
+
+def _reboot_text(dep: Deployment, s: dict[str, Any]) -> list[str]:
+    out = []
+    for name, v in s["nodes"].items():
+        if v.get("reboots"):
+            out.append(f"{dep.node_label(name)} rebooted {v['reboots']}x during the run: its STATS counts are the "
+                       f"sum of {v['stats_segments']} segments, one per boot (each up to the last STATS the host "
+                       f"read before the reboot; the host asks every 2 s, and right before it kills a board).")
+    return out
 
 
 def build_report(dep: Deployment, report: dict[str, Any]) -> str:
@@ -110,7 +149,8 @@ def build_report(dep: Deployment, report: dict[str, Any]) -> str:
              "## Boards",
              "",
              md_table(["node", "id", "board", "port", "how", "firmware", "flash B", "arena B", "clock Hz"],
-                      [[n, b["node_id"], b["board"], f"`{b['url']}`", b["attached"], b.get("fw") or "—",
+                      [[dep.node_label(n), b["node_id"], b["board"], f"`{b['url']}`", BOARD_ORIGIN[b["attached"]],
+                        b.get("fw") or "—",
                         b.get("flash_bytes") or "—", b.get("arena_bytes") or "—", b.get("cpu_hz") or "—"]
                        for n, b in report["boards"].items()]),
              "",
@@ -126,11 +166,15 @@ def build_report(dep: Deployment, report: dict[str, Any]) -> str:
                              + ("" if v["complete"] else " (incomplete)")] for st, v in sw.items()]), ""]
     for s in runs:
         lines += [f"## {s['label']}", "",
-                  f"Failures injected: dropped {s['config']['dead'] or 'none'}, cut links "
-                  f"{s['config']['cut_links'] or 'none'}, loss {s['config']['loss']}, corrupt "
-                  f"{s['config']['corrupt']}. Samples lost and why: {_reason_text(s)}.",
-                  f"All {s['samples']['sent']} samples accounted for: {s['samples']['accounted']}."
-                  + (" Interrupted (Ctrl-C)." if s["samples"]["interrupted"] else ""), ""]
+                  f"Failures injected: dropped {', '.join(map(dep.node_label, s['config']['dead'])) or 'none'}, "
+                  f"cut links {', '.join(s['config']['cut_links']) or 'none'}, loss {s['config']['loss']}, corrupt "
+                  f"{s['config']['corrupt']}"
+                  + "".join(f", {dep.node_label(k['node'])} killed before sample {k['at']}"
+                            + (f" and booted again before sample {k['back']}" if k["back"] is not None else "")
+                            for k in s["config"].get("kills", [])) + f". Samples lost and why: {_reason_text(s)}.",
+                  f"All {s['samples']['sent']} samples accounted for: {s['samples']['accounted']}; "
+                  f"{_answers_text(s)}." + (" Interrupted (Ctrl-C)." if s["samples"]["interrupted"] else ""), ""]
+        lines += _reboot_text(dep, s) + ([""] if _reboot_text(dep, s) else [])
         if s["latency_ms"]:
             lat = s["latency_ms"]
             lines += [f"Latency per answered sample: mean {lat['mean']:.1f} ms, p50 {lat['p50']:.1f}, "
@@ -141,8 +185,7 @@ def build_report(dep: Deployment, report: dict[str, Any]) -> str:
                       f"boards' STATS: {s['corrupt']['crc_drops_by_boards']}.", ""]
         lines += [md_table(NODE_HEADER, _node_rows(s)), "", md_table(LINK_HEADER, _link_rows(s["wire"])), ""]
         if s["events"]:
-            lines += ["Board events:", ""] + [f"* {e['t_s']:.2f} s (sample {e['sample']}): **{e['node']}** "
-                                              f"{e['kind']} {e['detail']}" for e in s["events"]] + [""]
+            lines += ["Board events:", ""] + [f"* {_event_text(dep, e, '**')}" for e in s["events"]] + [""]
         if s["mismatches"]:
             lines += ["First mismatches:", ""] + [f"* sample {x['sample']} (seq {x['seq']}): {x['node']} "
                                                   f"{x['link']}: {x['what']}" for x in s["mismatches"][:10]] + [""]
@@ -214,8 +257,11 @@ def print_console(dep: Deployment, report: dict[str, Any], console: Any) -> None
                   w["wire_bytes_per_sample"]] for k, w in s["wire"].items()]
         console.print(table("wire per link", ["link", "frames", "wire B", "tensor B", "ovh %", "B/sample"], wrows))
         console.print(f"samples lost and why: {_reason_text(s)}")
+        console.print(_answers_text(s))
+        for line in _reboot_text(dep, s):
+            console.print(line)
         for e in s["events"]:
-            console.print(f"  {e['t_s']:.2f} s (sample {e['sample']}): {e['node']} {e['kind']} {e['detail']}")
+            console.print(f"  {_event_text(dep, e)}", markup=False)
     else:
         console.print(table("bit-exact per node (%)", ["configuration"] + list(dep.nodes),
                             [[r["label"]] + [_pct(r["nodes"][n]["bit_exact"]) for n in dep.nodes] for r in runs]))
@@ -254,7 +300,7 @@ class ProgressBar:
     def update(self, run: RunRecord) -> None:
         done = [r for r in run.records if r.outcome is not None]
         ans = sum(r.outcome == "answered" for r in done)
-        wall = max(1e-9, time.monotonic() - run.t_start)
+        wall = max(1e-9, time.monotonic() - (run.t_stream or run.t_start))
         silent = {e.node for e in run.events if e.kind == "silent"} - {e.node for e in run.events if e.kind == "back"}
         info = f"answered {ans}, timed out {sum(r.outcome == 'timed_out' for r in done)}, " \
                f"failed {sum(r.outcome == 'failed' for r in done)}, {ans / wall:.1f}/s" \

@@ -1,15 +1,17 @@
 """A harness run's options as one typed record, checked against the deployment before any board is opened.
 
 :class:`RunPlan` is what ``python -m host.harness`` (:mod:`host.net.harness`) makes of its argv, and what
-:func:`host.net.harness.run_harness` makes of its keyword arguments. Parsing a node name or a ``--kill`` /
-``--port`` spec (:func:`kill_spec`, :func:`port_spec`) and checking an option (:meth:`RunPlan.check`) happen
-here and nowhere else, so an invalid run stops before the first board is touched.
+:func:`host.net.harness.run_harness` makes of its keyword arguments. Parsing a ``--kill`` / ``--port`` spec
+(:func:`kill_spec`, :func:`port_spec`), naming a node (:func:`resolve_node`: its name, ``node<id>`` or the
+bare id, for every option) and checking the options (:meth:`RunPlan.check_options`, then
+:meth:`RunPlan.check` against the deployment) happen here and nowhere else, so an invalid run stops with one
+message naming the option before the first board is touched.
 """
 from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -24,21 +26,56 @@ WINDOW_MAX = 32
 
 
 def kill_spec(text: str) -> KillSpec:
-    """``NODE@K`` or ``NODE@K:M`` (an argparse type)."""
+    """``NODE@K`` or ``NODE@K:M`` (an argparse type; the node is resolved by :meth:`RunPlan.check`)."""
     try:
         node, at = text.split("@")
         a, _, b = at.partition(":")
+        if not node:
+            raise ValueError(text)
         return KillSpec(node, int(a), int(b) if b else None)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--kill expects NODE@K or NODE@K:M, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expects NODE@K or NODE@K:M (e.g. edge@40:80: kill edge before sample "
+                                         f"40, boot it again before sample 80), got {text!r}") from None
 
 
 def port_spec(text: str) -> tuple[str, str]:
-    """``NODE=URL`` (an argparse type)."""
+    """``NODE=URL`` (an argparse type; the node is resolved by :meth:`RunPlan.check`)."""
     node, sep, url = text.partition("=")
-    if not sep or not url:
-        raise argparse.ArgumentTypeError(f"--port expects NODE=URL, got {text!r}")
+    if not sep or not node or not url:
+        raise argparse.ArgumentTypeError(f"expects NODE=URL (e.g. edge=/dev/ttyACM0 or edge=socket://host:4000), "
+                                         f"got {text!r}")
     return node, url
+
+
+def resolve_node(dep: Deployment, text: str, option: str) -> str:
+    """The node ``text`` names: its name, ``node<id>`` or the bare id (the id it has on the wire, in HELLO and
+    in ``node_config.h``). Raises ValueError naming ``option`` and listing the nodes with their ids."""
+    t = str(text).strip()
+    if t in dep.nodes:
+        return t
+    digits = t[4:] if t.lower().startswith("node") else t
+    if digits.isdigit() and int(digits) in dep.node_by_id:
+        return dep.node_by_id[int(digits)]
+    raise ValueError(f"{option}: no node {text!r} in this build; nodes are {dep.node_list()} (a node answers to "
+                     f"its name, node<id> or the id)")
+
+
+def resolve_link(dep: Deployment, text: str, option: str = "--drop-link") -> str:
+    """The link ``A->B`` names, each end resolved by :func:`resolve_node`; raises ValueError naming ``option``."""
+    a, sep, b = str(text).partition("->")
+    if not sep:
+        raise ValueError(f"{option} {text}: expects A->B (e.g. edge->fog); links are {', '.join(dep.links)}")
+    src, dst = resolve_node(dep, a, f"{option} {text}"), resolve_node(dep, b, f"{option} {text}")
+    name = f"{src}->{dst}"
+    if name not in dep.links:
+        raise ValueError(f"{option} {text}: {dep.node_label(src)} -> {dep.node_label(dst)} is not a link of this "
+                         f"build; links are {', '.join(dep.links)}")
+    return name
+
+
+def kill_text(k: KillSpec) -> str:
+    """``NODE@K[:M]`` as given."""
+    return f"{k.node}@{k.at}" + (f":{k.back}" if k.back is not None else "")
 
 
 def as_kill_spec(k: KillSpec | tuple[str, int, int | None]) -> KillSpec:
@@ -69,8 +106,8 @@ def pick_samples(n_test: int, samples: int | None, seed: int) -> np.ndarray:
 def check_window(window: int) -> None:
     """Raises ValueError unless 1 <= ``window`` <= 32 (needs no deployment: the CLI checks it first)."""
     if not 1 <= window <= WINDOW_MAX:
-        raise ValueError(f"--window must be 1..{WINDOW_MAX} (DATA frames carry one byte of the sample number; "
-                         f"nodes remember their last {WINDOW_MAX} samples)")
+        raise ValueError(f"--window {window}: must be 1..{WINDOW_MAX} samples in flight (DATA frames carry one "
+                         f"byte of the sample number; nodes remember their last {WINDOW_MAX} samples)")
 
 
 @dataclass(frozen=True)
@@ -97,23 +134,107 @@ class RunPlan:
     @classmethod
     def from_args(cls, args: argparse.Namespace, build: Path) -> "RunPlan":
         """The plan of ``python -m host.harness``'s parsed arguments (``build`` resolved by the caller)."""
-        return cls(build=build, ports=dict(args.port), dead=frozenset(args.drop), cut_links=frozenset(args.drop_link),
+        ports: dict[str, str] = {}
+        for node, url in args.port:
+            if node in ports:
+                raise ValueError(f"--port {node}={url}: {node} already has --port {ports[node]}")
+            ports[node] = url
+        return cls(build=build, ports=ports, dead=frozenset(args.drop), cut_links=frozenset(args.drop_link),
                    loss=args.loss, corrupt=args.corrupt, deadline_ms=args.deadline, samples=args.samples or None,
                    seed=args.seed, sweep=args.sweep, window=args.window, baud=args.baud, out=args.out,
                    json_path=args.json, kills=tuple(args.kill), hello_timeout=args.hello_timeout)
 
-    def check(self, dep: Deployment) -> None:
-        """Every option that needs the deployment; raises ValueError naming the option. (The ports are
-        checked when the boards are looked for: :class:`host.net.launch.BoardLauncher`.)"""
-        bad = sorted(set(self.dead) - set(dep.nodes))
-        if bad:
-            raise ValueError(f"--drop {bad}: no such node; nodes are {list(dep.nodes)}")
-        bad = sorted(set(self.cut_links) - set(dep.links))
-        if bad:
-            raise ValueError(f"--drop-link {bad}: no such link; links are {list(dep.links)}")
+    def check_options(self) -> None:
+        """Every option that needs no deployment; raises ValueError naming the option and the fix."""
+        check_window(self.window)
+        if self.deadline_ms is not None and not self.deadline_ms > 0:
+            raise ValueError(f"--deadline {self.deadline_ms:g}: must be a positive number of milliseconds (the "
+                             f"host's wait for a sample; omit it for board deadline x nodes + 2 s)")
+        if self.samples is not None and self.samples < 0:
+            raise ValueError(f"--samples {self.samples}: must be a positive number of test samples, or 0 for the "
+                             f"whole test set")
         for p, name in ((self.loss, "--loss"), (self.corrupt, "--corrupt")):
             if not 0.0 <= p <= 1.0:
-                raise ValueError(f"{name} must be a probability, got {p}")
+                raise ValueError(f"{name} {p:g}: must be a probability, 0..1")
+        if self.loss + self.corrupt > 1.0:
+            raise ValueError(f"--loss {self.loss:g} --corrupt {self.corrupt:g}: one draw per frame decides both, so "
+                             f"together they must be at most 1")
+        if not self.hello_timeout > 0:
+            raise ValueError(f"--hello-timeout {self.hello_timeout:g}: must be a positive number of seconds")
+        if not self.baud > 0:
+            raise ValueError(f"--baud {self.baud}: must be a positive baud rate (e.g. 115200)")
+        for k in self.kills:
+            where = f"--kill {kill_text(k)}"
+            if k.at < 0:
+                raise ValueError(f"{where}: K must be a sample number, 0 or more")
+            if k.back is not None and k.back <= k.at:
+                raise ValueError(f"{where}: M ({k.back}) must come after K ({k.at}): the board is killed before "
+                                 f"sample K and booted again before sample M (omit :M to leave it down)")
+
+    def sample_count(self, dep: Deployment) -> int:
+        """How many samples a run of this plan sends (the subset, at most the build's test set)."""
+        n_test = dep.info.dataset.test
+        return n_test if self.samples is None else min(self.samples, n_test)
+
+    def check(self, dep: Deployment) -> "RunPlan":
+        """This plan with every node named as the deployment names it (a node answers to its name,
+        ``node<id>`` and the bare id), after checking every option against the deployment; raises ValueError
+        naming the option, the node and what to do. Runs before any board is opened or launched (what
+        the boards themselves say is checked when they are opened: :class:`host.net.transport.Boards`)."""
+        self.check_options()
+        dead = frozenset(resolve_node(dep, n, f"--drop {n}") for n in self.dead)
+        cut = frozenset(resolve_link(dep, l) for l in self.cut_links)
+        ports: dict[str, str] = {}
+        for n, url in self.ports.items():
+            name = resolve_node(dep, n, f"--port {n}={url}")
+            if name in ports:
+                raise ValueError(f"--port {n}={url}: {dep.node_label(name)} already has --port {ports[name]}")
+            ports[name] = url
+        kills = tuple(KillSpec(resolve_node(dep, k.node, f"--kill {kill_text(k)}"), k.at, k.back)
+                      for k in self.kills)
+        plan = replace(self, dead=dead, cut_links=cut, ports=ports, kills=kills)
+        plan.check_failures(dep)
+        plan.check_kills(dep)
+        return plan
+
+    def check_failures(self, dep: Deployment) -> None:
+        """A run with the final node dropped, or with no path left to it, cannot answer a single sample."""
+        if self.sweep:
+            return  # every failure configuration is run anyway (a configuration without a path fails fast)
+        final = dep.final_node
+        drops = " ".join(f"--drop {n}" for n in sorted(self.dead, key=list(dep.nodes).index))
+        cuts = " ".join(f"--drop-link {l}" for l in sorted(self.cut_links))
+        if final in self.dead:
+            raise ValueError(f"--drop {final}: {dep.node_label(final)} is the node that sends the RESULT; with it "
+                             f"dropped no sample can be answered (drop another node, or run --sweep for every "
+                             f"failure configuration)")
+        if not dep.has_path(self.dead, self.cut_links):
+            raise ValueError(f"{' '.join(x for x in (drops, cuts) if x)}: no path is left from a sensor to "
+                             f"{dep.node_label(final)}, so every sample would fail (keep one path, or run --sweep "
+                             f"for every failure configuration)")
+
+    def check_kills(self, dep: Deployment) -> None:
+        """``--kill``: a board the harness can restart (emulated, launched by it or started by ``pio run -t
+        upload`` / ``--start-boards``), samples within the run, not a node already dropped."""
+        from boards import load_board
+
+        n = self.sample_count(dep)
+        for k in self.kills:
+            where, node = f"--kill {kill_text(k)}", dep.node_label(k.node)
+            if k.node in self.ports:
+                raise ValueError(f"{where}: {node} is attached with --port {self.ports[k.node]}, a board the "
+                                 f"harness did not start and cannot restart; --kill works on emulated boards")
+            board = load_board(dep.nodes[k.node].board)
+            if board.qemu is None:
+                raise ValueError(f"{where}: {node} runs on {board.name}, a real board the harness cannot restart; "
+                                 f"--kill works on emulated boards")
+            if k.node in self.dead:
+                raise ValueError(f"{where}: {node} is dropped for the whole run (--drop {k.node}); kill another "
+                                 f"node or do not drop it")
+            for what, sample in (("K", k.at), ("M", k.back)):
+                if sample is not None and sample >= n:
+                    raise ValueError(f"{where}: {what} = {sample} is beyond the run's {n} samples (0..{n - 1}); "
+                                     f"pick a sample below {n} or raise --samples")
 
     def host_deadline_ms(self, dep: Deployment) -> float:
         """How long the host waits for a sample before it counts as timed out."""

@@ -192,6 +192,9 @@ class PortSet:
         self._sel = selectors.DefaultSelector()
         self._partial = False  # the last read of some port ended inside a frame (see ready)
         self._reviver: threading.Thread | None = None
+        self._wake = threading.Event()
+        self._wake_lock = threading.Lock()
+        self._woken: set[str] = set()
 
     def add(self, name: str, port: Any, url: str) -> Connection:
         c = Connection(self.nodes[name], url, port, self._inbox)
@@ -246,33 +249,50 @@ class PortSet:
             except queue.Empty:
                 return out
 
-    def start_reviver(self, wanted: Callable[[str], bool], url_of: Callable[[str], str | None], baud: int,
-                      mux: set[str]) -> None:
-        """Reopen the port of every board that is ``wanted`` back and has none (``url_of``: where to look;
-        None: not running now); the reader thread gets a :class:`PortRevived` and checks its HELLO."""
+    def start_reviver(self, wanted: Callable[[str], bool], url_of: Callable[[str], tuple[str, bool] | None],
+                      baud: int) -> None:
+        """Reopen the port of every board that is ``wanted`` back and has none (``url_of``: where to look now,
+        (URL, mux), None while it does not run); the reader thread gets a :class:`PortRevived` and checks its
+        HELLO. It looks every 0.2 s, and at once when :meth:`wake` is called (a board the harness restarted
+        itself, or one that just went silent)."""
         def loop() -> None:
             tried: dict[str, float] = {}
-            while not self.closing.wait(0.2):
+            while not self.closing.is_set():
+                self._wake.wait(0.2)
+                self._wake.clear()
+                if self.closing.is_set():
+                    return
+                with self._wake_lock:
+                    for name in self._woken:
+                        tried.pop(name, None)   # woken for it: try now, not after the retry pause
+                    self._woken.clear()
                 for name in list(self.nodes):
                     if not wanted(name) or self.conn.get(name) is not None:
                         continue
-                    url = url_of(name)
-                    if url is None:
-                        continue
-                    if time.monotonic() - tried.get(name, 0.0) < 0.5:
+                    where = url_of(name)
+                    if where is None or time.monotonic() - tried.get(name, -1.0) < 0.5:
                         continue
                     tried[name] = time.monotonic()
+                    url, mux = where
                     try:
-                        port = open_port(url, baud, timeout=0.3, mux=name in mux)
+                        port = open_port(url, baud, timeout=0.3, mux=mux)
                     except Exception:  # noqa: BLE001 -- not back yet
                         continue
                     self._inbox.put(PortRevived(name, port, url))
         self._reviver = threading.Thread(target=loop, name="reviver", daemon=True)
         self._reviver.start()
 
+    def wake(self, name: str | None = None) -> None:
+        """Make the reviver look now (for ``name`` also without its pause between attempts)."""
+        if name is not None:
+            with self._wake_lock:
+                self._woken.add(name)
+        self._wake.set()
+
     def close(self) -> None:
         """Close every port, stop the reviver, and close the ports it opened that nobody took."""
         self.closing.set()
+        self._wake.set()
         for name, c in self.conn.items():
             if c is not None:
                 self.drop(name)

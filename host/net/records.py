@@ -12,11 +12,16 @@ from typing import Any
 import numpy as np
 
 from host.net import protocol as P
+from host.net.board_stats import StatsLedger
 
 #: Outcomes of a sample; every sample sent ends in exactly one.
 OUTCOMES = ("answered", "timed_out", "failed")
 #: Why a sample did not get (or got a degraded) result.
 REASONS = ("node_silent", "link_cut", "frame_lost", "corrupted", "deadline", "no_input", "interrupted")
+#: Why an answered sample lacked an input (host.net.summary): the reasons above, or a late input (dropped by
+#: the runtime), a producer that sent LINK_DOWN itself, or one that sent nothing on the link.
+DEGRADED_REASONS = ("node_silent", "link_cut", "corrupted", "frame_lost", "late", "upstream_down", "not_sent",
+                    "deadline")
 
 
 @dataclass
@@ -152,8 +157,11 @@ class RunRecord:
     events: list[BoardEvent] = field(default_factory=list)
     stats_before: dict[str, P.Stats] = field(default_factory=dict)
     stats_after: dict[str, P.Stats] = field(default_factory=dict)
+    #: every STATS heard during the run, one segment per boot (the report's totals: host.net.board_stats)
+    stats: StatsLedger = field(default_factory=StatsLedger)
     stray_frames: int = 0
     late_inputs: Counter = field(default_factory=Counter)   # inputs delivered after the node computed newer
-    t_start: float = 0.0
+    t_start: float = 0.0     # the run began (before the RESET): board events are timed from here
+    t_stream: float = 0.0    # the first sample was sent (throughput: t_stream .. t_end)
     t_end: float = 0.0
     interrupted: bool = False

@@ -114,6 +114,15 @@ class Deployment:
     def label(self) -> str:
         return f"{self.info.preset} / {self.info.scheme} ({self.build})"
 
+    def node_label(self, name: str) -> str:
+        """``edge (node2)``: how reports and error messages name a node (its name and its id on the wire)."""
+        node = self.nodes.get(name)
+        return name if node is None else f"{name} (node{node.id})"
+
+    def node_list(self) -> str:
+        """Every node as :meth:`node_label` names it, in data-flow order (for error messages)."""
+        return ", ".join(self.node_label(n) for n in self.nodes)
+
     # ------------------------------------------------------------------ failures
     def has_path(self, dead: Iterable[str] = (), cut_links: Iterable[str] = ()) -> bool:
         """Whether a tensor can still flow from a live sensor to the final node (the scheme's links)."""

@@ -54,13 +54,14 @@ class Router:
         self.deadline_s = run.config.deadline_s
         self.inflight: dict[int, SampleRecord] = {}      # seq -> samples not yet ended
         self._by_seq: dict[int, SampleRecord] = {}       # seq -> every sample of the run (late frames too)
-        self._injected = 0                               # k of the newest sample sent (board events)
+        self._injected: int | None = None                # k of the newest sample sent (board events)
         self._latencies: list[float] = []
         self._newest_answer: dict[str, int] = {}         # node -> newest seq it answered
         self._event_no = 0
         self._state = boards.state                       # the boards update these in place
         self._conn = boards.conn
         self._link_by_id = dep.link_by_id
+        self._final = dep.final_node
 
     # ------------------------------------------------------------------ scheduling
     def inject(self, k: int, s: SampleIn) -> None:
@@ -170,10 +171,20 @@ class Router:
 
     # ------------------------------------------------------------------ routing
     def _on_final(self, name: str, f: P.Frame, wire: int, rec: SampleRecord | None) -> None:
+        if name != self._final or f.type == DATA:
+            self.run.stray_frames += 1   # only the final node talks to the host, with RESULT or LINK_DOWN
+            return
         key = f"{name}->host"
         tensor = b""
-        if f.type == RESULT and len(f.payload) >= P.CYCLES_LEN:
-            cycles, tensor = P.parse_sample_payload(f.payload)
+        cycles = 0
+        if f.type == RESULT:
+            try:
+                cycles, tensor = P.parse_sample_payload(f.payload)
+            except P.FrameError as err:
+                # Too short for its cycle count: a bad frame from this board (counted as the host's decoder
+                # counts the frames it drops), not an answer.
+                self.run.host_drops[name][err.status.name] += 1
+                return
         self.run.wire[key].add(f.type, wire, len(f.payload), len(tensor))
         if rec is None:
             self.run.stray_frames += 1
@@ -342,11 +353,13 @@ class Network:
         router = Router(self.dep, self.boards, run, build_faults(cfg, self.dep))
         self.boards.listener, self.boards.tally = router, run
         try:
+            run.t_start = time.monotonic()   # before the RESET: a board event during it is timed from here
             # RESET every board: a board that got nothing in the last run (dropped, or every input lost) still
             # expands DATA sample numbers around an old reference; a RESET names the newest one (protocol §6).
             self.boards.reset_all()
             run.stats_before = dict(self.boards.request_stats())
-            run.t_start = time.monotonic()
+            run.stats.begin(run.stats_before)
+            run.t_stream = time.monotonic()
             self._stream(router, samples, hooks or {}, progress, stop, abandon)
             run.t_end = time.monotonic()
             # Late frames (outputs nobody waited for) still count for the checks and the wire tally.
@@ -390,6 +403,7 @@ class Network:
             router.check_deadlines(now)
             self.watchdog.check(now, router.inflight.values())
             self.boards.probe_silent(now)
+            self.boards.poll_stats(now)
             if progress is not None and now - last_progress > 0.1:
                 progress(run)
                 last_progress = now

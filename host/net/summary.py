@@ -11,34 +11,20 @@ import statistics
 from typing import Any, Mapping, Sequence
 
 from host.net import protocol as P
+from host.net.board_stats import StatsLedger
 from host.net.checks import SampleCheck
 from host.net.records import OUTCOMES, RunRecord, SampleRecord
 from host.net.reference import Deployment
 
-STATS_FIELDS = ("rx_frames", "tx_frames", "rx_crc", "rx_truncated", "rx_length", "rx_duplicate", "rx_stale",
-                "rx_overrun", "input_timeouts", "samples")
 ACCURACY_RULE = "a sample without a result counts as the random guess g (host/ml/evaluate.py)"
 
 
-def stats_delta(before: P.Stats | None, after: P.Stats | None) -> dict[str, int] | None:
-    """STATS counters over the run (they wrap at 32 bits)."""
-    if before is None or after is None:
-        return None
-    return {f: (getattr(after, f) - getattr(before, f)) % (1 << 32) for f in STATS_FIELDS}
-
-
-def node_cycles(per_sample: Sequence[int], before: P.Stats | None, after: P.Stats | None) -> dict[str, Any] | None:
+def node_cycles(per_sample: Sequence[int], ledger: StatsLedger, name: str) -> dict[str, Any] | None:
     """Compute cycles of one node: per sample from its RESULTs (the final node), else the run's mean
     from STATS (a DATA frame carries no cycle count, to keep its header at 2 bytes)."""
     if per_sample:
         return {**distribution(per_sample), "source": "RESULT"}
-    if before is None or after is None:
-        return None
-    samples = (after.samples - before.samples) % (1 << 32)
-    if not samples:
-        return None
-    total = (after.cycles - before.cycles) % (1 << 64)
-    return {"mean": total / samples, "max": after.cycles_max, "samples": samples, "source": "STATS"}
+    return ledger.cycles(name)
 
 
 def distribution(values: Sequence[float]) -> dict[str, float] | None:
@@ -50,7 +36,8 @@ def distribution(values: Sequence[float]) -> dict[str, float] | None:
 
 
 def _degraded_reason(r: SampleRecord, c: SampleCheck) -> str:
-    """Why an answered sample lacked some input (the first cause that applies)."""
+    """Why an answered sample lacked some input (the first cause that applies), from what the host did with
+    the missing links' frames."""
     how = [r.delivery.get(l, ("",))[0] for l in c.missing_links]
     if r.silent:
         return "node_silent"
@@ -60,10 +47,18 @@ def _degraded_reason(r: SampleRecord, c: SampleCheck) -> str:
         return "corrupted"
     if "lost" in how:
         return "frame_lost"
-    return "deadline"
+    if any(l in r.late_links for l in c.missing_links):
+        return "late"            # delivered after the consumer had computed 32 newer samples: dropped
+    if "down" in how:
+        return "upstream_down"   # the producer board itself sent LINK_DOWN (it had no usable input)
+    if "" in how:
+        return "not_sent"        # the producer board sent nothing on the link for this sample
+    return "deadline"            # delivered, but after the consumer had given up waiting for it
 
 
 def _samples(run: RunRecord, checks: list[SampleCheck]) -> dict[str, Any]:
+    """Outcomes and reasons. Answered = complete + degraded (by reason); ``unused_skip_late`` counts complete
+    answers whose unused skip input came only after the answer (not a missing input)."""
     recs = run.records
     outcomes = {o: sum(r.outcome == o for r in recs) for o in OUTCOMES}
     reasons: dict[str, dict[str, int]] = {o: {} for o in ("timed_out", "failed")}
@@ -71,11 +66,18 @@ def _samples(run: RunRecord, checks: list[SampleCheck]) -> dict[str, Any]:
         if r.outcome in reasons:
             reasons[r.outcome][r.reason] = reasons[r.outcome].get(r.reason, 0) + 1
     degraded: dict[str, int] = {}
+    unused_late = 0
     for r, c in zip(recs, checks):
-        if r.outcome == "answered" and (r.dead or c.missing_links):
+        if r.outcome != "answered":
+            continue
+        if r.dead or c.missing_links:
             why = _degraded_reason(r, c)
             degraded[why] = degraded.get(why, 0) + 1
-    return {"sent": len(recs), **outcomes, "reasons": reasons, "degraded_answers": degraded,
+        elif c.unused_links:
+            unused_late += 1
+    complete = outcomes["answered"] - sum(degraded.values())
+    return {"sent": len(recs), **outcomes, "reasons": reasons, "complete_answers": complete,
+            "degraded_answers": degraded, "unused_skip_late": unused_late,
             "accounted": sum(outcomes.values()) == len(recs), "interrupted": run.interrupted}
 
 
@@ -97,14 +99,13 @@ def _node(dep: Deployment, name: str, run: RunRecord, checks: list[SampleCheck],
     """Bit-exactness, cycles and STATS of one node."""
     st = [c.nodes.get(name) for c in checks]
     ident, mism = st.count("identical"), st.count("mismatch")
-    cycles = node_cycles([r.cycles[name] for r in run.records if name in r.cycles],
-                         run.stats_before.get(name), run.stats_after.get(name))
+    cycles = node_cycles([r.cycles[name] for r in run.records if name in r.cycles], run.stats, name)
     hz = hello.cpu_hz if hello else None
     mux: dict[str, int] = {}
     for c in checks:
         if name in c.mux and c.nodes.get(name) in ("identical", "mismatch"):
             mux[c.mux[name]] = mux.get(c.mux[name], 0) + 1
-    delta = stats_delta(run.stats_before.get(name), run.stats_after.get(name))
+    delta = run.stats.delta(name)
     return {
         "node_id": dep.nodes[name].id, "compared": ident + mism, "identical": ident, "mismatch": mism,
         "no_output_agreed": st.count("no_output"), "silent": st.count("silent"), "not_fed": st.count("not_fed"),
@@ -114,7 +115,8 @@ def _node(dep: Deployment, name: str, run: RunRecord, checks: list[SampleCheck],
         "mux": mux or None,
         "cycles": cycles, "cpu_hz": hz,
         "ms_mean": (cycles["mean"] / hz * 1e3) if cycles and hz else None,
-        "stats_delta": delta, "corrupted_frames_sent": run.corrupted_to.get(name, 0),
+        "stats_delta": delta, "reboots": run.stats.reboots.get(name, 0),
+        "stats_segments": len(run.stats.segments(name)), "corrupted_frames_sent": run.corrupted_to.get(name, 0),
         "crc_drops": delta["rx_crc"] if delta else None,
         "late_inputs": run.late_inputs.get(name, 0),
         "errors": run.errors.get(name, [])[:20], "host_decode_drops": dict(run.host_drops.get(name, {})),
@@ -148,7 +150,7 @@ def summarize_run(dep: Deployment, hello: Mapping[str, P.Hello], run: RunRecord,
     nodes = {name: _node(dep, name, run, checks, hello.get(name)) for name in dep.nodes}
     compared = sum(v["compared"] for v in nodes.values())
     identical = sum(v["identical"] for v in nodes.values())
-    wall = max(1e-9, run.t_end - run.t_start)
+    wall = max(1e-9, run.t_end - (run.t_stream or run.t_start))
     lat = [r.latency * 1e3 for r in recs if r.outcome == "answered" and r.latency is not None]
     mismatches = [dict(m, sample=r.index, seq=r.seq) for r, c in zip(recs, checks) for m in c.mismatches]
     return {
@@ -156,7 +158,8 @@ def summarize_run(dep: Deployment, hello: Mapping[str, P.Hello], run: RunRecord,
         "config": {"dead": sorted(cfg.dead), "cut_links": sorted(cfg.cut_links), "loss": cfg.loss,
                    "corrupt": cfg.corrupt, "deadline_ms": round(cfg.deadline_s * 1e3), "window": cfg.window,
                    "seed": cfg.seed, "bits": "".join(map(str, dep.config_of(cfg.dead) or ())) or None,
-                   "has_path": dep.has_path(cfg.dead, cfg.cut_links)},
+                   "has_path": dep.has_path(cfg.dead, cfg.cut_links),
+                   "kills": [{"node": k.node, "at": k.at, "back": k.back} for k in cfg.kills]},
         "samples": samples,
         "availability": answered / n if n else None,
         "accuracy": _accuracy(dep, run, checks, answered),

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from typing import Callable, Protocol
+from typing import Callable, Iterable, Protocol
 
 from host.net import protocol as P
+from host.net.board_stats import STATS_POLL_S, StatsLedger
 from host.net.launch import BoardError, BoardLauncher
 from host.net.ports import Connection, PortFailed, PortRevived, PortSet, open_port
 from host.net.reference import Deployment
@@ -53,6 +54,7 @@ class RxTally(Protocol):
     uart_rx: Counter
     host_drops: dict[str, Counter]
     errors: dict[str, list[str]]
+    stats: StatsLedger
 
 
 class Boards:
@@ -82,23 +84,26 @@ class Boards:
         self.tally: RxTally | None = None
         self._stats_wait: dict[str, int] = {}
         self._reset_wait: dict[str, int] = {}
+        self._reset_echo: dict[str, tuple[int, float]] = {}   # node -> (seq of its last RESET, answers until)
         self._alive_since: dict[str, float] = {}
         self._probe_at: dict[str, float] = {}
+        self._stats_poll_at = 0.0
         self._ctl_seq = 0x100
-        self._pending_errors: list[str] = []
+        #: "<node>: <what is wrong>" of every board whose HELLO was rejected
+        self.rejections: list[str] = []
 
     # ------------------------------------------------------------------ open / close
     def open(self) -> None:
         """Attach or launch every board, check its HELLO, RESET it and read its STATS baseline."""
         try:
+            self.launcher.prepare()   # where every board comes from, before any is launched
             for name in self.dep.nodes:
                 self._attach(name)
-            self._handshake()
+            handshake(self)
         except BaseException:
             self.close()
             raise
-        self.ports.start_reviver(lambda name: self.state.get(name) == "silent", self.launcher.reopen_url,
-                                 self.baud, self.launcher.mux)
+        self.ports.start_reviver(lambda name: self.state.get(name) == "silent", self.launcher.reopen, self.baud)
 
     def close(self) -> None:
         self.ports.close()
@@ -107,9 +112,9 @@ class Boards:
     def _attach(self, name: str) -> None:
         url = self.launcher.locate(name)
         try:
-            port = open_port(url, self.baud, mux=name in self.launcher.mux)
+            port = open_port(url, self.baud, mux=self.launcher.is_mux(name))
         except Exception as err:  # noqa: BLE001
-            raise BoardError(f"node {name}: cannot open port {url}: {err}") from err
+            raise BoardError(f"node {self.dep.node_label(name)}: cannot open port {url}: {err}") from err
         self.ports.add(name, port, url)
         self.state[name] = "probing"
 
@@ -118,10 +123,25 @@ class Boards:
         return self.ports.last_rx
 
     def kill(self, name: str) -> None:
+        """``--kill``: the board's STATS first (its counts before the crash), then SIGKILL; returns once the
+        host has seen its port close (so the next sample already finds it silent)."""
+        if self.state[name] == "alive":
+            self.request_stats(timeout=1.0, names=[name])
         self.launcher.kill(name)
+        pump_until(self, lambda: self.state[name] != "alive", 2.0)
 
     def restart(self, name: str) -> None:
+        """``--kill ...:M``: boot the board again and wait (reading) until it is back: the reviver is woken at
+        once, and sample M is sent only after the board answered HELLO (or ``hello_timeout``)."""
+        t0 = time.monotonic()
         self.launcher.restart(name)
+        self.ports.wake(name)
+        self.wait_back(name, t0, self.hello_timeout)
+
+    def wait_back(self, name: str, since: float, timeout: float) -> bool:
+        """Read and handle the ports until ``name`` has answered HELLO after ``since`` (True) or ``timeout``
+        seconds passed (False): a board that was restarted (by the harness, or uploaded again) is back."""
+        return pump_until(self, lambda: self._alive_since.get(name, 0.0) > since, timeout)
 
     # ------------------------------------------------------------------ control frames
     def ctl(self, name: str, ftype: P.FrameType) -> int:
@@ -137,83 +157,43 @@ class Boards:
         return seq
 
     def _reset(self, name: str) -> None:
-        """RESET a board that (re)joins: fresh filters and slots, and the current sample number."""
-        self._reset_wait[name] = self.ctl(name, P.FrameType.RESET)
+        """RESET a board that (re)joins: fresh filters and slots, and the current sample number. Its answer
+        is a HELLO with the RESET's seq; one that comes within 2 s is never taken for a boot HELLO."""
+        seq = self._reset_wait[name] = self.ctl(name, P.FrameType.RESET)
+        self._reset_echo[name] = (seq, time.monotonic() + 2.0)
 
     def reset_all(self) -> list[str]:
-        """RESET every live board and wait for their HELLOs; returns those that did not answer."""
+        """RESET every live board and wait for their HELLOs; returns those that did not answer. A board that
+        has not answered after 1 s gets the RESET again (it is idempotent before a run's first sample)."""
         self._reset_wait = {}
         for name in self.dep.nodes:
             if self.state[name] == "alive":
                 self._reset(name)
         end = time.monotonic() + max(3.0, self.hello_timeout)  # a loaded machine can stall a QEMU for seconds
+        again = time.monotonic() + 1.0
         while self._reset_wait and time.monotonic() < end:
             self.pump(0.05)
+            if self._reset_wait and time.monotonic() >= again:
+                for name in list(self._reset_wait):
+                    self._reset(name)
+                again = time.monotonic() + 1.0
         return list(self._reset_wait)
 
-    def request_stats(self, timeout: float = 2.0) -> dict[str, P.Stats]:
-        """STATS from every live board (the latest counters, also kept in ``self.stats``)."""
-        self._stats_wait = {n: self.ctl(n, P.FrameType.STATS) for n in self.dep.nodes if self.state[n] == "alive"}
+    def request_stats(self, timeout: float = 2.0, names: Iterable[str] | None = None) -> dict[str, P.Stats]:
+        """STATS from every live board (or those of ``names``): the latest counters, also kept in ``self.stats``."""
+        names = self.dep.nodes if names is None else names
+        self._stats_wait = {n: self.ctl(n, P.FrameType.STATS) for n in names if self.state[n] == "alive"}
         end = time.monotonic() + timeout
         while self._stats_wait and time.monotonic() < end:
             self.pump(0.05)
         return {n: self.stats[n] for n in self.dep.nodes if n in self.stats}
 
-    def _check_hello(self, name: str, f: P.Frame) -> str | None:
-        """None if the HELLO is the expected node's, else what is wrong."""
-        node = self.dep.nodes[name]
-        try:
-            h = P.Hello.unpack(f.payload)
-        except P.FrameError as err:
-            return f"malformed HELLO ({err})"
-        problems = []
-        if f.src != node.id:
-            other = self.dep.node_by_id.get(f.src, "?")
-            problems.append(f"it is node id {f.src} ({other}), expected {node.id}")
-        if h.model_hash != node.model_hash:
-            problems.append(f"model hash {h.model_hash.hex()}, expected {node.model_hash.hex()} "
-                            f"(sha256 of {node.name}.tflite)")
-        if problems:
-            return "; ".join(problems)
-        self.hello[name] = h
-        return None
-
-    def _handshake(self) -> None:
-        """HELLO to every board until each answers (or the timeout), then RESET and STATS; raises
-        BoardError naming every bad board and its port."""
-        deadline = time.monotonic() + self.hello_timeout
-        want = set(self.dep.nodes)
-        wrong: dict[str, str] = {}
-        next_probe = 0.0
-        while want and time.monotonic() < deadline:
-            now = time.monotonic()
-            if now >= next_probe:
-                for name in want:
-                    self.ctl(name, P.FrameType.HELLO)
-                next_probe = now + 0.3
-            self.pump(0.05)
-            for name in list(want):
-                if self.state[name] == "alive":
-                    want.discard(name)
-                elif self.state[name] == "rejected":
-                    want.discard(name)
-                    hits = [e for e in self._pending_errors if e.startswith(name + ":")]
-                    wrong[name] = hits[-1].split(":", 1)[1].strip() if hits else "rejected"
-                elif self.conn[name] is None:
-                    want.discard(name)
-                    wrong[name] = "the port closed"
-        problems = [f"node {n} on {self.urls[n]}: {why}" for n, why in wrong.items()]
-        problems += [f"node {n} on {self.urls[n]}: no HELLO within {self.hello_timeout:.0f} s (is the board "
-                     f"powered and running this build's firmware for node {n}? right port and baud rate "
-                     f"{self.baud}?)" for n in sorted(want)]
-        if problems:
-            raise BoardError("board check failed:\n  " + "\n  ".join(problems))
-        # RESET: fresh sequence filters and slots on every board (boards may have run before), then STATS.
-        silent = self.reset_all()
-        if silent:
-            raise BoardError("no HELLO after RESET from " + ", ".join(f"node {n} on {self.urls[n]}"
-                                                                      for n in silent))
-        self.request_stats()
+    def check_hello(self, name: str, f: P.Frame) -> str | None:
+        """None if the HELLO is the expected node's (kept in ``hello``), else what is wrong."""
+        hello, problem = hello_problem(self.dep, name, f)
+        if hello is not None:
+            self.hello[name] = hello
+        return problem
 
     # ------------------------------------------------------------------ the read loop
     def pump(self, timeout: float) -> int:
@@ -271,6 +251,8 @@ class Boards:
                 self.stats[name] = P.Stats.unpack(f.payload)
             except P.FrameError:
                 return
+            if self.tally is not None:
+                self.tally.stats.seen(name, self.stats[name])
             if self._stats_wait.get(name) == f.seq:
                 del self._stats_wait[name]
         elif t == ERROR:
@@ -289,25 +271,34 @@ class Boards:
         if self._reset_wait.get(name) == f.seq:
             del self._reset_wait[name]
             return
+        echo = self._reset_echo.get(name)
+        if st == "alive" and echo is not None and echo[0] == f.seq and time.monotonic() < echo[1]:
+            return   # a second answer to a RESET sent again
         if st in ("probing", "silent"):
-            problem = self._check_hello(name, f)
+            problem = self.check_hello(name, f)
             if problem is None:
                 self.state[name] = "alive"
                 self._alive_since[name] = time.monotonic()
                 if in_run:
-                    self._note(name, "back", f"HELLO from {self.urls[name]}")
+                    booted = f.seq == 0   # a boot HELLO (the host's own HELLOs have seq >= 0x100)
+                    self._note(name, "back", f"HELLO from {self.urls[name]}" + (" (rebooted)" if booted else ""))
+                    if booted and self.tally is not None:
+                        self.tally.stats.rebooted(name)
                     self._reset(name)
+                    self.ctl(name, P.FrameType.STATS)   # its counters now: a reboot shows as counters reset
                 return
             self.state[name] = "rejected"
-            self._pending_errors.append(f"{name}: {problem}")
+            self.rejections.append(f"{name}: {problem}")
             if in_run:
                 self._note(name, "rejected", problem)
             self.ports.drop(name)
         elif (st == "alive" and in_run and f.seq == 0
               and time.monotonic() - self._alive_since.get(name, 0.0) > 1.0):
             # An unsolicited HELLO: the board rebooted (reset, watchdog) and lost what it held.
-            problem = self._check_hello(name, f)
+            problem = self.check_hello(name, f)
             self._note(name, "reset", "boot HELLO during the run" + (f"; {problem}" if problem else ""))
+            if self.tally is not None:
+                self.tally.stats.rebooted(name)
             self._lost(name, "board reset")
             if problem:
                 self.state[name] = "rejected"
@@ -339,9 +330,20 @@ class Boards:
         was = self.state[name]
         self.state[name] = "silent"
         self._probe_at[name] = 0.0
+        self.ports.wake(name)   # a closed port: the reviver looks for the board at once
         if was == "alive":
             self._note(name, "silent", why)
             self._lost(name, why)
+
+    def poll_stats(self, now: float) -> None:
+        """During a run: ask every live board for STATS every ``STATS_POLL_S`` (no wait; the answers go to the
+        run's :class:`~host.net.board_stats.StatsLedger`, so a reboot loses at most that much of its counts)."""
+        if now < self._stats_poll_at:
+            return
+        self._stats_poll_at = now + STATS_POLL_S
+        for name in self.dep.nodes:
+            if self.state[name] == "alive":
+                self.ctl(name, P.FrameType.STATS)
 
     def probe_silent(self, now: float) -> None:
         """HELLO to silent boards whose port is still open (a hung board that may come back)."""
@@ -350,3 +352,70 @@ class Boards:
                 if now >= self._probe_at.get(name, 0.0):
                     self.ctl(name, P.FrameType.HELLO)
                     self._probe_at[name] = now + 0.5
+
+
+def pump_until(boards: Boards, done: Callable[[], bool], timeout: float) -> bool:
+    """Read and handle the boards' ports until ``done()`` (True) or ``timeout`` seconds passed (False)."""
+    end = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() >= end:
+            return False
+        boards.pump(0.02)
+        boards.probe_silent(time.monotonic())
+    return True
+
+
+# ----------------------------------------------------------------------------------------- handshake
+def hello_problem(dep: Deployment, name: str, f: P.Frame) -> tuple[P.Hello | None, str | None]:
+    """(the HELLO, None) if ``f`` is the expected HELLO of node ``name``, else (None, what is wrong)."""
+    node = dep.nodes[name]
+    try:
+        h = P.Hello.unpack(f.payload)
+    except P.FrameError as err:
+        return None, f"malformed HELLO ({err})"
+    problems = []
+    if f.src != node.id:
+        other = dep.node_by_id.get(f.src, "?")
+        problems.append(f"it is node id {f.src} ({other}), expected {node.id}")
+    if h.model_hash != node.model_hash:
+        problems.append(f"model hash {h.model_hash.hex()}, expected {node.model_hash.hex()} "
+                        f"(sha256 of {node.name}.tflite)")
+    return (None, ", ".join(problems)) if problems else (h, None)
+
+
+def handshake(boards: Boards) -> None:
+    """HELLO to every board until each answers (or the timeout), then RESET and STATS; raises BoardError
+    naming every bad board and its port (one line)."""
+    deadline = time.monotonic() + boards.hello_timeout
+    want = set(boards.dep.nodes)
+    wrong: dict[str, str] = {}
+    next_probe = 0.0
+    while want and time.monotonic() < deadline:
+        now = time.monotonic()
+        if now >= next_probe:
+            for name in want:
+                boards.ctl(name, P.FrameType.HELLO)
+            next_probe = now + 0.3
+        boards.pump(0.05)
+        for name in list(want):
+            if boards.state[name] == "alive":
+                want.discard(name)
+            elif boards.state[name] == "rejected":
+                want.discard(name)
+                hits = [e for e in boards.rejections if e.startswith(name + ":")]
+                wrong[name] = hits[-1].split(":", 1)[1].strip() if hits else "rejected"
+            elif boards.conn[name] is None:
+                want.discard(name)
+                wrong[name] = "the port closed"
+    urls, label = boards.urls, boards.dep.node_label
+    problems = [f"node {n} on {urls[n]}: {why}" for n, why in wrong.items()]
+    problems += [f"node {n} on {urls[n]}: no HELLO within {boards.hello_timeout:.0f} s (is the board powered and "
+                 f"running this build's firmware for {label(n)}? right port and baud rate {boards.baud}?)"
+                 for n in sorted(want)]
+    if problems:
+        raise BoardError("board check failed: " + "; ".join(problems))
+    # RESET: fresh sequence filters and slots on every board (boards may have run before), then STATS.
+    silent = boards.reset_all()
+    if silent:
+        raise BoardError("no HELLO after RESET from " + ", ".join(f"node {n} on {urls[n]}" for n in silent))
+    boards.request_stats()
