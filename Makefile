@@ -8,8 +8,8 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 help:
 	@echo "make demo   set up; train the fashion preset (ResiliNet), split it into int8 C per node, build"
-	@echo "            the firmware (PlatformIO, offline), stream 200 test samples through 4 emulated boards"
-	@echo "            with no failure and with the edge node dropped; reports in $(OUT)"
+	@echo "            the firmware; pio run -t upload starts 4 emulated boards (offline); stream 200 test"
+	@echo "            samples through them with no failure and with the edge (node2) dropped; reports in $(OUT)"
 	@echo "make test   set up, then run the test suite"
 	@echo "make setup  only install Debian packages and the Python venv"
 	@echo "make bench  set up, then regenerate BENCHMARKS.md/.json (~11-20 min; BENCH_ARGS=--quick ~6 min)"
@@ -19,10 +19,11 @@ setup:
 
 demo: setup
 	$(PY) -m host.build --preset fashion --scheme resilinet --board qemu --out $(OUT)
-	$(VENV)/bin/pio run
+	$(VENV)/bin/pio run -t upload
 	$(PY) -m host.harness --build $(OUT) --samples 200 --out $(OUT)/harness
-	$(PY) -m host.harness --build $(OUT) --samples 200 --drop edge --out $(OUT)/harness-edge-dropped
-	@echo; echo "make demo: the same 200 samples on the boards, without failure and with the edge dropped"
+	$(PY) -m host.harness --build $(OUT) --samples 200 --drop node2 --out $(OUT)/harness-edge-dropped
+	$(PY) -m host.deploy.pio_project stop $(OUT)
+	@echo; echo "make demo: the same 200 samples on the boards, without failure and with the edge (node2) dropped"
 	@grep -h -m1 -A1 "^| configuration" $(OUT)/harness/harness.md
 	@grep -h "^| none failed\|^| edge failed" $(OUT)/harness/harness.md $(OUT)/harness-edge-dropped/harness.md
 

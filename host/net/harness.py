@@ -151,7 +151,7 @@ class OneLineParser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     ap = OneLineParser(prog="python -m host.harness", description=__doc__,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--build", type=Path, default=None, help="build directory (default: newest under build/)")
+    ap.add_argument("--build", type=Path, default=None, help="build directory (default: build/current, the latest host.build, which pio run uploads)")
     ap.add_argument("--port", type=port_spec, action="append", default=[], metavar="NODE=URL",
                     help="attach a real or remote board (any pyserial URL); the others are the boards pio run -t "
                          "upload started, else emulated boards launched for the run. NODE (here and in every "

@@ -10,13 +10,14 @@ message naming the option before the first board is touched.
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Mapping
 
 import numpy as np
 
+from host.deploy.manifest import ManifestError, read_manifest
+from host.deploy.pio_root import current_build
 from host.net.records import KillSpec, RunConfig
 from host.net.reference import Deployment
 
@@ -83,14 +84,18 @@ def as_kill_spec(k: KillSpec | tuple[str, int, int | None]) -> KillSpec:
 
 
 def default_build(root: Path = Path("build")) -> Path:
-    """The newest complete build under ``build/`` (one with firmware), else ``build/demo``."""
+    """The build the promised commands share: ``build/current`` (the latest ``host.build``, the one ``pio run``
+    builds and uploads), else the newest build under ``build/`` that has firmware, else ``build/demo``."""
+    current = current_build()
+    if current is not None:
+        return current
     found = []
-    for mf in root.glob("*/manifest.json"):
+    for build in root.glob("*/"):
         try:
-            if "sensor_links" in json.loads(mf.read_text()):
-                found.append(mf)
-        except (OSError, ValueError):
+            read_manifest(build, stage="firmware")
+        except ManifestError:
             continue
+        found.append(build / "manifest.json")
     if not found:
         return root / "demo"
     return max(found, key=lambda p: p.stat().st_mtime).parent
