@@ -31,8 +31,8 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
   echo "$want" > "$stamp"
 fi
 
-# PlatformIO without its registry (`pio run` / `pio run -t upload` on the platformio.ini that host.build
-# writes): a project-local core dir .pio-core (git-ignored) with tool-scons made from the venv's SCons,
+# PlatformIO without its registry (`pio run` / `pio run -t upload` on the committed platformio.ini, which
+# reads the latest host.build's environments from build/current): a project-local core dir .pio-core (git-ignored) with tool-scons made from the venv's SCons,
 # a toolchain package linking the system's arm-none-eabi-*, telemetry and upgrade checks off.
 # Idempotent and quiet when already in place; prints what it changed.
 "$VENV/bin/python" -m host.deploy.pio_project prepare

@@ -372,3 +372,18 @@ def test_uploaded_boards_are_used_and_left_running(build, tmp_path):
     finally:
         stop_build(other)
         stop_all()
+
+
+def test_default_build_is_the_one_pio_run_uploads(tmp_path):
+    """Without --build the harness streams through build/current (the latest host.build, the one `pio run`
+    builds and uploads), even when another build under build/ is newer."""
+    from host.net.plan import default_build
+
+    root = tmp_path / "build"
+    for name in ("older", "newer"):
+        (root / name).mkdir(parents=True)
+        (root / name / "platformio.ini").write_text("; a build\n")
+    (root / "current").symlink_to("older")
+    assert default_build(root) == (root / "older").resolve()
+    (root / "current").unlink()
+    assert default_build(root) == root / "demo"  # no complete build (no manifest with firmware) and no current

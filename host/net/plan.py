@@ -86,7 +86,7 @@ def as_kill_spec(k: KillSpec | tuple[str, int, int | None]) -> KillSpec:
 def default_build(root: Path = Path("build")) -> Path:
     """The build the promised commands share: ``build/current`` (the latest ``host.build``, the one ``pio run``
     builds and uploads), else the newest build under ``build/`` that has firmware, else ``build/demo``."""
-    current = current_build()
+    current = current_build(root / "current")
     if current is not None:
         return current
     found = []
