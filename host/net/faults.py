@@ -160,36 +160,36 @@ class CutPolicy(NoFault):
         return self.VERDICT
 
 
-class LossPolicy(NoFault):
-    """``--loss P``: a frame is lost, without LINK_DOWN (the receiver's deadline decides), when the frame's
-    draw falls in [start, start + P)."""
+class RandomBandPolicy(NoFault):
+    """A random fault on the frames of ``links``: it hits a frame when the frame's shared draw falls in its band
+    [start, start + p) (the random policies own disjoint bands, so one draw decides at most one of them)."""
+
+    def __init__(self, p: float, links: Iterable[str], start: float = 0.0) -> None:
+        self.lo, self.hi = start, start + p
+        self.links = frozenset(links)
+
+    def frame_links(self) -> frozenset[str]:
+        return self.links
+
+    def hits(self, draw: FrameDraw) -> bool:
+        return self.lo <= draw.u() < self.hi
+
+
+class LossPolicy(RandomBandPolicy):
+    """``--loss P``: a frame is lost, without LINK_DOWN (the receiver's deadline decides)."""
 
     VERDICT = FrameVerdict(FrameAction.DISCARD, "lost")
 
-    def __init__(self, p: float, links: Iterable[str], start: float = 0.0) -> None:
-        self.lo, self.hi = start, start + p
-        self.links = frozenset(links)
-
-    def frame_links(self) -> frozenset[str]:
-        return self.links
-
     def on_frame(self, k: int, link: LinkInfo, body: bytes, draw: FrameDraw) -> FrameVerdict | None:
-        return self.VERDICT if self.lo <= draw.u() < self.hi else None
+        return self.VERDICT if self.hits(draw) else None
 
 
-class CorruptPolicy(NoFault):
+class CorruptPolicy(RandomBandPolicy):
     """``--corrupt P``: one bit of the frame (header, payload or CRC) flipped and the frame re-stuffed, so it
-    is well framed and the receiver's CRC check drops it; when the frame's draw falls in [start, start + P)."""
-
-    def __init__(self, p: float, links: Iterable[str], start: float = 0.0) -> None:
-        self.lo, self.hi = start, start + p
-        self.links = frozenset(links)
-
-    def frame_links(self) -> frozenset[str]:
-        return self.links
+    is well framed and the receiver's CRC check drops it."""
 
     def on_frame(self, k: int, link: LinkInfo, body: bytes, draw: FrameDraw) -> FrameVerdict | None:
-        if not self.lo <= draw.u() < self.hi:
+        if not self.hits(draw):
             return None
         raw = bytearray(P.cobs_decode(body))
         bit = draw.rng().randrange(len(raw) * 8)
