@@ -83,7 +83,7 @@ class Boards:
         self.listener: BoardListener | None = None
         self.tally: RxTally | None = None
         self._stats_wait: dict[str, int] = {}
-        self._reset_wait: dict[str, int] = {}
+        self.reset_wait: dict[str, int] = {}
         self._reset_echo: dict[str, tuple[int, float]] = {}   # node -> (seq of its last RESET, answers until)
         self._alive_since: dict[str, float] = {}
         self._probe_at: dict[str, float] = {}
@@ -156,28 +156,15 @@ class Boards:
             c.send(P.Frame(ftype, P.NODE_HOST, P.NODE_BROADCAST, P.LINK_NONE, seq).encode())
         return seq
 
-    def _reset(self, name: str) -> None:
+    def reset(self, name: str) -> None:
         """RESET a board that (re)joins: fresh filters and slots, and the current sample number. Its answer
         is a HELLO with the RESET's seq; one that comes within 2 s is never taken for a boot HELLO."""
-        seq = self._reset_wait[name] = self.ctl(name, P.FrameType.RESET)
+        seq = self.reset_wait[name] = self.ctl(name, P.FrameType.RESET)
         self._reset_echo[name] = (seq, time.monotonic() + 2.0)
 
-    def reset_all(self) -> list[str]:
-        """RESET every live board and wait for their HELLOs; returns those that did not answer. A board that
-        has not answered after 1 s gets the RESET again (it is idempotent before a run's first sample)."""
-        self._reset_wait = {}
-        for name in self.dep.nodes:
-            if self.state[name] == "alive":
-                self._reset(name)
-        end = time.monotonic() + max(3.0, self.hello_timeout)  # a loaded machine can stall a QEMU for seconds
-        again = time.monotonic() + 1.0
-        while self._reset_wait and time.monotonic() < end:
-            self.pump(0.05)
-            if self._reset_wait and time.monotonic() >= again:
-                for name in list(self._reset_wait):
-                    self._reset(name)
-                again = time.monotonic() + 1.0
-        return list(self._reset_wait)
+    def reset_all(self) -> dict[str, str]:
+        """RESET every live board and wait for the answers (:func:`reset_boards`)."""
+        return reset_boards(self)
 
     def request_stats(self, timeout: float = 2.0, names: Iterable[str] | None = None) -> dict[str, P.Stats]:
         """STATS from every live board (or those of ``names``): the latest counters, also kept in ``self.stats``."""
@@ -268,8 +255,8 @@ class Boards:
     def _on_hello(self, name: str, f: P.Frame) -> None:
         st = self.state[name]
         in_run = self.listener is not None
-        if self._reset_wait.get(name) == f.seq:
-            del self._reset_wait[name]
+        if self.reset_wait.get(name) == f.seq:
+            del self.reset_wait[name]
             return
         echo = self._reset_echo.get(name)
         if st == "alive" and echo is not None and echo[0] == f.seq and time.monotonic() < echo[1]:
@@ -284,7 +271,7 @@ class Boards:
                     self._note(name, "back", f"HELLO from {self.urls[name]}" + (" (rebooted)" if booted else ""))
                     if booted and self.tally is not None:
                         self.tally.stats.rebooted(name)
-                    self._reset(name)
+                    self.reset(name)
                     self.ctl(name, P.FrameType.STATS)   # its counters now: a reboot shows as counters reset
                 return
             self.state[name] = "rejected"
@@ -304,7 +291,7 @@ class Boards:
                 self.state[name] = "rejected"
                 self.ports.drop(name)
             else:
-                self._reset(name)
+                self.reset(name)
 
     # ------------------------------------------------------------------ silent boards
     def _note(self, name: str, kind: str, detail: str = "") -> None:
@@ -383,6 +370,46 @@ def hello_problem(dep: Deployment, name: str, f: P.Frame) -> tuple[P.Hello | Non
     return (None, ", ".join(problems)) if problems else (h, None)
 
 
+def reset_boards(boards: Boards) -> dict[str, str]:
+    """RESET every live board and wait for their HELLOs; returns those that did not answer, with what was
+    seen. A board that has not answered after 1 s gets the RESET again (it is idempotent before a run's
+    first sample); one still silent halfway through the wait gets its port closed and reopened once (a
+    connection that stopped carrying bytes), then the RESET again."""
+    boards.reset_wait.clear()
+    for name in boards.dep.nodes:
+        if boards.state[name] == "alive":
+            boards.reset(name)
+    start = time.monotonic()
+    wait = max(3.0, boards.hello_timeout)  # a loaded machine can stall a QEMU for seconds
+    again, reopened = start + 1.0, {}
+    while boards.reset_wait and time.monotonic() < start + wait:
+        boards.pump(0.05)
+        now = time.monotonic()
+        if boards.reset_wait and now >= again:
+            for name in list(boards.reset_wait):
+                if name not in reopened and now >= start + wait / 2:
+                    reopened[name] = reconnect(boards, name)
+                if boards.conn.get(name) is not None:
+                    boards.reset(name)
+            again = now + 1.0
+    return {name: reopened.get(name, "no answer") for name in boards.reset_wait}
+
+
+def reconnect(boards: Boards, name: str) -> str:
+    """Close ``name``'s port and open it again where its board is now; returns what happened."""
+    boards.ports.drop(name)
+    where = boards.launcher.reopen(name)
+    if where is None:
+        return "its board no longer runs"
+    try:
+        port = open_port(where[0], boards.baud, timeout=1.0, mux=where[1])
+    except Exception as err:  # noqa: BLE001 -- any failure to open is the answer
+        return f"reopening {where[0]} failed: {err}"
+    boards.ports.add(name, port, where[0])
+    boards.urls[name] = where[0]
+    return "no answer, also after reopening its port"
+
+
 def handshake(boards: Boards) -> None:
     """HELLO to every board until each answers (or the timeout), then RESET and STATS; raises BoardError
     naming every bad board and its port (one line)."""
@@ -417,5 +444,6 @@ def handshake(boards: Boards) -> None:
     # RESET: fresh sequence filters and slots on every board (boards may have run before), then STATS.
     silent = boards.reset_all()
     if silent:
-        raise BoardError("no HELLO after RESET from " + ", ".join(f"node {n} on {urls[n]}" for n in silent))
+        raise BoardError("no HELLO after RESET from " + ", ".join(f"node {n} on {urls[n]} ({why})"
+                                                                  for n, why in silent.items()))
     boards.request_stats()
