@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "bench"
@@ -162,6 +162,15 @@ def build_dirs(R: dict[str, Any]) -> dict[str, Path]:
             if f"{preset}/{scheme}" not in dirs and has_manifest(p):
                 dirs[f"{preset}/{scheme}"] = p
     return {k: v for k, v in dirs.items() if has_manifest(v)}
+
+
+def resilinet_builds(R: dict[str, Any]) -> Iterator[tuple[str, Path, Manifest]]:
+    """(preset, build directory, manifest) of every ResiliNet build of this run: the deployments measured
+    per node (compute, memory, links)."""
+    for key, d in build_dirs(R).items():
+        preset, scheme = key.split("/")
+        if scheme == "resilinet":
+            yield preset, d, load_manifest(d)
 
 
 # ---- the build manifest: every read of manifest.json goes through load_manifest (has_manifest only checks that

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench_common import (BOUND_PER_MAC, KERNELS, MLPERF, PY, REPO, TFLM_INSTRUCTIONS, TFLM_REF_INSTRUCTIONS,
-                          build_dirs, load_manifest, log, run_cmd)
+                          resilinet_builds, log, run_cmd)
 
 
 def measure_instructions(model: Path, work: Path, plain_c: bool, kernels: Path = KERNELS) -> dict[str, Any]:
@@ -158,11 +158,7 @@ def section_compute(args: argparse.Namespace, R: dict[str, Any]) -> dict[str, An
             except Exception as e:  # noqa: BLE001
                 res["errors"][m] = f"{type(e).__name__}: {e}"
                 log(f"  FAILED: {e}")
-    for key, d in build_dirs(R).items():
-        preset, scheme = key.split("/")
-        if scheme != "resilinet":
-            continue
-        man = load_manifest(d)
+    for preset, d, man in resilinet_builds(R):
         res["nodes"][preset] = {}
         for node, nd in man.nodes.items():
             tfl = d / nd.require_model().tflite

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from bench_common import Manifest, BAUDS, BITS_PER_BYTE, build_dirs, load_manifest
+from bench_common import Manifest, BAUDS, BITS_PER_BYTE, resilinet_builds
 from bench_harness import harness_runs, none_failed_run
 
 
@@ -141,15 +141,11 @@ def section_links(args: argparse.Namespace, R: dict[str, Any]) -> dict[str, Any]
         "cycles_per_instruction": 1.0,
         "frame_size": "worst case (every byte non-zero), host.net.protocol.encoded_len_max"}, "presets": {}, "errors": {}}
     comp = R.get("compute", {}).get("nodes", {})
-    for key, d in build_dirs(R).items():
-        preset, scheme = key.split("/")
-        if scheme != "resilinet":
-            continue
-        man = load_manifest(d)
+    for preset, d, man in resilinet_builds(R):
         g = deployment_graph(man)
         links = []
         measured_wire = {}
-        h = H.get("sweeps", {}).get(key)
+        h = H.get("sweeps", {}).get(f"{preset}/resilinet")
         run = none_failed_run(h) if h else None
         if run:
             measured_wire = run.get("wire", {})
@@ -191,7 +187,7 @@ def section_links(args: argparse.Namespace, R: dict[str, Any]) -> dict[str, Any]
             "compute_missing": missing, "projection": proj, "emulated": emu,
             "inter_node_tensor_bytes_per_inference": tensor_total,
             "wire_bytes_per_inference_worst": sum(l["frame_worst"] for l in links),
-            "harness_error": H.get("errors", {}).get(key),
+            "harness_error": H.get("errors", {}).get(f"{preset}/resilinet"),
         }
     return res
 

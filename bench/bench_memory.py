@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from bench_common import Node, MLPERF, TFLM_ARENA_MIN, TFLM_ARENA_TOTAL, build_dirs, load_manifest, log, rel
+from bench_common import Node, MLPERF, TFLM_ARENA_MIN, TFLM_ARENA_TOTAL, resilinet_builds, log, rel
 from bench_compute import snapshot_kernels
 
 _OBJ_HASH = re.compile(r"-[0-9a-f]{8}\.o$")
@@ -163,11 +163,7 @@ def section_memory(args: argparse.Namespace, R: dict[str, Any]) -> dict[str, Any
     from host.paths import shared_models_dir
 
     res: dict[str, Any] = {"nodes": {}, "mlperf": {}, "errors": {}}
-    for key, d in build_dirs(R).items():
-        preset, scheme = key.split("/")
-        if scheme != "resilinet":
-            continue
-        man = load_manifest(d)
+    for preset, d, man in resilinet_builds(R):
         res["nodes"][preset] = {}
         for node, nd in man.nodes.items():
             try:
