@@ -10,6 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .clock import ClockError, ClockTree, Pll, clock_tree_from
+
+__all__ = ["ALIASES", "BOARD_DIR", "Board", "BoardError", "ClockError", "ClockTree", "Emulator", "KINDS", "Memory",
+           "Pll", "PlatformioBoard", "Uart", "board_names", "load_board"]
+
 BOARD_DIR = Path(__file__).resolve().parent
 #: Short names users type.
 ALIASES = {"nucleo": "nucleo_f446re", "qemu": "qemu_f405", "f446re": "nucleo_f446re",
@@ -65,6 +70,8 @@ class Board:
     features: tuple[str, ...] = ()
     qemu: Emulator | None = None
     platformio: PlatformioBoard | None = None
+    #: The clock tree the firmware programs (real boards); None: the chip's (or emulator's) fixed clock.
+    clock: ClockTree | None = None
 
     @property
     def emulated(self) -> bool:
@@ -117,10 +124,24 @@ def _board_from(raw: dict[str, Any], path: Path) -> Board:
     u = raw["uart"]
     uart = Uart(str(u["name"]), int(u["base"]), int(u["irq"]), int(u.get("baud", 115200)), u.get("tx"), u.get("rx"))
     q, p = raw.get("qemu"), raw.get("platformio")
+    clock = _clock_from(raw, path)
     return Board(
         name=raw["name"], title=raw["title"], kind=raw["kind"], core=raw["core"], clock_hz=int(raw["clock_hz"]),
         flash=Memory(int(raw["flash"]["base"]), int(raw["flash"]["size"])),
         ram=Memory(int(raw["ram"]["base"]), int(raw["ram"]["size"])), uart=uart, fpu=raw.get("fpu"),
         features=tuple(raw.get("features", ())),
         qemu=Emulator(str(q["machine"]), int(q["serial_index"])) if q else None,
-        platformio=PlatformioBoard(str(p["platform"]), str(p["board"])) if p else None)
+        platformio=PlatformioBoard(str(p["platform"]), str(p["board"])) if p else None, clock=clock)
+
+
+def _clock_from(raw: dict[str, Any], path: Path) -> ClockTree | None:
+    """The board's ``[clock]`` table, which must give its ``clock_hz`` (real boards only)."""
+    if "clock" not in raw:
+        return None
+    if raw["kind"] == "emulated":
+        raise BoardError(f"{path}: an emulated board has no [clock] table (the emulator's clock is fixed)")
+    tree = clock_tree_from(raw["clock"])
+    if tree.cpu_hz != int(raw["clock_hz"]):
+        raise BoardError(f"{path}: clock_hz = {raw['clock_hz']} but the [clock] tree gives {tree.cpu_hz} Hz; "
+                         "make them agree")
+    return tree

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .emit import (IoSpec, Module, ModuleInfo, OpSummary, activation_tensors, build_module, generate_module,
                    sanitize_name, write_module)
-from .errors import CodegenError, ModelFormatError, UnsupportedOpError
+from .errors import CodegenError, ModelFormatError, UnsupportedOpError, UnsupportedOpsError
 from .footprint import Footprint, cross_compile
 from .graph import Graph, Operator, Quantization, Tensor
 from .ops import SUPPORTED_OPS
@@ -35,6 +35,7 @@ __all__ = [
     "Target",
     "Tensor",
     "UnsupportedOpError",
+    "UnsupportedOpsError",
     "VerifyResult",
     "activation_tensors",
     "build_module",

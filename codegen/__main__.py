@@ -71,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "tflite_micro. Exit status 1 if any byte differs.")
     v.add_argument("--samples", type=int, default=50, help="random samples when --inputs is not given")
     v.add_argument("--seed", type=int, default=0, help="seed of the random samples")
-    v.add_argument("--inputs", type=Path, help=".npy (single input, [N, *shape] int8) or .npz (arrays by input name)")
+    v.add_argument("--inputs", type=Path, help=".npy (single input, [N, *shape] of the input's type: int8, int16 or "
+                   "float32) or .npz (arrays by input name)")
     v.add_argument("--target", choices=sorted(TARGETS), default="host",
                    help="where the generated C runs (host: portable C on this machine; host-dsp: the SIMD "
                         "kernels emulated on the host; qemu*: an emulated Cortex-M board)")

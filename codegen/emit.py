@@ -13,7 +13,7 @@ import numpy as np
 from . import ops
 from . import scratch as scr
 from .errors import CodegenError
-from .graph import Graph
+from .graph import Graph, Quantization
 from .lowering import lower_graph
 from .ops.data_movement import ALIAS
 from .planner import MemoryPlan, plan_memory
@@ -35,6 +35,19 @@ class IoSpec:
     nbytes: int
     #: position in the TFLite subgraph's input/output list (what interpreters index by)
     subgraph_position: int
+    #: element type the caller passes (int8, int16, or float32 for a model that quantizes its own input
+    #: / dequantizes its output; ``scale``/``zero_point`` are then those of the int8 tensor beside it)
+    dtype: str = "int8"
+
+    @property
+    def ctype(self) -> str:
+        """C element type of the caller's buffer (in[]/out[] stay byte pointers; see model.h.j2)."""
+        return {"int8": "int8_t", "int16": "int16_t", "float32": "float"}[self.dtype]
+
+    @property
+    def count(self) -> int:
+        """Number of elements."""
+        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
 
 
 @dataclass(frozen=True)
@@ -106,6 +119,8 @@ class ModuleInfo:
     ops: list[OpSummary] = field(default_factory=list)
     uses_ext_kernels: bool = False
     generate_seconds: float = 0.0
+    #: arena bytes holding state kept between invocations (part of arena_bytes; 0 for a stateless model)
+    state_bytes: int = 0
 
 
 def sanitize_name(stem: str) -> str:
@@ -141,10 +156,22 @@ def _io_specs(graph: Graph, which: str) -> list[IoSpec]:
     specs = []
     for t, name, pos in zip(tensors, names, positions):
         tensor = graph.tensors[t]
-        assert tensor.quant is not None
-        specs.append(IoSpec(name=name, tensor=t, shape=tuple(tensor.shape), scale=tensor.quant.scale,
-                            zero_point=tensor.quant.zero_point, nbytes=tensor.nbytes, subgraph_position=pos))
+        q = tensor.quant if tensor.quant is not None else _float_io_grid(graph, t)
+        specs.append(IoSpec(name=name, tensor=t, shape=tuple(tensor.shape), scale=q.scale if q else 1.0,
+                            zero_point=q.zero_point if q else 0, nbytes=tensor.nbytes, subgraph_position=pos,
+                            dtype=tensor.dtype))
     return specs
+
+
+def _float_io_grid(graph: Graph, t: int) -> Quantization | None:
+    """The quantization of the int8 tensor a float model input is QUANTIZEd to (or a float output was
+    DEQUANTIZEd from): the grid the float values land on, which callers and test inputs need."""
+    for op in graph.operators:
+        if op.op_type == "QUANTIZE" and op.inputs[:1] == (t,):
+            return graph.tensors[op.outputs[0]].quant
+        if op.op_type == "DEQUANTIZE" and op.outputs[:1] == (t,) and op.inputs[0] >= 0:
+            return graph.tensors[op.inputs[0]].quant
+    return None
 
 
 def build_module(model_path: str | Path, name: str | None = None,
@@ -182,6 +209,7 @@ def _render(module: Module) -> tuple[str, str]:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), trim_blocks=True,
                              lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
     env.filters["cstr"] = _c_string
+    env.filters["cfloat"] = _c_float  # a float32 parameter as an exact C literal (e.g. "0.0123456789f")
     context = _template_context(module)
     c_src = env.get_template("model.c.j2").render(**context)
     h_src = env.get_template("model.h.j2").render(**context)
@@ -198,13 +226,25 @@ def _template_context(module: Module) -> dict[str, object]:
         scratch_bytes=plan.scratch_bytes, macs=module.macs, weight_bytes=module.weight_bytes,
         quant_bytes=module.quant_param_bytes, uses_ext=_uses_ext_kernels(module.steps),
         inputs=[_io_dict(io) for io in module.inputs], outputs=[_io_dict(io) for io in module.outputs],
-        output_copies=plan.output_copies,
+        output_copies=plan.output_copies, state=_state_dicts(module),
         order_note=("SignatureDef '" + graph.signature_key + "' order") if graph.signature_key
         else "subgraph order; the model has no SignatureDef",
         ptr=names.ptr, wptr=names.wptr, const=names.const, scratch_ptr=names.scratch_ptr,
         scratch_size=names.scratch_size, offset=_loop_offset, tensor_bytes=lambda t: graph.tensors[t].nbytes,
         kernel_template=lambda step: ops.kernel(step.kernel).template,
     )
+
+
+def _state_dicts(module: Module) -> list[dict[str, object]]:
+    """The arena ranges ``<name>_reset()`` sets: each variable tensor to TFLM's initial value (what
+    ``MicroGraph::ResetVariableTensors`` writes: an int8 tensor's zero point, every other type 0)."""
+    result = []
+    for t, (offset, size) in sorted(module.plan.state.items(), key=lambda item: item[1][0]):
+        tensor = module.graph.tensors[t]
+        fill = tensor.quant.zero_point if tensor.dtype == "int8" and tensor.quant is not None else 0
+        result.append(dict(offset=offset, size=size, fill=fill, dtype=tensor.dtype,
+                           name=_c_string(tensor.name)[:60]))
+    return result
 
 
 class CNames:
@@ -258,7 +298,8 @@ def _loop_offset(loops: list[tuple[int, int, int, int]], which: int) -> str:
 def _io_dict(io: IoSpec) -> dict[str, object]:
     shape6 = list(io.shape) + [0] * (6 - len(io.shape))
     return dict(name=_c_string(io.name), shape=list(io.shape), shape6=shape6, scale=io.scale,
-                scale_c=_c_float(io.scale), zero_point=io.zero_point, nbytes=io.nbytes)
+                scale_c=_c_float(io.scale), zero_point=io.zero_point, nbytes=io.nbytes, dtype=io.dtype,
+                ctype=io.ctype, count=io.count)
 
 
 def _const_arrays(module: Module) -> list[dict[str, object]]:
@@ -273,7 +314,9 @@ def _const_arrays(module: Module) -> list[dict[str, object]]:
     for t in sorted(data_consts | {t for _, t in plan.output_copies if graph.tensors[t].is_const}):
         tensor = graph.tensors[t]
         assert tensor.data is not None
-        arrays.append(_array_dict(name, ConstArray(f"t{t}", "int8_t", tensor.data.reshape(-1),
+        # Emitted in the tensor's own element type (int16 operands of 16x8 ops; int8 otherwise).
+        ctype = "int16_t" if tensor.dtype == "int16" else "int8_t"
+        arrays.append(_array_dict(name, ConstArray(f"t{t}", ctype, tensor.data.reshape(-1),
                                                    f"constant tensor '{_c_string(tensor.name)}' {list(tensor.shape)}")))
     return arrays
 
@@ -304,7 +347,7 @@ def write_module(module: Module, out_dir: str | Path) -> ModuleInfo:
         scratch_bytes=module.plan.scratch_bytes, weight_bytes=module.weight_bytes,
         quant_param_bytes=module.quant_param_bytes, macs=module.macs, ops=module.op_summaries(),
         uses_ext_kernels=_uses_ext_kernels(module.steps),
-        generate_seconds=module.generate_seconds,
+        generate_seconds=module.generate_seconds, state_bytes=module.plan.state_bytes,
     )
 
 

@@ -26,9 +26,15 @@ instead of ≈ 23 µs (``bench/uart_throughput.py``).  The mux has an escape cha
 writes, so the guest's UART receives exactly the bytes written.  A raw client of such a board
 (``pio device monitor``) must double 0x00 itself: the default stays the plain socket.
 
+``uart="pty"`` puts the UART on a pseudo-terminal instead (QEMU ``-chardev pty``): :attr:`EmulatedBoard.pty_path`
+(also its ``url``) is the ``/dev/pts/N`` QEMU reports, a serial device like a real board's ``/dev/ttyACM0`` that
+``ser2net`` can export over the network (:mod:`host.net.ser2net`).  The guest does not wait for the host then:
+what it sends before the pty is opened (its boot HELLO) is lost, so the host asks for a HELLO itself.
+
 Command line (e.g. for a PlatformIO ``upload_command``)::
 
     python -m codegen.emulator start --board qemu_f405 --elf node.elf [--port N] [--pidfile F] [--rx-buffer]
+    python -m codegen.emulator start --board qemu_f405 --elf node.elf --uart pty [--pidfile F]   # prints /dev/pts/N
     python -m codegen.emulator stop --pidfile F
     python -m codegen.emulator status --pidfile F
 """
@@ -39,6 +45,7 @@ import atexit
 import contextlib
 import ctypes
 import os
+import re
 import shutil
 import signal
 import socket
@@ -72,25 +79,44 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def instructions_per_count(cpu_hz: int, icount_shift: int = 0) -> float:
+    """Instructions executed per SysTick count of a board run by :func:`qemu_command` with ``-icount
+    shift=N``: virtual time then advances 2^N ns per instruction, and SysTick counts the core clock, so one
+    count is 1e9 / cpu_hz ns of virtual time. The one conversion of emulated SysTick counts (verify's and
+    the harness's); the result is instructions, not cycles."""
+    return 1e9 / cpu_hz / (1 << icount_shift)
+
+
 #: The escape character of the mux chardev of ``rx_buffer`` boards (``-echr``); the host doubles it.
 MUX_ESCAPE = 0x00
+#: Where the node's UART is: a TCP socket QEMU listens on, or a pseudo-terminal (``/dev/pts/N``).
+UART_KINDS = ("tcp", "pty")
+#: The chardev id of the node's UART; QEMU names it in "char device redirected to /dev/pts/N (label uart)"
+#: ("uart-base" under a mux).
+UART_ID = "uart"
+_PTY_LINE = re.compile(rf"char device redirected to (/dev/\S+) \(label {UART_ID}(?:-base)?\)")
 
 
 def qemu_command(board: Board, elf: Path, port: int, pidfile: Path | None = None, icount_shift: int | None = 0,
-                 extra_args: Sequence[str] = (), rx_buffer: bool = False) -> list[str]:
-    """The QEMU command line that runs ``elf`` on ``board`` with its node UART on ``port``.
+                 extra_args: Sequence[str] = (), rx_buffer: bool = False, uart: str = "tcp") -> list[str]:
+    """The QEMU command line that runs ``elf`` on ``board`` with its node UART on ``port`` (``uart="tcp"``) or
+    on a new pseudo-terminal (``uart="pty"``; ``port`` is unused).
 
-    ``rx_buffer``: the UART's chardev is a mux over the socket (32-byte receive buffer; escape
+    ``rx_buffer``: the UART's chardev is a mux over the socket or pty (32-byte receive buffer; escape
     character 0x00, which writers must double: :func:`escape_mux`)."""
     q = board.qemu
     if q is None:
         raise LaunchError(f"board {board.name!r} is not emulated (no [qemu] table in boards/{board.name}/board.toml)")
+    if uart not in UART_KINDS:
+        raise LaunchError(f"uart {uart!r}: expected one of {', '.join(UART_KINDS)}")
     index = q.serial_index
     serial = [a for i in range(index) for a in ("-serial", "null")]
-    if rx_buffer:
-        chardev = ["-chardev", f"socket,id=uart,host={HOST},port={port},server=on,wait=on,nodelay=on,mux=on",
-                   "-echr", str(MUX_ESCAPE)]
-        serial += ["-serial", "chardev:uart"]
+    if uart == "pty" or rx_buffer:
+        # a named chardev: QEMU reports the pty it made under this id
+        backend = "pty" if uart == "pty" else f"socket,host={HOST},port={port},server=on,wait=on,nodelay=on"
+        chardev = ["-chardev", f"{backend},id={UART_ID}" + (",mux=on" if rx_buffer else "")]
+        chardev += ["-echr", str(MUX_ESCAPE)] if rx_buffer else []
+        serial += ["-serial", f"chardev:{UART_ID}"]
     else:
         chardev = []
         serial += ["-serial", f"tcp:{HOST}:{port},server=on,wait=on,nodelay=on"]
@@ -102,7 +128,8 @@ def qemu_command(board: Board, elf: Path, port: int, pidfile: Path | None = None
     return cmd + list(extra_args)
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
+def die_with_parent() -> None:
+    """``preexec_fn`` of a helper process that must not outlive this one (runs between fork and exec)."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: QEMU goes when its parent dies
@@ -126,10 +153,15 @@ class EmulatedBoard:
 
     def __init__(self, board: str | Board, elf: str | Path, port: int | None = None, *, icount_shift: int | None = 0,
                  workdir: str | Path | None = None, extra_args: Sequence[str] = (), die_with_parent: bool = True,
-                 name: str | None = None, rx_buffer: bool = False) -> None:
+                 name: str | None = None, rx_buffer: bool = False, uart: str = "tcp") -> None:
         self.board = board if isinstance(board, Board) else load_board(board)
         if self.board.qemu is None:
             raise LaunchError(f"board {self.board.name!r} cannot be emulated")
+        if uart not in UART_KINDS:
+            raise LaunchError(f"uart {uart!r}: expected one of {', '.join(UART_KINDS)}")
+        self.uart = uart
+        #: uart="pty": the pseudo-terminal of the node's UART while QEMU runs (None before start and after stop)
+        self.pty_path: str | None = None
         self.elf = Path(elf).resolve()
         self.fixed_port = port
         self.port: int | None = port
@@ -152,7 +184,11 @@ class EmulatedBoard:
     # -- state --
     @property
     def url(self) -> str:
-        """pyserial URL of the node's UART."""
+        """pyserial URL of the node's UART (its pty's path with ``uart="pty"``)."""
+        if self.uart == "pty":
+            if self.pty_path is None:
+                raise LaunchError("board not started")
+            return self.pty_path
         if self.port is None:
             raise LaunchError("board not started")
         return f"socket://{HOST}:{self.port}"
@@ -166,25 +202,26 @@ class EmulatedBoard:
 
     def command(self) -> list[str]:
         return qemu_command(self.board, self.elf, self.port or 0, self.pidfile, self.icount_shift, self.extra_args,
-                            self.rx_buffer)
+                            self.rx_buffer, self.uart)
 
     # -- start/stop --
     def start(self, timeout: float = 10.0) -> "EmulatedBoard":
-        """Start QEMU; returns once it listens on its port (the guest waits for connect())."""
+        """Start QEMU; returns once it listens on its port (the guest waits for connect()), or once its pty
+        exists (``uart="pty"``: the guest runs already)."""
         if self.is_running():
             return self
         if not self.elf.exists():
             raise LaunchError(f"no image {self.elf}")
-        attempts = 1 if self.fixed_port else 5
+        attempts = 1 if self.fixed_port or self.uart == "pty" else 5
         last = ""
         for _ in range(attempts):
-            self.port = self.fixed_port or free_port()
+            self.port = self.fixed_port or (free_port() if self.uart == "tcp" else None)
             self.pidfile.unlink(missing_ok=True)
             log = open(self.logfile, "wb")
             try:
                 self.proc = subprocess.Popen(
                     self.command(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                    preexec_fn=_die_with_parent if self.die_with_parent else None,
+                    preexec_fn=die_with_parent if self.die_with_parent else None,
                     start_new_session=not self.die_with_parent)
             finally:
                 log.close()
@@ -205,7 +242,13 @@ class EmulatedBoard:
         while time.monotonic() < deadline:
             if self.proc is None or self.proc.poll() is not None:
                 return False
-            if is_listening(self.port):
+            if self.uart == "pty":
+                # QEMU prints the pty it made before the guest runs: read it from QEMU's log
+                found = _PTY_LINE.search(self.log_text())
+                if found:
+                    self.pty_path = found.group(1)
+                    return True
+            elif is_listening(self.port):
                 return True
             time.sleep(0.01)
         return False
@@ -240,6 +283,7 @@ class EmulatedBoard:
         self.pidfile.unlink(missing_ok=True)
         with _LOCK:
             _RUNNING.discard(self)
+        self.pty_path = None
         if not self.fixed_port:
             self.port = None
 
@@ -302,7 +346,7 @@ def _mux_writes(port: Any) -> Any:
 
 
 def open_uart(url: str, timeout: float = 2.0, read_timeout: float = 0.05, alive: Any = None,
-              mux: bool = False) -> Any:
+              mux: bool = False, baudrate: int = 115200) -> Any:
     """Open a pyserial port on ``url`` (e.g. ``socket://127.0.0.1:PORT``) without losing bytes.
 
     pyserial's ``open()`` ends with ``reset_input_buffer()``, which for ``socket://`` reads and
@@ -312,13 +356,14 @@ def open_uart(url: str, timeout: float = 2.0, read_timeout: float = 0.05, alive:
     ``TCP_NODELAY`` (pyserial leaves Nagle's algorithm on: a second frame written before the first
     was acknowledged waited for QEMU's delayed ACK, ≈ 40 ms, at every node with two inputs).  Connection
     refused is retried until ``timeout`` (or until ``alive()`` returns False).  ``mux``: the board was
-    started with ``rx_buffer`` (writes are escaped, :func:`escape_mux`).
+    started with ``rx_buffer`` (writes are escaped, :func:`escape_mux`).  ``baudrate``: of a serial device, or
+    asked of the remote port at an ``rfc2217://`` open (the emulator's sockets and ptys ignore it).
     """
     import serial  # pyserial
 
     deadline = time.monotonic() + timeout
     while True:
-        port = serial.serial_for_url(url, timeout=read_timeout, do_not_open=True)
+        port = serial.serial_for_url(url, timeout=read_timeout, do_not_open=True, baudrate=baudrate)
         port.reset_input_buffer = lambda: None  # instance attribute: shadows the method during open()
         try:
             port.open()
@@ -416,6 +461,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     st.add_argument("--icount-shift", type=int, default=0)
     st.add_argument("--rx-buffer", action="store_true",
                     help="mux chardev with a 32-byte receive buffer (faster; clients must double 0x00)")
+    st.add_argument("--uart", choices=UART_KINDS, default="tcp",
+                    help="the node's UART on a TCP port (default) or on a pseudo-terminal (prints /dev/pts/N)")
     for name in ("stop", "status"):
         p = sub.add_parser(name)
         p.add_argument("--pidfile", required=True, type=Path)
@@ -424,7 +471,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         workdir = (args.pidfile.parent if args.pidfile else Path.cwd()).resolve()
         b = EmulatedBoard(args.board, args.elf, args.port, icount_shift=args.icount_shift, workdir=workdir,
                           die_with_parent=False, name=args.pidfile.stem if args.pidfile else None,
-                          rx_buffer=args.rx_buffer)
+                          rx_buffer=args.rx_buffer, uart=args.uart)
         if args.pidfile:
             b.pidfile = args.pidfile.resolve()
         try:

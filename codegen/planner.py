@@ -5,6 +5,8 @@
 * Model inputs and outputs are not in the arena: the kernels read ``in[k]`` and write ``out[k]``
   (the caller's buffers) directly, so no copies are needed at either end.
 * Scratch is planned like a tensor that lives for one op only, inside the same arena.
+* State (LSTM/SVDF variable tensors, ``Step.state``) is planned like a tensor live at every step, so no other
+  buffer ever takes its bytes and it survives from one invocation to the next.
 * Offsets come from first-fit placement (TFLM's GreedyMemoryPlanner idea) tried under several
   orderings; the best is kept. The lower bound is the largest sum of buffer sizes live at any one op:
   no placement can use less.
@@ -31,6 +33,7 @@ class Buffer:
     tensors: list[int] = field(default_factory=list)
     scratch_of: int | None = None  # step index, for scratch buffers
     offset: int = -1
+    is_state: bool = False  # a variable tensor: live at every step and between invocations
 
     def overlaps_in_time(self, other: "Buffer") -> bool:
         return self.first <= other.last and other.first <= self.last
@@ -60,6 +63,12 @@ class MemoryPlan:
     output_copies: list[tuple[int, int]]
     #: placement strategy that won
     strategy: str = ""
+    #: variable tensor -> (arena offset, bytes): state kept between invocations
+    state: dict[int, tuple[int, int]] = field(default_factory=dict)
+
+    @property
+    def state_bytes(self) -> int:
+        return sum(size for _, size in self.state.values())
 
     @property
     def scratch_bytes(self) -> int:
@@ -171,7 +180,7 @@ def plan_memory(graph: Graph, steps: list[Step], alignment: int = 4, inplace: bo
         _share_inplace(graph, steps, groups, pinned, live)
     roots = _storage_groups(graph, steps, groups)
     root_buffer = _tensor_buffers(graph, roots, pinned, live)
-    buffers = list(root_buffer.values())
+    buffers = list(root_buffer.values()) + _state_buffers(graph, steps)
     for i, step in enumerate(steps):
         if step.scratch_bytes > 0:
             buffers.append(Buffer(name=f"scratch of op {step.op_index}", size=step.scratch_bytes, first=i, last=i,
@@ -180,11 +189,20 @@ def plan_memory(graph: Graph, steps: list[Step], alignment: int = 4, inplace: bo
     arena_size, strategy = _place(buffers, alignment, bound)
     locations = _locations(roots, pinned, root_buffer)
     scratch = {b.scratch_of: (b.offset, b.size) for b in buffers if b.scratch_of is not None}
+    state = {b.tensors[0]: (b.offset, b.size) for b in buffers if b.is_state}
+    locations.update({t: Location("arena", offset) for t, (offset, _) in state.items()})
     plan = MemoryPlan(arena_size=arena_size, lower_bound=bound, alignment=alignment,
                       buffers=buffers, locations=locations, scratch=scratch, output_copies=output_copies,
-                      strategy=strategy)
+                      strategy=strategy, state=state)
     plan.validate()
     return plan
+
+
+def _state_buffers(graph: Graph, steps: list[Step]) -> list[Buffer]:
+    """One whole-run buffer per variable tensor the steps keep (several steps may share one)."""
+    state = dict.fromkeys(t for s in steps for t in s.state)
+    return [Buffer(name=f"state '{graph.tensors[t].name}'", size=graph.tensors[t].nbytes, first=0,
+                   last=max(len(steps) - 1, 0), tensors=[t], is_state=True) for t in state]
 
 
 def _pin(groups: _Groups, pinned: dict[int, tuple[str, int]], t: int, where: tuple[str, int]) -> bool:

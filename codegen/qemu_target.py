@@ -32,14 +32,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
-
 from boards import load_board
 
 from . import toolchain as tc
 from .emit import ModuleInfo
-from .emulator import EmulatedBoard
-from .verify import Runner, Sample, Target, kernels_dir, register_target
+from .emulator import EmulatedBoard, instructions_per_count
+from .verify import Runner, Sample, Target, kernels_dir, pack_sample, register_target, unpack_sample
 
 #: Iterations of the boot calibration loop (``subs``/``bne``: 2 instructions each, plus one ``mov``).
 CALIBRATION_ITERATIONS = 200_000
@@ -148,7 +146,7 @@ class RunStats:
     @property
     def resolution(self) -> float:
         """Instructions per SysTick count."""
-        return 1e9 / self.cpu_hz
+        return instructions_per_count(self.cpu_hz)
 
     def summary(self) -> str:
         ins = self.instructions
@@ -208,23 +206,19 @@ class QemuRunner(Runner):
                                    f"({cal_insns} instructions took {cal_counts} counts at {cpu_hz} Hz)")
             results: list[Sample] = []
             for i, sample in enumerate(samples):
-                payload = b"".join(np.ascontiguousarray(x, dtype=np.int8).tobytes() for x in sample)
+                payload = pack_sample(ins, sample)
                 if len(payload) != total_in:
                     raise ValueError(f"sample {i}: {len(payload)} input bytes, the module takes {total_in}")
                 port.write(payload)
                 deadline = time.monotonic() + self.timeout_s
                 self._expect(port, REPLY_MAGIC, deadline, qemu)
                 status, counts = struct.unpack("<iI", self._read_exact(port, 8, deadline, qemu))
-                data = np.frombuffer(self._read_exact(port, total_out, deadline, qemu), dtype=np.int8)
+                data = self._read_exact(port, total_out, deadline, qemu)
                 if status != 0:
                     raise RuntimeError(f"sample {i}: {self.module.name}_invoke returned {status} on {self.board}")
                 stats.counts.append(counts)
                 stats.instructions.append(round(counts * stats.resolution))
-                pos, sample_out = 0, []
-                for spec in outs:
-                    sample_out.append(data[pos:pos + spec.nbytes].reshape(spec.shape))
-                    pos += spec.nbytes
-                results.append(sample_out)
+                results.append(unpack_sample(outs, data))
         stats.seconds = time.monotonic() - t0
         self.stats = stats
         if self.verbose:

@@ -33,14 +33,20 @@ def format_report(module: Module) -> str:
         f"ops              {len(module.steps)}",
         f"total MACs       {module.macs:,}",
         f"weight bytes     {module.weight_bytes:,} (weights + biases, flash)",
-        f"quant tables     {module.quant_param_bytes:,} bytes (per-channel multipliers/shifts, flash)",
+        f"quant tables     {module.quant_param_bytes:,} bytes (derived on the host: per-channel multipliers/shifts, "
+        "activation tables; flash)",
         f"arena bytes      {plan.arena_size:,} (activations + scratch, RAM; placement '{plan.strategy}')",
         f"arena lower bnd  {plan.lower_bound:,} (largest sum of buffers live at one op; arena is {gap:+.1f} %)",
         f"scratch bytes    {plan.scratch_bytes:,} (largest per-op scratch, planned inside the arena)",
+        f"state bytes      {plan.state_bytes:,} (variable tensors kept between invocations, e.g. LSTM/SVDF state; "
+        f"inside the arena, set by {module.name}_reset())",
         f"caller I/O bytes {module.io_bytes:,} (inputs + outputs, owned by the caller, not in the arena)",
     ]
-    for io in module.inputs:
-        lines.append(f"input            '{io.name}' {list(io.shape)} scale {io.scale:.9g} zero point {io.zero_point}")
-    for io in module.outputs:
-        lines.append(f"output           '{io.name}' {list(io.shape)} scale {io.scale:.9g} zero point {io.zero_point}")
+    for role, ios in (("input ", module.inputs), ("output", module.outputs)):
+        for io in ios:
+            # A float32 input/output shows the int8 grid the model quantizes it to (or dequantizes it from).
+            grid = ("" if io.dtype != "float32" else
+                    "quantized by the model with " if role == "input " else "dequantized by the model from ")
+            lines.append(f"{role}           '{io.name}' {io.dtype} {list(io.shape)} {grid}scale {io.scale:.9g} "
+                         f"zero point {io.zero_point}")
     return "\n".join(lines)

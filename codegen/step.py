@@ -14,12 +14,16 @@ import numpy as np
 from . import scratch as scr
 
 
+#: Bytes per element of the C types const arrays are emitted as (int16 LUTs and int64 biases for 16x8).
+CTYPE_BYTES: dict[str, int] = {"int8_t": 1, "int16_t": 2, "int32_t": 4, "int64_t": 8}
+
+
 @dataclass
 class ConstArray:
     """A const array emitted into flash."""
 
     key: str  # unique per module; becomes <module>_<key>
-    ctype: str  # int8_t | int32_t
+    ctype: str  # int8_t | int16_t | int32_t | int64_t (CTYPE_BYTES)
     values: np.ndarray
     comment: str = ""
     #: True for model weights/biases (reported as weight bytes), False for derived quantization data.
@@ -27,7 +31,7 @@ class ConstArray:
 
     @property
     def nbytes(self) -> int:
-        return int(self.values.size) * (1 if self.ctype == "int8_t" else 4)
+        return int(self.values.size) * CTYPE_BYTES[self.ctype]
 
 
 @dataclass
@@ -52,6 +56,9 @@ class Step:
     inplace: list[tuple[int, int]] = field(default_factory=list)
     #: For reshapes: the output is the input's bytes under another shape.
     alias_of: int | None = None
+    #: Variable tensors the kernel reads and updates (LSTM/SVDF state): they keep their bytes between
+    #: invocations (the planner never lends them out) and ``<name>_reset()`` sets them to TFLM's initial values.
+    state: list[int] = field(default_factory=list)
     summary: str = ""
 
     @property

@@ -3,7 +3,8 @@
 Both the node images (:mod:`host.deploy.firmware`) and ``codegen verify --target qemu`` build with it, so it
 lives here, below ``host``: codegen needs it and must not import the layer above. Board support sources
 (startup, UART drivers, ``sections.ld``) are in ``firmware/bsp/``; a board's ``board_config.h`` is in its
-folder ``boards/<board>/``; the ``memory.ld`` a link needs is generated from ``boards/<board>/board.toml``.
+folder ``boards/<board>/``; the ``memory.ld`` a link needs and the ``board_clock.h`` (UART baud, clock tree) the
+board support includes are generated from ``boards/<board>/board.toml``.
 """
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from boards import Board
+from boards import Board, ClockTree
+from boards.clock import AHB_CODES, APB_CODES, H7_INPUT_RANGES, H7_VCOS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE_DIR = REPO_ROOT / "firmware"
@@ -81,9 +84,62 @@ def memory_ld(board: Board, scale: int = 1) -> str:
             "}\n")
 
 
+def board_clock_h(board: Board) -> str:
+    """``board_clock.h`` of ``board``: its UART baud and, for a board with a ``[clock]`` tree, the factors that
+    ``firmware/bsp/clock_<family>.c`` programs (prescalers as register codes: the tables live in ``boards.clock``)."""
+    lines = [f"/* {board.name}: generated from boards/{board.name}/board.toml by codegen/toolchain.py; do not edit */",
+             "#ifndef BOARD_CLOCK_H", "#define BOARD_CLOCK_H", "",
+             f"#define BOARD_UART_BAUD {board.uart.baud}u"]
+    if board.clock is not None:
+        lines += _clock_tree_macros(board.clock)
+    return "\n".join([*lines, "", "#endif", ""])
+
+
+def _clock_tree_macros(c: ClockTree) -> list[str]:
+    pll = c.pll
+    out = ["#define BOARD_CLOCK_TREE 1",
+           f"#define BOARD_CLOCK_{c.family.upper()} 1 /* firmware/bsp/clock_{c.family}.c */",
+           f"#define BOARD_CLOCK_RESET_HZ {c.reset_hz}u /* {c.reset_source}: before the PLL runs, and the fallback */",
+           f"#define BOARD_CLOCK_SOURCE_{c.source} 1",
+           f"#define BOARD_CLOCK_SOURCE_HZ {c.source_hz}u",
+           f"#define BOARD_CLOCK_HSE_BYPASS {int(c.hse_bypass)}",
+           *(f"#define BOARD_CLOCK_PLL_{k.upper()} {getattr(pll, k)}u" for k in ("m", "n", "p", "q", "r")),
+           f"#define BOARD_CLOCK_FLASH_WS {c.flash_wait_states}u",
+           f"#define BOARD_CLOCK_FLASH_WRITE_DELAY {c.flash_write_delay}u",
+           f"#define BOARD_CLOCK_VOLTAGE_SCALE {c.voltage_scale}u",
+           f"#define BOARD_CLOCK_OVERDRIVE {int(c.overdrive)}",
+           f"#define BOARD_CLOCK_CPRE {AHB_CODES[c.cpu_div]}u /* core /{c.cpu_div} */",
+           f"#define BOARD_CLOCK_HPRE {AHB_CODES[c.ahb_div]}u /* AHB /{c.ahb_div} */",
+           *(f"#define BOARD_CLOCK_PPRE{i} {APB_CODES[d]}u /* APB{i} /{d} */" for i, d in enumerate(c.apb_divs, 1)),
+           f"#define BOARD_CLOCK_CPU_HZ {c.cpu_hz}u",
+           f"#define BOARD_CLOCK_UART_HZ {c.uart_hz}u /* APB{c.uart_bus} */"]
+    if pll.input_range is not None:
+        out += [f"#define BOARD_CLOCK_PLL_RANGE {H7_INPUT_RANGES.index(pll.input_range)}u /* {pll.input_range} MHz */",
+                f"#define BOARD_CLOCK_PLL_VCO_MEDIUM {H7_VCOS.index(pll.vco or 'wide')}"]
+    return out
+
+
+def board_generated_dir(board: Board) -> Path:
+    """Where ``board_clock.h`` of ``board`` is generated (in the build cache; rewritten when the TOML changes)."""
+    return cache_root() / "boards" / board.name
+
+
+def write_board_headers(board: Board) -> Path:
+    """Generate ``board_clock.h`` of ``board`` (atomically: parallel builds read it); returns its directory."""
+    out = board_generated_dir(board)
+    out.mkdir(parents=True, exist_ok=True)
+    path, text = out / "board_clock.h", board_clock_h(board)
+    if not path.exists() or path.read_text() != text:
+        tmp = out / f".board_clock.h.{os.getpid()}.{threading.get_ident()}"
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    return out
+
+
 def board_include_dirs(board: Board) -> list[Path]:
-    """Include directories of the board support: the link codec, ``firmware/bsp``, ``boards/<board>``."""
-    return [LINK_DIR, BSP_DIR, board.directory]
+    """Include directories of the board support: the link codec, ``firmware/bsp``, ``boards/<board>`` and the
+    generated ``board_clock.h`` (written here, so every build that asks for the include path finds it)."""
+    return [LINK_DIR, BSP_DIR, board.directory, write_board_headers(board)]
 
 
 def board_sources(board: Board) -> list[Path]:

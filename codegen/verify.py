@@ -23,8 +23,49 @@ import numpy as np
 from .emit import TEMPLATES_DIR, IoSpec, ModuleInfo, activation_tensors, generate_module
 from .toolchain import cache_root
 
-#: One sample = one int8 array per model input (signature order); outputs likewise.
+#: One sample = one array per model input (signature order, each of its IoSpec's dtype); outputs likewise.
 Sample = list[np.ndarray]
+
+#: numpy type of each I/O element type a module may take or return.
+NP_DTYPES: dict[str, type] = {"int8": np.int8, "int16": np.int16, "float32": np.float32}
+
+
+def pack_sample(specs: Sequence[IoSpec], sample: Sample) -> bytes:
+    """The bytes a driver reads for one sample: each array in its spec's type (little endian), in order."""
+    return b"".join(np.ascontiguousarray(x, dtype=np.dtype(NP_DTYPES[spec.dtype]).newbyteorder("<")).tobytes()
+                    for spec, x in zip(specs, sample))
+
+
+def unpack_sample(specs: Sequence[IoSpec], data: bytes) -> Sample:
+    """Inverse of :func:`pack_sample` for one sample's worth of ``data``."""
+    arrays, pos = [], 0
+    for spec in specs:
+        dtype = np.dtype(NP_DTYPES[spec.dtype]).newbyteorder("<")
+        arrays.append(np.frombuffer(data, dtype=dtype, count=spec.count, offset=pos).astype(dtype.newbyteorder("="))
+                      .reshape(spec.shape))
+        pos += spec.nbytes
+    return arrays
+
+
+def sample_values(spec: IoSpec, rng: np.random.Generator, narrow: bool = False) -> np.ndarray:
+    """Random values for one input: uniform over the whole type (saturating every path), or with ``narrow``
+    concentrated around the zero point, where a model's calibrated values are.
+
+    A float input (the model quantizes it itself) is drawn in real units over the int8 grid it is
+    quantized to, widened by a quarter on both sides so that the quantizer's clamping is exercised too.
+    """
+    if spec.dtype == "float32":
+        lo, hi = spec.scale * (-128 - spec.zero_point), spec.scale * (127 - spec.zero_point)
+        if narrow:
+            return rng.normal((lo + hi) / 2, (hi - lo) / 8, size=spec.shape).astype(np.float32)
+        return rng.uniform(lo - (hi - lo) / 4, hi + (hi - lo) / 4, size=spec.shape).astype(np.float32)
+    info = np.iinfo(NP_DTYPES[spec.dtype])
+    if narrow:
+        spread = 24.0 * (info.max + 1) / 128  # 24 int8 steps, scaled to the type's range
+        return np.clip(np.rint(rng.normal(spec.zero_point, spread, size=spec.shape)), info.min, info.max).astype(
+            NP_DTYPES[spec.dtype])
+    # (high exclusive, as before int16/float inputs existed: int8 samples for a seed are unchanged)
+    return rng.integers(info.min, int(info.max) + 1, size=spec.shape, dtype=NP_DTYPES[spec.dtype])
 
 
 def repo_root() -> Path:
@@ -129,23 +170,15 @@ class _ProcessRunner(Runner):
         self.timeout_s = timeout_s
 
     def run(self, samples: Sequence[Sample]) -> list[Sample]:
-        payload = b"".join(np.ascontiguousarray(x, dtype=np.int8).tobytes() for sample in samples for x in sample)
+        payload = b"".join(pack_sample(self.inputs, sample) for sample in samples)
         proc = subprocess.run(self.argv, input=payload, capture_output=True, timeout=self.timeout_s)
         if proc.returncode != 0:
             raise RuntimeError(f"{self.argv[0]} exited with {proc.returncode}: {proc.stderr.decode(errors='replace')}")
         per_sample = sum(o.nbytes for o in self.outputs)
         if len(proc.stdout) != per_sample * len(samples):
             raise RuntimeError(f"expected {per_sample * len(samples)} output bytes, got {len(proc.stdout)}")
-        data = np.frombuffer(proc.stdout, dtype=np.int8)
-        results: list[Sample] = []
-        pos = 0
-        for _ in samples:
-            outs = []
-            for o in self.outputs:
-                outs.append(data[pos:pos + o.nbytes].reshape(o.shape))
-                pos += o.nbytes
-            results.append(outs)
-        return results
+        return [unpack_sample(self.outputs, proc.stdout[i * per_sample:(i + 1) * per_sample])
+                for i in range(len(samples))]
 
 
 #: Target factories by name (``--target``).
@@ -179,21 +212,22 @@ def tflm_reference(model_path: str | Path, module: ModuleInfo, samples: Sequence
             value = interpreter.get_output(spec.subgraph_position)
         else:  # a probed intermediate tensor
             value = interpreter.GetTensor(spec.tensor, 0)["tensor_data"]
-        return np.array(value, dtype=np.int8).reshape(spec.shape)
+        return np.array(value, dtype=NP_DTYPES[spec.dtype]).reshape(spec.shape)
 
     results: list[Sample] = []
     for sample in samples:
         for spec, x in zip(module.inputs, sample):
-            interpreter.set_input(np.asarray(x, dtype=np.int8).reshape(spec.shape), spec.subgraph_position)
+            interpreter.set_input(np.asarray(x, dtype=NP_DTYPES[spec.dtype]).reshape(spec.shape),
+                                  spec.subgraph_position)
         interpreter.invoke()
         results.append([fetch(spec) for spec in module.outputs])
     return results
 
 
 def random_samples(module: ModuleInfo, count: int, seed: int) -> list[Sample]:
-    """Uniform int8 inputs over the full range (exercises saturation and every requantization path)."""
+    """Uniform inputs over the full range (exercises saturation and every requantization path)."""
     rng = np.random.default_rng(seed)
-    return [[rng.integers(-128, 128, size=spec.shape, dtype=np.int8) for spec in module.inputs] for _ in range(count)]
+    return [[sample_values(spec, rng) for spec in module.inputs] for _ in range(count)]
 
 
 def load_samples(path: str | Path, module: ModuleInfo) -> list[Sample]:
@@ -212,8 +246,8 @@ def load_samples(path: str | Path, module: ModuleInfo) -> list[Sample]:
         per_input = [np.load(path)]
     batches = []
     for spec, arr in zip(module.inputs, per_input):
-        if arr.dtype != np.int8:
-            raise ValueError(f"{path}: input '{spec.name}' must be int8 (quantized), got {arr.dtype}")
+        if arr.dtype != NP_DTYPES[spec.dtype]:
+            raise ValueError(f"{path}: input '{spec.name}' must be {spec.dtype} (what the model takes), got {arr.dtype}")
         size = int(np.prod(spec.shape))
         if arr.size % size:
             raise ValueError(f"{path}: input '{spec.name}' has {arr.size} values, not a multiple of {size}")
@@ -230,7 +264,8 @@ class OutputComparison:
     total_bytes: int
     mismatched_bytes: int
     mismatched_samples: int
-    max_abs_diff: int
+    #: largest |difference| (an integer for integer outputs)
+    max_abs_diff: float
 
 
 @dataclass
@@ -253,13 +288,15 @@ class VerifyResult:
 def compare(module: ModuleInfo, got: Sequence[Sample], want: Sequence[Sample]) -> list[OutputComparison]:
     results = []
     for k, spec in enumerate(module.outputs):
-        g = np.stack([s[k] for s in got]).astype(np.int32)
-        w = np.stack([s[k] for s in want]).astype(np.int32)
-        diff = g != w
+        g, w = np.stack([s[k] for s in got]), np.stack([s[k] for s in want])
+        # Bit-exact means identical bytes, also for floats (-0.0 differs from 0.0; a NaN equals its own bits).
+        diff = (g.view(np.uint8) != w.view(np.uint8)).reshape(len(got), -1)
+        delta = np.abs(g.astype(np.float64) - w.astype(np.float64))
+        largest = float(delta.max()) if diff.any() else 0.0
         results.append(OutputComparison(
             name=spec.name, total_bytes=int(diff.size), mismatched_bytes=int(diff.sum()),
-            mismatched_samples=int(diff.reshape(len(got), -1).any(axis=1).sum()),
-            max_abs_diff=int(np.abs(g - w).max()) if diff.any() else 0))
+            mismatched_samples=int(diff.any(axis=1).sum()),
+            max_abs_diff=int(largest) if spec.dtype != "float32" else largest))
     return results
 
 

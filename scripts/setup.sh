@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Idempotent set-up of everything resilinet-mcu needs on a Debian machine:
-# Debian packages (cross compiler, newlib, QEMU, Fashion-MNIST) and the Python venv.
+# Debian packages (cross compiler, newlib, QEMU, Fashion-MNIST, ser2net for remote boards) and the Python venv.
 # Re-running it does nothing when everything is already in place.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm dataset-fashion-mnist)
+APT_PACKAGES=(gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm dataset-fashion-mnist ser2net)
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 
@@ -22,11 +22,12 @@ if ((${#missing[@]})); then
 fi
 
 stamp="$VENV/.requirements.sha256"
-want=$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(cat requirements.txt requirements-nodeps.txt pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: preparing the Python environment in $VENV"
   [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check -r requirements.txt
+  "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps -r requirements-nodeps.txt
   "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps -e .
   echo "$want" > "$stamp"
 fi

@@ -115,7 +115,7 @@ def _concat_axes() -> Any:
 
 
 def _tanh_head() -> Any:
-    """A Dense layer with tanh: TANH has no CMSIS-NN lowering (for the unsupported-op test)."""
+    """Two Dense layers, the second with tanh (converted unquantized: the float-model test)."""
     import keras
     from keras import layers
 
@@ -130,7 +130,6 @@ KERAS_MODELS: dict[str, Callable[[], Any]] = {
     "two_inputs": _two_inputs,
     "broadcast_pad": _broadcast_pad,
     "concat_axes": _concat_axes,
-    "tanh_head": _tanh_head,
 }
 
 
@@ -175,7 +174,8 @@ class TinyModel:
         t = s.TensorT()
         t.name = name
         t.shape = np.asarray(shape, dtype=np.int32)
-        t.type = {"int8": s.TensorType.INT8, "int32": s.TensorType.INT32}[dtype]
+        t.type = {"int8": s.TensorType.INT8, "int16": s.TensorType.INT16, "int32": s.TensorType.INT32,
+                  "float32": s.TensorType.FLOAT32}[dtype]
         t.buffer = 0
         if data is not None:
             b = s.BufferT()
@@ -282,4 +282,15 @@ def build_tiny_models(out_dir: Path) -> dict[str, Path]:
     opts.newShape = np.asarray([6, 4], dtype=np.int32)
     m.op(op.RESHAPE, [x, shape], [y], s.BuiltinOptions.ReshapeOptions, opts)
     paths["reshape_io"] = m.save(out_dir / "reshape_io.tflite", [x], [y, x])
+
+    # An op without a lowering (int8 EXP) at op #2, after two supported ones: the unsupported-op tests.
+    m = TinyModel()
+    x = m.tensor("features", [1, 16], scale=0.05, zero_point=-3)
+    r1 = m.tensor("relu_1", [1, 16], scale=0.05, zero_point=-3)
+    r2 = m.tensor("relu_2", [1, 16], scale=0.05, zero_point=-3)
+    e = m.tensor("model/exp/Exp", [1, 16], scale=0.1, zero_point=-128)
+    m.op(op.RELU, [x], [r1])
+    m.op(op.RELU, [r1], [r2])
+    m.op(op.EXP, [r2], [e])
+    paths["unsupported_op"] = m.save(out_dir / "unsupported_op.tflite", [x], [e])
     return paths

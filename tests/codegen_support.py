@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from codegen import ModuleInfo, generate_module
-from codegen.verify import Sample, Target, compare, tflm_reference
+from codegen.verify import Sample, Target, compare, sample_values, tflm_reference
 from host.paths import shared_models_dir
 
 MLPERF_MODELS = ("ic_resnet8_int8", "kws_dscnn_int8", "ad_autoencoder_int8")
@@ -43,23 +43,14 @@ def mlperf_model(name: str) -> Path:
 
 
 def mixed_samples(module: ModuleInfo, count: int, seed: int) -> list[Sample]:
-    """Half uniform over all of int8 (saturating), half narrow around each input's zero point.
+    """Half uniform over each input's whole range (saturating), half narrow around its zero point.
 
     Uniform noise drives classifiers into saturated softmax outputs; the narrow half keeps
     intermediate values in the ranges the model was calibrated for.
     """
     rng = np.random.default_rng(seed)
-    samples: list[Sample] = []
-    for i in range(count):
-        sample = []
-        for spec in module.inputs:
-            if i % 2 == 0:
-                x = rng.integers(-128, 128, size=spec.shape)
-            else:
-                x = np.clip(np.rint(rng.normal(spec.zero_point, 24.0, size=spec.shape)), -128, 127)
-            sample.append(x.astype(np.int8))
-        samples.append(sample)
-    return samples
+    # int16 and float inputs too: codegen.verify.sample_values scales both halves to the input's type.
+    return [[sample_values(spec, rng, narrow=i % 2 == 1) for spec in module.inputs] for i in range(count)]
 
 
 def assert_bit_exact(model: Path, target: Target, work_dir: Path, samples: int, seed: int = 0,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-PACKAGES = ("boards", "codegen", "host", "bench", "platformio")
+PACKAGES = ("boards", "codegen", "host", "bench", "platformio", "monitor")
 #: Rank of each layer; a module may import only modules of the same or a lower rank.
 LAYERS = {"boards": 0, "codegen": 1, "host.ml": 2, "host.report_files": 2, "host.paths": 2, "host.deploy": 3,
           "host.net": 4}

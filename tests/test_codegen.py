@@ -63,10 +63,16 @@ def test_small_models_bit_exact_layer_by_layer(model: str, target: str, test_mod
     assert_bit_exact(path, TARGETS[target], tmp_path, 60, seed=11, probe_tensors=tuple(activation_tensors(path)))
 
 
-def test_small_models_cover_every_supported_op(test_models: dict[str, Path]) -> None:
+def test_small_models_cover_every_supported_op(test_models: dict[str, Path],
+                                               tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Every registered op runs in a bit-exactness test: here, on the MLPerf models or in the op corpus
+    (tests/test_op_corpus.py, the same session cache)."""
     from codegen import SUPPORTED_OPS
+    from op_corpus import build_model, corpus_builders
 
     seen = {op.op_type for name in KERAS_AND_TINY for op in read_tflite(test_models[name]).operators}
+    corpus, builders = tmp_path_factory.getbasetemp() / "op_corpus", corpus_builders()
+    seen |= {op.op_type for name in builders for op in read_tflite(build_model(name, corpus, builders)).operators}
     seen |= {op.op_type for m in MLPERF_MODELS if (p := _mlperf_or_none(m)) for op in read_tflite(p).operators}
     assert set(SUPPORTED_OPS) <= seen, f"no test model uses {sorted(set(SUPPORTED_OPS) - seen)}"
 
@@ -104,13 +110,13 @@ def test_signature_order_and_names(test_models: dict[str, Path]) -> None:
 
 def test_unsupported_op_fails_at_generate_time(test_models: dict[str, Path], tmp_path: Path) -> None:
     with pytest.raises(UnsupportedOpError) as info:
-        generate_module(test_models["tanh_head"], tmp_path)
+        generate_module(test_models["unsupported_op"], tmp_path)
     err = info.value
-    assert err.op_type == "TANH"
+    assert err.op_type == "EXP"
     assert err.op_index == 2
-    graph = read_tflite(test_models["tanh_head"])
+    graph = read_tflite(test_models["unsupported_op"])
     assert err.output_name == graph.tensors[graph.operators[2].outputs[0]].name
-    assert "TANH (op #2" in str(err) and "Supported:" in str(err)
+    assert "EXP (op #2" in str(err) and "Supported:" in str(err)
     assert not any(tmp_path.iterdir()), "nothing may be written for a model that cannot be generated"
 
 
@@ -142,8 +148,8 @@ def test_cli_generate_report_verify(test_models: dict[str, Path], tmp_path: Path
     assert ver.returncode == 0, ver.stdout + ver.stderr
     assert "0 of" in ver.stdout and "bit-exact" in ver.stdout
 
-    bad = _cli("generate", str(test_models["tanh_head"]), "-o", str(tmp_path / "bad"))
-    assert bad.returncode == 2 and "TANH (op #2" in bad.stderr
+    bad = _cli("generate", str(test_models["unsupported_op"]), "-o", str(tmp_path / "bad"))
+    assert bad.returncode == 2 and "EXP (op #2" in bad.stderr
 
 
 def test_verify_with_input_files(test_models: dict[str, Path], tmp_path: Path) -> None:

@@ -25,8 +25,15 @@ PUBLIC_API = {
     "arm_elementwise_add_s8", "arm_elementwise_mul_s8", "arm_softmax_s8",
     "arm_concatenation_s8_x", "arm_concatenation_s8_y", "arm_concatenation_s8_z", "arm_concatenation_s8_w",
     "arm_pad_s8", "arm_reshape_s8",
+    "arm_transpose_conv_wrapper_s8", "arm_transpose_conv_s8_get_buffer_size",
+    "arm_transpose_conv_s8_get_reverse_conv_buffer_size",
+    "arm_transpose_s8",
 }
-EXTENSIONS = {"resilinet_mean_s8", "resilinet_requantize_s8"}
+EXTENSIONS = {"resilinet_mean_s8", "resilinet_requantize_s8", "resilinet_activation_s16", "resilinet_requantize_s16",
+              "resilinet_requantize_s8_s16", "resilinet_requantize_s16_s8"}
+#: resilinet_nn_ext_basic.c (int8 table lookup, SUB, float I/O, STRIDED_SLICE).
+EXTENSIONS_BASIC = {"resilinet_lut_s8", "resilinet_elementwise_sub_s8", "resilinet_quantize_f32_s8",
+                    "resilinet_dequantize_s8_f32", "resilinet_strided_slice_s8"}
 LIBC = {"memcpy", "memset", "memmove"}
 
 
@@ -94,6 +101,7 @@ def test_switch_to_arm_cmsis_nn(tmp_path: Path) -> None:
                              check=True).stdout
         defined[src.name] = {line.split()[-1] for line in out.splitlines() if line.strip()}
     assert defined.pop("resilinet_nn_ext.c") == EXTENSIONS
+    assert defined.pop("resilinet_nn_ext_basic.c") == EXTENSIONS_BASIC
     assert all(not syms for syms in defined.values()), defined
     # And with the include order wrong, the build stops with a clear message instead of mixing headers.
     bad = subprocess.run(["arm-none-eabi-gcc", *CORTEX_M4_FLAGS, "-DRESILINET_USE_CMSIS_NN", "-I", str(kernels_dir()),

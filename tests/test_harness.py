@@ -130,9 +130,14 @@ def test_no_failure_cli_bit_exact(build, tmp_path):
     for name, node in s["nodes"].items():
         assert node["identical"] == 30 and node["bit_exact"] == 1.0, name
         assert node["stats_delta"]["samples"] == 30 and node["stats_delta"]["rx_crc"] == 0
-        assert node["cycles"]["mean"] > 0 and node["cpu_hz"] > 0
-        # the final node's cycles come per sample in its RESULTs, the others' from STATS
-        assert node["cycles"]["source"] == ("RESULT" if name == "cloud" else "STATS"), name
+        c = node["compute"]
+        assert c["mean"] > 0 and node["cpu_hz"] > 0
+        # emulated boards: SysTick counts under -icount are instructions (1e9 / clock per count), no silicon ms
+        assert (c["unit"], c["label"], c["counter"]) == ("instructions", "instructions (QEMU -icount)", "SysTick")
+        assert c["mean"] == pytest.approx(c["counts_mean"] * 1e9 / node["cpu_hz"])
+        assert c["ms_mean"] is None and c["ms_lower_bound"] == pytest.approx(c["mean"] / node["cpu_hz"] * 1e3)
+        # the final node's counts come per sample in its RESULTs, the others' from STATS
+        assert c["source"] == ("RESULT" if name == "cloud" else "STATS"), name
     assert s["accuracy"]["boards"] == s["accuracy"]["int8_host"]
     assert s["accuracy"]["correct_boards"] == s["accuracy"]["correct_int8_host"]
     assert s["nodes"]["fog"]["mux"] == {"primary": 30} and s["nodes"]["cloud"]["mux"] == {"primary": 30}

@@ -126,13 +126,18 @@ def test_data_frames_carry_link_low_seq_and_tensor_only() -> None:
 
 def test_payload_vectors() -> None:
     hello = VECTORS["payloads"]["hello"]
-    h = p.Hello(bytes.fromhex(hello["model_hash_hex"]), tuple(hello["fw_version"]), hello["flash_bytes"], hello["arena_bytes"], hello["cpu_hz"])
+    h = p.Hello(bytes.fromhex(hello["model_hash_hex"]), tuple(hello["fw_version"]), hello["flash_bytes"], hello["arena_bytes"], hello["cpu_hz"],
+                p.CycleCounter(hello["cycle_counter"]))
     assert h.pack().hex() == hello["payload_hex"]
     assert p.Hello.unpack(bytes.fromhex(hello["payload_hex"]) + b"later") == h
+    # an older firmware's 24-byte HELLO is still read; it did not say which counter it used
+    assert p.Hello.unpack(bytes.fromhex(hello["payload_hex"])[:24]).cycle_counter is p.CycleCounter.UNKNOWN
     stats = VECTORS["payloads"]["stats"]
     s = p.Stats(*stats["values"])
     assert s.pack().hex() == stats["payload_hex"] and len(s.pack()) == p.STATS_LEN
     assert p.Stats.unpack(s.pack() + bytes(4)) == s
+    # an older firmware's 17 counters are still read; the runtime counters it did not send are 0
+    assert p.Stats.unpack(s.pack()[:68]) == p.Stats(*stats["values"][:17])
     sample = VECTORS["payloads"]["sample"]
     payload = p.build_sample_payload(sample["cycles"], bytes.fromhex(sample["tensor_hex"]))
     assert payload.hex() == sample["payload_hex"]
@@ -155,7 +160,7 @@ def test_payload_helpers_round_trip_and_reject_short_payloads() -> None:
     assert cycles == 1234 and (np.frombuffer(body, np.int8) == tensor).all()
     assert p.parse_link_down(p.build_link_down(p.LinkDownReason.UPSTREAM)) is p.LinkDownReason.UPSTREAM
     assert p.parse_error(p.build_error(7, "arena too small")) == (7, "arena too small")
-    for parse, short in [(p.Hello.unpack, bytes(23)), (p.Stats.unpack, bytes(p.STATS_LEN - 4)), (p.parse_sample_payload, bytes(3)), (p.parse_link_down, b""), (p.parse_error, b"\x01")]:
+    for parse, short in [(p.Hello.unpack, bytes(23)), (p.Stats.unpack, bytes(4 * p.Stats.MIN_FIELDS - 4)), (p.parse_sample_payload, bytes(3)), (p.parse_link_down, b""), (p.parse_error, b"\x01")]:
         with pytest.raises(p.FrameError) as err:
             parse(short)
         assert err.value.status is p.LinkStatus.LENGTH
@@ -316,7 +321,7 @@ def vectors_to_text(v: dict[str, Any]) -> str:
         lines.append(f"S {s['name']} " + " ".join(f"{x['src']}:{x['link']}:{x['seq']}:{x['expect']}" for x in s["steps"]))
     lines += [f"E {e['ref']} {e['seq8']} {e['expect']}" for e in v["seq_expand"]]
     h, st, sm = v["payloads"]["hello"], v["payloads"]["stats"], v["payloads"]["sample"]
-    lines.append(f"H {h['model_hash_hex']} {' '.join(map(str, h['fw_version']))} {h['flash_bytes']} {h['arena_bytes']} {h['cpu_hz']} {h['payload_hex']}")
+    lines.append(f"H {h['model_hash_hex']} {' '.join(map(str, h['fw_version']))} {h['flash_bytes']} {h['arena_bytes']} {h['cpu_hz']} {h['cycle_counter']} {h['payload_hex']}")
     lines.append(f"T {st['payload_hex']} {' '.join(map(str, st['values']))}")
     lines.append(f"Y {sm['cycles']} {sm['tensor_hex']} {sm['payload_hex']}")
     return "\n".join(lines) + "\n"

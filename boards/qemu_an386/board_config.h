@@ -12,7 +12,6 @@
 #define BOARD_UART_CMSDK 1
 #define BOARD_UART_BASE 0x40004000u /* UART0 */
 #define BOARD_UART_IRQ 0u           /* UART0 RX */
-#define BOARD_UART_BAUD 115200u
 #define BOARD_UART_PCLK_HZ 25000000u /* BAUDDIV = 217 (QEMU wants >= 16) */
 
 #endif

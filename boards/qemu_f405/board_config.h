@@ -13,7 +13,6 @@
 #define BOARD_UART_STM32_USART_V1 1 /* SR/DR/BRR/CR1 USART of the STM32F2/F4 */
 #define BOARD_UART_BASE 0x40004400u /* USART2 */
 #define BOARD_UART_IRQ 38u
-#define BOARD_UART_BAUD 115200u
 #define BOARD_UART_PCLK_HZ 42000000u /* APB1 at 168 MHz / 4 (no baud timing in QEMU) */
 #define BOARD_UART_QEMU 1           /* QEMU's USART model: transmit without polling TXE (uart_stm32_usart_v1.c) */
 

@@ -41,3 +41,11 @@ class OpDef:
     op_type: str
     lower: LowerFn
     kernels: tuple[Kernel, ...]
+    #: True for ops whose variable (state) inputs the lowering handles (``Step.state``); other ops reject them.
+    stateful: bool = False
+    #: True when the lowering also takes int16 activations (16x8 quantization); error messages for a 16x8
+    #: model list these ops as the ones that need no re-conversion.
+    int16: bool = False
+    #: Input positions TFLM's kernel never reads (TRANSPOSE_CONV's output_shape, RESHAPE's shape: shapes are
+    #: static): ops that only compute such inputs are left out of the generated code (``lowering.shape_only_ops``).
+    ignored_inputs: tuple[int, ...] = ()

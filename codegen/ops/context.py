@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import quant
-from ..errors import UnsupportedOpError
+from ..errors import UnsupportedOpError, shorten
 from ..graph import Graph, Operator, Tensor
 
 #: TFLite ActivationFunctionType enum values.
@@ -42,10 +42,13 @@ class OpContext:
         return self.graph.tensors[self.op.inputs[position]]
 
     def int8_activation(self, t: Tensor, role: str) -> None:
+        if t.dtype == "int16":
+            raise self.fail(f"{role} '{shorten(t.name)}' is int16 (16x8 quantization); {self.op.op_type} runs with "
+                            "int8 activations only", int16_remedy())
         if t.dtype != "int8":
             hint = ("Convert with full-integer quantization "
                     "(inference_input_type=tf.int8, inference_output_type=tf.int8)")
-            raise self.fail(f"{role} '{t.name}' is {t.dtype}; only int8 activations are supported", hint)
+            raise self.fail(f"{role} '{shorten(t.name)}' is {t.dtype}; only int8 activations are supported", hint)
         if t.quant is None:
             raise self.fail(f"{role} '{t.name}' has no quantization parameters")
         if t.quant.per_channel:
@@ -73,3 +76,16 @@ class OpContext:
     def key(self, what: str) -> str:
         """Module-unique key of one of this op's const arrays."""
         return f"op{self.op.index}_{what}"
+
+
+def int16_remedy() -> str:
+    """What a user can do about an op that has no int16 (16x8) lowering: what does run in 16x8, and the
+    two real fixes (int8 quantization, or another partition)."""
+    from . import INT16_OPS  # the registry imports this module: read it at call time
+
+    runs = (f"int16 activations (16x8) run on {', '.join(INT16_OPS)} only" if INT16_OPS
+            else "no op runs with int16 activations (16x8) yet")
+    return (f"{runs}. Re-convert with int8 activations: converter.target_spec.supported_ops = "
+            "[tf.lite.OpsSet.TFLITE_BUILTINS_INT8] instead of EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_"
+            "WEIGHTS_INT8, with inference_input_type = inference_output_type = tf.int8; or keep these ops on "
+            "another partition")

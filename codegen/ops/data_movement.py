@@ -24,8 +24,9 @@ PAD = Kernel("pad", "ops/pad.c.j2", "arm_data_movement_s8.c")
 
 def lower_alias(ctx: OpContext) -> Step:
     x, y = ctx.t(0), ctx.t(0, outputs=True)
-    if x.dtype != "int8" or y.dtype != "int8":
-        raise ctx.fail(f"only int8 tensors are supported (got {x.dtype} -> {y.dtype})")
+    # A reshape moves no values: int16 (16x8) tensors alias (or copy byte for byte) like int8 ones.
+    if x.dtype != y.dtype or x.dtype not in ("int8", "int16"):
+        raise ctx.fail(f"only int8 and int16 tensors are supported (got {x.dtype} -> {y.dtype})")
     if x.nbytes != y.nbytes:
         raise ctx.fail(f"input has {x.nbytes} bytes but output {y.nbytes}")
     return Step(

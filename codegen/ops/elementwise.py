@@ -1,4 +1,6 @@
-"""ADD / MUL -> ``arm_elementwise_add_s8`` / ``arm_elementwise_mul_s8`` (firmware/cmsis_nn/arm_elementwise_s8.c).
+"""ADD / MUL -> ``arm_elementwise_add_s8`` / ``arm_elementwise_mul_s8`` (firmware/cmsis_nn/arm_elementwise_s8.c);
+SUB -> ``resilinet_elementwise_sub_s8`` (resilinet_nn_ext_basic.c: CMSIS-NN has no SUB, TFLM uses its reference
+kernel, whose Prepare is ADD's, so the call takes arm_elementwise_add_s8's parameters).
 
 The CMSIS-NN kernels take two equally long vectors; broadcasting is done by calling them on contiguous
 blocks from generated loops (:func:`broadcast_plan`).
@@ -17,6 +19,7 @@ from .context import OpContext
 # One template for both: they share the broadcast loop nest and differ only in the call.
 ADD = Kernel("add", "ops/elementwise.c.j2", "arm_elementwise_s8.c")
 MUL = Kernel("mul", "ops/elementwise.c.j2", "arm_elementwise_s8.c")
+SUB = Kernel("sub", "ops/sub.c.j2", "resilinet_nn_ext_basic.c", extension=True)
 
 
 def broadcast_plan(a_shape: tuple[int, ...], b_shape: tuple[int, ...],
@@ -74,14 +77,14 @@ def lower_binary(ctx: OpContext) -> Step:
     block, loops = broadcast_plan(a.shape, b.shape, expected)
     params: dict[str, Any] = dict(input1=a.index, input2=b.index, output=y.index, block=block, loops=loops,
                                   act_min=act_min, act_max=act_max)
-    if ctx.op.op_type == "ADD":
+    if ctx.op.op_type in ("ADD", "SUB"):
         try:
             p = quant.add_params(a.quant.scale, a.quant.zero_point, b.quant.scale, b.quant.zero_point,
                                  y.quant.scale, y.quant.zero_point)
         except ValueError as exc:
             raise ctx.fail(f"scales out of the range TFLM's int8 ADD accepts ({exc})") from None
         params["add"] = p
-        kernel = ADD
+        kernel = ADD if ctx.op.op_type == "ADD" else SUB
     else:
         mult, shift = quant.mul_params(a.quant.scale, b.quant.scale, y.quant.scale)
         params.update(input1_offset=-a.quant.zero_point, input2_offset=-b.quant.zero_point,
@@ -94,6 +97,7 @@ def lower_binary(ctx: OpContext) -> Step:
         op_index=ctx.op.index, op_type=ctx.op.op_type, kernel=kernel.name, output_name=y.name,
         inputs=[t.index for t in (a, b) if not t.is_const], outputs=[y.index], params=params,
         const_inputs=[t.index for t in (a, b) if t.is_const], inplace=inplace,
-        summary=f"{list(a.shape)} {'+' if kernel is ADD else '*'} {list(b.shape)} -> {list(y.shape)}"
+        summary=f"{list(a.shape)} {'+' if kernel is ADD else '-' if kernel is SUB else '*'} {list(b.shape)} "
+                f"-> {list(y.shape)}"
                 + (f" ({len(loops)} broadcast loop(s), block {block})" if loops else ""),
     )

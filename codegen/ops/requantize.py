@@ -5,6 +5,7 @@ from __future__ import annotations
 from .. import quant
 from ..graph import Tensor
 from ..step import Step
+from . import float_io
 from .base import Kernel
 from .context import OpContext
 
@@ -28,6 +29,8 @@ def requantize_step(ctx: OpContext, x: Tensor, y: Tensor, mult: int, shift: int,
 
 def lower_quantize(ctx: OpContext) -> Step:
     x, y = ctx.t(0), ctx.t(0, outputs=True)
+    if x.dtype == "float32":  # the converter's float model input
+        return float_io.lower_quantize_float(ctx)
     if x.dtype != "int8":
         raise ctx.fail(f"input '{x.name}' is {x.dtype}; only int8 -> int8 requantization is supported",
                        "Convert with inference_input_type=tf.int8 so the model takes int8 input")

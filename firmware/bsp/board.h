@@ -2,9 +2,10 @@
  * The board layer: what the node runtime needs from a board, and nothing more.
  *
  * One implementation per board family lives in firmware/bsp/ (shared
- * code: startup, SysTick, cycle counter, RX ring, UART drivers selected by
- * macro) plus boards/<board>/ (board_config.h: addresses, IRQ numbers,
- * clock; board_init.c: clocks and pins; memory.ld: flash and RAM).  No vendor
+ * code: startup, SysTick, cycle counter, RX ring, UART drivers and clock trees
+ * selected by macro) plus boards/<board>/ (board_config.h: addresses, IRQ
+ * numbers, pins) and what the build generates from boards/<board>/board.toml
+ * (board_clock.h: baud and clock tree; memory.ld: flash and RAM).  No vendor
  * HAL, no heap.  The only mutable globals are the driver's state (the RX ring
  * that the UART interrupt fills and the SysTick count), because an interrupt
  * handler has no other way to reach its data.
@@ -38,8 +39,9 @@ extern "C" {
  * Interrupts are enabled on return. */
 void board_init(void);
 
-/* Name and core clock of the running image (the clock the firmware actually
- * configures, which turns cycle counts into seconds). */
+/* Name and core clock of the running image: the clock in effect after
+ * board_init() (the board.toml clock tree, or the reset oscillator when the tree
+ * did not come up), which turns cycle counts into seconds. */
 const char *board_name(void);
 uint32_t board_cpu_hz(void);
 /* Bytes of flash the image occupies (vector table, code, constants, .data image). */

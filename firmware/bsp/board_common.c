@@ -3,8 +3,9 @@
  * the UART receive ring, idle, fatal-error report.  Board specifics come from
  * board_config.h and from the functions of the selected UART driver and of
  * board_init.c:
- *   void board_clock_pins_init(void);   clocks and pins (board_init.c)
- *   void board_uart_hw_init(void);      UART registers + NVIC (uart_*.c)
+ *   board_clocks_t board_clock_init(void);  system clock (clock_<family>.c)
+ *   void board_clock_pins_init(void);   bus clocks and UART pins (clock_pins_stm32.c)
+ *   void board_uart_hw_init(uint32_t);  UART registers + NVIC (uart_*.c)
  *   void board_uart_hw_write(uint8_t);  blocking transmit of one byte (uart_*.c)
  */
 #include <stddef.h>
@@ -26,10 +27,10 @@ static uint8_t cycles_use_dwt;
 static uint32_t cycles_start_dwt;
 static uint32_t cycles_start_ticks;
 
-#define SYSTICK_RELOAD ((BOARD_CPU_HZ / BOARD_TICK_HZ) - 1u)
-#if SYSTICK_RELOAD > 0xFFFFFFu || SYSTICK_RELOAD < 100u
-#error "SysTick reload out of range: check BOARD_CPU_HZ / BOARD_TICK_HZ"
-#endif
+/* The clocks board_clock_init() set (the board.toml tree, or the reset clock it
+ * fell back to), and SysTick's period at that core clock (cycles per tick). */
+static board_clocks_t clocks;
+static uint32_t systick_period;
 
 extern const uint8_t __flash_start[], __flash_end[];
 
@@ -39,7 +40,7 @@ void SysTick_Handler(void)
 }
 
 const char *board_name(void) { return BOARD_NAME; }
-uint32_t board_cpu_hz(void) { return BOARD_CPU_HZ; }
+uint32_t board_cpu_hz(void) { return clocks.cpu_hz; }
 uint32_t board_flash_bytes(void) { return (uint32_t)(__flash_end - __flash_start); }
 uint32_t board_ticks(void) { return systick_count; }
 uint32_t board_uart_overruns(void) { return board_rx.overruns; }
@@ -67,17 +68,21 @@ static int dwt_init(void)
 void board_init(void)
 {
     irq_disable();
+    clocks = board_clock_init();
     board_clock_pins_init();
     board_rx.head = board_rx.tail = board_rx.overruns = board_rx.paused = 0u;
 
     SYST_CSR = 0u;
-    SYST_RVR = SYSTICK_RELOAD;
+    /* From the clock in effect, so ticks last 1/BOARD_TICK_HZ s after a fallback too
+     * (24-bit reload: up to 1.6 GHz at 100 Hz). */
+    systick_period = clocks.cpu_hz / BOARD_TICK_HZ;
+    SYST_RVR = systick_period - 1u;
     SYST_CVR = 0u;
     SCB_SHPR3 = (SCB_SHPR3 & 0x00FFFFFFu) | (0x80u << 24); /* SysTick below the UART */
     SYST_CSR = SYST_CSR_CLKSOURCE; /* started by board_ticks_needed() / board_cycles_start() */
 
     cycles_use_dwt = (uint8_t)dwt_init();
-    board_uart_hw_init();
+    board_uart_hw_init(clocks.uart_hz);
     irq_enable();
 }
 
@@ -133,7 +138,7 @@ uint32_t board_cycles_stop(void)
         ticks = systick_count;
         val = SYST_CVR;
     } while (ticks != systick_count);
-    const uint32_t period = SYSTICK_RELOAD + 1u;
+    const uint32_t period = systick_period;
     uint32_t elapsed = (ticks - cycles_start_ticks) * period;
     if (val != 0u) {
         elapsed += period - val;

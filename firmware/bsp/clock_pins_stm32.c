@@ -1,9 +1,14 @@
 /*
- * Clocks and UART pins of the STM32 boards, selected by board_config.h.  The
- * core clock stays on the oscillator the chip starts on (F4: HSI 16 MHz,
- * L4: MSI 4 MHz, H7: HSI 64 MHz): no PLL, no flash wait states to change, and
- * BOARD_CPU_HZ / BOARD_UART_PCLK_HZ say so.  Boards without any of these macros
- * (the MPS2 image: its UART is always clocked) get the empty default.
+ * UART pins of the STM32 boards (and the bus clocks of their GPIO port and UART),
+ * selected by board_config.h; and the clock of boards without a clock tree.
+ *
+ * The system clock of a board with a [clock] table in its board.toml is set by
+ * clock_<family>.c (clock_stm32f4.c, clock_stm32l4.c, clock_stm32h7.c) from the
+ * generated board_clock.h.  A board without one (the emulated boards: the
+ * emulator's clock is fixed) runs at BOARD_CPU_HZ with its UART at
+ * BOARD_UART_PCLK_HZ (board_config.h): the default board_clock_init() below.
+ * Boards without any pin macro (the MPS2 image: its UART is always clocked) get
+ * the empty pin set-up.
  *
  * Under QEMU (netduinoplus2) RCC and GPIO are unimplemented devices: these
  * writes are accepted and ignored, so the same code runs on the emulated board.
@@ -20,6 +25,14 @@
 #define GPIO_PUPDR(p) REG32((p) + 0x0Cu)
 #define GPIO_AFRL(p) REG32((p) + 0x20u)
 #define GPIO_AFRH(p) REG32((p) + 0x24u)
+
+#if !defined(BOARD_CLOCK_TREE)
+board_clocks_t board_clock_init(void)
+{
+    board_clocks_t c = {BOARD_CPU_HZ, BOARD_UART_PCLK_HZ};
+    return c;
+}
+#endif
 
 #if defined(BOARD_PINS_F4_USART2) || defined(BOARD_PINS_L4_USART2) || defined(BOARD_PINS_H7_USART3)
 /* Pin `pin` of port `port` to alternate function `af`, high speed; RX gets a pull-up. */

@@ -27,15 +27,15 @@
 #define INT_RX (1u << 1)
 #define INT_RXOVR (1u << 3)
 
-#define UART_BAUDDIV_VALUE (BOARD_UART_PCLK_HZ / BOARD_UART_BAUD)
-#if UART_BAUDDIV_VALUE < 16
+/* The MPS2 clock is fixed (BOARD_UART_PCLK_HZ, board_config.h): check it here. */
+#if BOARD_UART_PCLK_HZ / BOARD_UART_BAUD < 16
 #error "CMSDK UART: BAUDDIV must be at least 16"
 #endif
 
-void board_uart_hw_init(void)
+void board_uart_hw_init(uint32_t clock_hz)
 {
     UART_CTRL = 0u;
-    UART_BAUDDIV = UART_BAUDDIV_VALUE;
+    UART_BAUDDIV = clock_hz / BOARD_UART_BAUD;
     UART_INTCLEAR = 0xFu;
     UART_STATE = STATE_RXOVR; /* write 1 to clear */
     UART_CTRL = CTRL_TXEN | CTRL_RXEN | CTRL_RXINTEN;

@@ -37,15 +37,14 @@
 #define CR1_RXNEIE (1u << 5)
 #define CR1_UE (1u << 13)
 
-/* Oversampling by 16: BRR = fPCLK / baud, rounded (mantissa.fraction in one). */
-#define USART_BRR_VALUE ((BOARD_UART_PCLK_HZ + BOARD_UART_BAUD / 2u) / BOARD_UART_BAUD)
-
-void board_uart_hw_init(void)
+/* Oversampling by 16: BRR = fPCLK / baud, rounded (mantissa.fraction in one),
+ * from the clock in effect (board_clock_init() may have fallen back). */
+void board_uart_hw_init(uint32_t clock_hz)
 {
     USART_CR1 = 0u;
     USART_CR2 = 0u; /* 1 stop bit */
     USART_CR3 = 0u; /* no flow control, no DMA */
-    USART_BRR = USART_BRR_VALUE;
+    USART_BRR = (clock_hz + BOARD_UART_BAUD / 2u) / BOARD_UART_BAUD;
     USART_CR1 = CR1_UE | CR1_TE | CR1_RE | CR1_RXNEIE; /* 8N1 */
     (void)USART_SR;
     (void)USART_DR; /* drop a stale byte and error flags */

@@ -33,14 +33,14 @@
 #define ISR_TXE (1u << 7)
 #define ICR_ERRORS (ISR_PE | ISR_FE | ISR_NF | ISR_ORE) /* PECF, FECF, NECF, ORECF */
 
-#define USART_BRR_VALUE ((BOARD_UART_PCLK_HZ + BOARD_UART_BAUD / 2u) / BOARD_UART_BAUD)
-
-void board_uart_hw_init(void)
+/* Oversampling by 16: BRR = kernel clock / baud, rounded, from the clock in
+ * effect (board_clock_init() may have fallen back). */
+void board_uart_hw_init(uint32_t clock_hz)
 {
     USART_CR1 = 0u;
     USART_CR2 = 0u;
     USART_CR3 = 0u;
-    USART_BRR = USART_BRR_VALUE; /* oversampling by 16 */
+    USART_BRR = (clock_hz + BOARD_UART_BAUD / 2u) / BOARD_UART_BAUD;
     USART_ICR = ICR_ERRORS;
     USART_CR1 = CR1_TE | CR1_RE | CR1_RXNEIE | CR1_UE;
     nvic_enable_irq(BOARD_UART_IRQ);

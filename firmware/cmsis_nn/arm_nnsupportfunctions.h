@@ -200,6 +200,10 @@ void resilinet_nn_dot_2x_s8(const int8_t *x,
 /* sum_i w[i] * col[i] with col an offset-corrected int16 im2col column (layout: resilinet_nn_im2col_index). */
 int32_t resilinet_nn_dot_s8_s16(const int16_t *col, const int8_t *w, int32_t n);
 
+/* sum_i w[i] * x[i] over n contiguous int16 activations, exact in 64 bits (the 16x8 kernels;
+ * resilinet_nn_dot_s16.c). */
+int64_t resilinet_nn_dot_s8_s16_wide(const int8_t *w, const int16_t *x, int32_t n);
+
 /* Two such columns against one weight row. */
 void resilinet_nn_dot_2x_s8_s16(const int16_t *col0,
                                 const int16_t *col1,
@@ -344,5 +348,14 @@ static inline resilinet_u32a *resilinet_nn_s8_to_s16_unordered_with_offset(resil
     return dst;
 }
 #endif /* RESILINET_HAS_DSP */
+
+/* TFLite MultiplyByQuantizedMultiplier for a 64-bit accumulator (the 16x8 kernels): the multiplier is
+ * rounded to 16 bits and one rounding shift follows, in both TFLM rounding modes. */
+static inline int32_t resilinet_nn_requantize_s64(const int64_t val, const int32_t multiplier, const int32_t shift)
+{
+    const int32_t reduced = multiplier < 0x7FFF0000 ? ((multiplier + (1 << 15)) >> 16) : 0x7FFF;
+    const int32_t total_shift = 15 - shift;
+    return (int32_t)((val * reduced + ((int64_t)1 << (total_shift - 1))) >> total_shift);
+}
 
 #endif /* ARM_NNSUPPORTFUNCTIONS_H */

@@ -360,6 +360,8 @@ void link_hello_pack(const link_hello_t *h, uint8_t out[LINK_HELLO_LEN])
     put_u32(&out[12], h->flash_bytes);
     put_u32(&out[16], h->arena_bytes);
     put_u32(&out[20], h->cpu_hz);
+    out[24] = h->cycle_counter;
+    out[25] = out[26] = out[27] = 0u; /* reserved */
 }
 
 link_status_t link_hello_unpack(const uint8_t *payload, size_t len, link_hello_t *h)
@@ -377,6 +379,7 @@ link_status_t link_hello_unpack(const uint8_t *payload, size_t len, link_hello_t
     h->flash_bytes = get_u32(&payload[12]);
     h->arena_bytes = get_u32(&payload[16]);
     h->cpu_hz = get_u32(&payload[20]);
+    h->cycle_counter = payload[24];
     return LINK_OK;
 }
 

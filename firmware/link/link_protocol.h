@@ -253,7 +253,17 @@ link_status_t link_sample_unpack(const uint8_t *payload, size_t len, uint32_t *c
                                  const uint8_t **tensor, size_t *tensor_len);
 
 #define LINK_MODEL_HASH_LEN 8u
-#define LINK_HELLO_LEN 24u
+#define LINK_HELLO_LEN 28u
+/* Which counter a node's cycle counts (RESULT, STATS) come from: the host needs
+ * it to say what they are (true cycles on silicon; under QEMU -icount SysTick
+ * counts virtual time, i.e. instructions).  0 in a HELLO of an older version
+ * (24 bytes) that did not say. */
+typedef enum {
+    LINK_COUNTER_UNKNOWN = 0,
+    LINK_COUNTER_SYSTICK = 1, /* SysTick on the core clock, its phase restarted per inference */
+    LINK_COUNTER_DWT = 2      /* DWT->CYCCNT */
+} link_counter_t;
+
 typedef struct {
     uint8_t model_hash[LINK_MODEL_HASH_LEN]; /* first 8 bytes of the model's SHA-256 */
     uint8_t fw_major;
@@ -262,6 +272,7 @@ typedef struct {
     uint32_t flash_bytes;  /* flash used by the firmware image */
     uint32_t arena_bytes;  /* tensor arena size */
     uint32_t cpu_hz;       /* core clock, to turn cycles into seconds */
+    uint8_t cycle_counter; /* link_counter_t; 3 reserved (zero) bytes follow on the wire */
 } link_hello_t;
 
 void link_hello_pack(const link_hello_t *h, uint8_t out[LINK_HELLO_LEN]);
@@ -286,7 +297,15 @@ typedef enum {
     LINK_STAT_CYCLES_LO = 14,   /* cycles spent in inferences since boot: u64, low word */
     LINK_STAT_CYCLES_HI = 15,   /*   ... high word */
     LINK_STAT_CYCLES_MAX = 16,  /* the longest inference since boot or RESET */
-    LINK_STAT_COUNT = 17
+    /* 17..23: the rest of the runtime's counters (node_counters_t), since boot */
+    LINK_STAT_SAMPLES_DOWN = 17,  /* samples without usable input: LINK_DOWN sent instead */
+    LINK_STAT_LATE_INPUTS = 18,   /* inputs of a sample that was already computed */
+    LINK_STAT_EVICTIONS = 19,     /* samples computed early for want of a free slot */
+    LINK_STAT_UNKNOWN_LINKS = 20, /* DATA/LINK_DOWN on a link the node does not consume */
+    LINK_STAT_BAD_TENSORS = 21,   /* DATA whose tensor size is not the link's */
+    LINK_STAT_INVOKE_ERRORS = 22, /* model invocations that failed */
+    LINK_STAT_TX_ERRORS = 23,     /* frames the UART sink refused */
+    LINK_STAT_COUNT = 24
 } link_stat_t;
 
 #define LINK_STATS_LEN (4u * LINK_STAT_COUNT)

@@ -39,6 +39,9 @@ int main(void)
         .rx_overruns = board_uart_overruns,
         .flash_bytes = board_flash_bytes(),
         .cpu_hz = board_cpu_hz(),
+        /* the host labels the counts by it: true cycles (DWT, or SysTick on silicon) or, under QEMU
+         * -icount, SysTick's virtual time = instructions */
+        .cycle_counter = board_cycles_from_dwt() ? LINK_COUNTER_DWT : LINK_COUNTER_SYSTICK,
     };
     (void)node_init(&app.node, &node_config, &platform, app.frame, sizeof app.frame, app.slots,
                     sizeof app.slots, app.outputs, sizeof app.outputs);

@@ -164,6 +164,7 @@ static void send_hello(node_t *n, uint8_t dst, uint16_t seq)
     h.fw_patch = NODE_FW_VERSION_PATCH;
     h.flash_bytes = n->plat.flash_bytes;
     h.cpu_hz = n->plat.cpu_hz;
+    h.cycle_counter = n->plat.cycle_counter;
     link_hello_pack(&h, payload);
     link_chunk_t chunk = {payload, sizeof payload};
     send_frame(n, LINK_TYPE_HELLO, dst, LINK_NONE, seq, &chunk, 1u);
@@ -180,6 +181,13 @@ void node_get_stats(const node_t *n, link_stats_t *s)
     s->value[LINK_STAT_CYCLES_LO] = (uint32_t)(n->counters.cycles_total & 0xFFFFFFFFu);
     s->value[LINK_STAT_CYCLES_HI] = (uint32_t)(n->counters.cycles_total >> 32);
     s->value[LINK_STAT_CYCLES_MAX] = n->counters.cycles_max;
+    s->value[LINK_STAT_SAMPLES_DOWN] = n->counters.samples_down;
+    s->value[LINK_STAT_LATE_INPUTS] = n->counters.late_inputs;
+    s->value[LINK_STAT_EVICTIONS] = n->counters.evictions;
+    s->value[LINK_STAT_UNKNOWN_LINKS] = n->counters.unknown_links;
+    s->value[LINK_STAT_BAD_TENSORS] = n->counters.bad_tensors;
+    s->value[LINK_STAT_INVOKE_ERRORS] = n->counters.invoke_errors;
+    s->value[LINK_STAT_TX_ERRORS] = n->counters.tx_errors;
 }
 
 static void send_stats(node_t *n, uint8_t dst, uint16_t seq)

@@ -161,6 +161,7 @@ typedef struct {
     uint32_t (*rx_overruns)(void); /* bytes the UART lost (may be NULL) */
     uint32_t flash_bytes;         /* HELLO */
     uint32_t cpu_hz;              /* HELLO */
+    uint8_t cycle_counter;        /* HELLO: link_counter_t of cycles_start/stop */
 } node_platform_t;
 
 /* ---- State ------------------------------------------------------------------- */

@@ -47,6 +47,8 @@ PLATFORM_DIR = PLATFORMIO_DIR / "platform-resilinet-qemu"
 #: The dev-platform of environments that cannot run yet: pio run stops with their custom_resilinet_stop.
 GUARD_PLATFORM_DIR = PLATFORMIO_DIR / "platform-resilinet-guard"
 REAL_BOARD_SCRIPT = PLATFORMIO_DIR / "resilinet_env.py"
+#: Where ``pio device monitor`` finds our filter (``monitor_dir``), and its name.
+MONITOR_DIR, MONITOR_FILTER = REPO_ROOT / "monitor", "resilinet"
 #: Arm's CMSIS-NN release the real-board environments build against (s8 API as firmware/cmsis_nn).
 CMSIS_NN_RELEASE = "7.0.0"
 CMSIS_NN_URL = f"https://github.com/ARM-software/CMSIS-NN/archive/refs/tags/v{CMSIS_NN_RELEASE}.zip"
@@ -275,13 +277,20 @@ def _real_env(node: IniNode, env: str, board: Board, spec: NodeBuildSpec, core_d
         "upload_protocol = stlink",
         "; several Nucleos on one host: pick this node's ST-LINK, e.g. upload_flags = -c \"hla_serial <serial>\"",
         "; and monitor_port = /dev/serial/by-id/usb-STMicroelectronics_STM32_STLink_<serial>-if02",
-        "debug_tool = stlink",
-        f"monitor_speed = {board.uart.baud}"], IniEnv(env, platform=pio.platform)
+        "debug_tool = stlink"], IniEnv(env, platform=pio.platform)
 
 
 def cmsis_nn_dir(env: str) -> str:
     """Where lib_deps puts Arm's CMSIS-NN for ``env`` (PlatformIO expands it to an absolute path)."""
     return f"${{platformio.libdeps_dir}}/{env}/CMSIS-NN"
+
+
+def monitor_lines(board: Board) -> list[str]:
+    """``pio device monitor``: the board's baud (its firmware's, board.toml ``uart.baud``) and the filter that
+    shows the node's frames as lines (monitor/filter_resilinet.py; latin-1 hands it every byte unchanged)."""
+    return [f"; pio device monitor: {board.uart.baud} baud, frames as lines (filter {MONITOR_FILTER}: keys h = HELLO, "
+            f"s = STATS)",
+            f"monitor_speed = {board.uart.baud}", f"monitor_filters = {MONITOR_FILTER}", "monitor_encoding = latin-1"]
 
 
 def _env_section(node: IniNode, preset: str, build_dir: Path, work_dir: Path,
@@ -305,6 +314,7 @@ def _env_section(node: IniNode, preset: str, build_dir: Path, work_dir: Path,
             else p.resolve().as_posix()
 
     shared = [f"custom_resilinet_board = {board.name}", f"custom_resilinet_repo = {REPO_ROOT.resolve().as_posix()}"]
+    shared += monitor_lines(board)
     shared += _ini_list("build_src_filter", [f"+<{view_path(s, work_dir)}>" for s in spec.sources])
     shared += _ini_list("build_flags", [*spec.cflags, *spec.defines] + [f"-I{final(d)}" for d in spec.include_dirs])
     title = [f"[env:{env}]",
@@ -339,7 +349,7 @@ def render_platformio_ini(preset: str, nodes: Sequence[IniNode], build_dir: Path
         "; pio run [-e <env>]              build the node images",
         "; pio run [-e <env>] -t upload    emulated board: (re)start it in QEMU, recorded in pio/uploads.json",
         ";                                 real board: flash it through its ST-LINK",
-        "; pio device monitor -e <env>     the node's UART (emulated: double every 0x00 you send, platformio/README.md)",
+        "; pio device monitor -e <env>     the node's frames, one line each (keys: h = HELLO, s = STATS; platformio/README.md)",
         f"; python -m host.deploy.pio_project stop {where}   stop the build's emulated boards",
         "; Offline: .pio-core is prepared by scripts/setup.sh (python -m host.deploy.pio_project prepare).",
         "",
@@ -348,6 +358,7 @@ def render_platformio_ini(preset: str, nodes: Sequence[IniNode], build_dir: Path
         f"build_dir = {(build_dir / 'pio' / 'build').as_posix()}",  # PlatformIO empties it when the ini changes
         f"src_dir = {source_view(build_dir).as_posix()}",
         f"boards_dir = {boards_dir(build_dir).as_posix()}",
+        f"monitor_dir = {MONITOR_DIR.resolve().as_posix()}",
         "default_envs = " + ", ".join(e.env for e in envs.values()),
     ]
     if gates:

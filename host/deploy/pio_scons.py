@@ -20,7 +20,8 @@ def configure_env(env: Any) -> None:
     """Add host.deploy.firmware's link step to a PlatformIO SCons environment.
 
     Linker flags (cpu flags, ``LINK_FLAGS``, stack size, map file), ``LDSCRIPT_PATH`` = sections.ld (the
-    core passes ``-T`` itself) and ``$BUILD_DIR/memory.ld`` from boards/<board>/board.toml; for real boards
+    core passes ``-T`` itself), ``$BUILD_DIR/memory.ld`` and the generated ``board_clock.h`` from
+    boards/<board>/board.toml; for real boards
     with Arm's CMSIS-NN, its ``Source/*/*.c``.
     """
     board = load_board(env.GetProjectOption("custom_resilinet_board", "") or env.subst("$BOARD"))
@@ -30,6 +31,8 @@ def configure_env(env: Any) -> None:
     text = tc.memory_ld(board)
     if not memory.exists() or memory.read_text() != text:
         memory.write_text(text)
+    # board_clock.h: platformio.ini names its folder too, but the cache may have been wiped or moved since
+    env.Append(CPPPATH=[str(tc.write_board_headers(board))])
     env.Replace(LDSCRIPT_PATH=str(tc.SECTIONS_LD))
     env.Prepend(LIBPATH=[str(build_dir)])
     env.Append(LINKFLAGS=[*tc.cpu_flags(board), *tc.LINK_FLAGS, f"-Wl,--defsym=__stack_size={tc.DEFAULT_STACK_BYTES}",

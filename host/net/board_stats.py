@@ -15,8 +15,11 @@ from typing import Any, Mapping
 
 from host.net import protocol as P
 
+#: The runtime's own counters (STATS 17..23): what the report lists per board when they are not 0.
+RUNTIME_FIELDS = ("samples_down", "late_inputs", "evictions", "unknown_links", "bad_tensors", "invoke_errors",
+                  "tx_errors")
 STATS_FIELDS = ("rx_frames", "tx_frames", "rx_crc", "rx_truncated", "rx_length", "rx_duplicate", "rx_stale",
-                "rx_overrun", "input_timeouts", "samples")
+                "rx_overrun", "input_timeouts", "samples", *RUNTIME_FIELDS)
 #: Seconds between the STATS requests to every live board during a run.
 STATS_POLL_S = 2.0
 

@@ -16,10 +16,12 @@ each board) and compares every DATA tensor and RESULT byte for byte.
     python -m host.harness --sweep --samples 100             # every failure configuration + averages
     python -m host.harness --port iot=/dev/ttyACM0 --port edge=socket://10.0.0.5:4000   # real/remote boards
     python -m host.harness --kill edge@40:80                 # crash edge's QEMU at sample 40, reboot at 80
+    python -m host.harness --labgrid 127.0.0.1:20408 --kill edge@40:80   # a labgrid farm: power-cycle edge
     python -m host.harness --start-boards | --stop-boards    # keep emulated boards running between runs
 
 Boards: a ``--port`` URL, else the emulated board ``pio run -t upload`` started (``<build>/pio/uploads.json``,
 left running), else one started by ``--start-boards``, else one launched for the run (stopped at its end).
+With ``--labgrid``, every node without ``--port`` is its labgrid place's board (``python -m host.net.farm``).
 Every option is checked before a board is opened: a bad one is one ``error:`` line and exit status 2.
 
 Writes ``<build>/harness/harness.md/.json/.png`` (``harness_sweep.*`` for ``--sweep``; ``--out`` moves them,
@@ -40,7 +42,9 @@ from pathlib import Path
 from typing import Any, Iterable, NoReturn, Sequence
 
 from host.net.checks import check_sample
+from host.net.cycle_counts import counter_name
 from host.net.harness_report import print_console, progress_bar, write_reports
+from host.net.labgrid_client import AcquiredPlaces
 from host.net.launch import BoardError, start_boards, stop_boards
 from host.net.plan import DEFAULT_SAMPLES, RunPlan, as_kill_spec, default_build, kill_spec, pick_samples, \
     port_spec
@@ -70,27 +74,29 @@ def board_table(dep: Deployment, boards: Boards) -> dict[str, dict[str, Any]]:
     """The report's boards: where each one is, how it was found, and what its HELLO said."""
     table: dict[str, dict[str, Any]] = {
         n: {"node_id": d.id, "board": d.board, "url": boards.urls[n], "attached": boards.attached[n],
-            "model_hash": d.model_hash.hex()} for n, d in dep.nodes.items()}
+            "baud": boards.bauds[n], "model_hash": d.model_hash.hex()} for n, d in dep.nodes.items()}
     for n, h in boards.hello.items():
         table[n].update(fw=".".join(map(str, h.fw_version)), flash_bytes=h.flash_bytes,
-                        arena_bytes=h.arena_bytes, cpu_hz=h.cpu_hz)
+                        arena_bytes=h.arena_bytes, cpu_hz=h.cpu_hz, cycle_counter=counter_name(h.cycle_counter))
     return table
 
 
 def run_harness(build: str | Path, *, ports: dict[str, str] | None = None, dead: Iterable[str] = (),
                 cut_links: Iterable[str] = (), loss: float = 0.0, corrupt: float = 0.0,
                 deadline_ms: float | None = None, samples: int | None = DEFAULT_SAMPLES, seed: int = 0,
-                sweep: bool = False, window: int = 3, baud: int = 115200, out: Path | None = None,
+                sweep: bool = False, window: int = 3, baud: int | None = None, out: Path | None = None,
                 json_path: Path | None = None, kills: Sequence[KillSpec | tuple[str, int, int | None]] = (),
                 hooks: dict[int, list[Hook]] | None = None,
                 stop: threading.Event | None = None, abandon: threading.Event | None = None,
                 console: Any = None, progress: bool = True, write: bool = True,
-                hello_timeout: float = 8.0) -> HarnessResult:
+                hello_timeout: float = 8.0, labgrid: str | None = None, places: dict[str, str] | None = None,
+                place_prefix: str | None = None) -> HarnessResult:
     """Everything ``python -m host.harness`` does, as a function (the tests call it)."""
     plan = RunPlan(build=Path(build), ports=dict(ports or {}), dead=frozenset(dead), cut_links=frozenset(cut_links),
                    loss=loss, corrupt=corrupt, deadline_ms=deadline_ms, samples=samples, seed=seed, sweep=sweep,
                    window=window, baud=baud, out=out, json_path=json_path,
-                   kills=tuple(as_kill_spec(k) for k in kills), hello_timeout=hello_timeout)
+                   kills=tuple(as_kill_spec(k) for k in kills), hello_timeout=hello_timeout, labgrid=labgrid,
+                   places=dict(places or {}), place_prefix=place_prefix)
     return run_plan(plan, hooks=hooks, stop=stop, abandon=abandon, console=console, progress=progress, write=write)
 
 
@@ -110,7 +116,10 @@ def run_plan(plan: RunPlan, *, hooks: dict[int, list[Hook]] | None = None, stop:
     log = (lambda s: console.log(s)) if console is not None else None
     runs: list[RunRecord] = []
     summaries: list[dict[str, Any]] = []
-    with Network(dep, ports=plan.ports, baud=plan.baud, log=log, hello_timeout=plan.hello_timeout) as net:
+    # --labgrid: the places are acquired before the boards are opened and released after they are closed
+    with AcquiredPlaces(plan.labgrid, plan.places, {k.node for k in plan.kills}) as farm, \
+            Network(dep, ports={**plan.ports, **farm.urls}, baud=plan.baud, log=log, hello_timeout=plan.hello_timeout,
+                    power=farm.power) as net:
         boards = board_table(dep, net.boards)
         for i, cfg in enumerate(plan.run_configs(dep)):
             if stop is not None and stop.is_set():
@@ -156,7 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="attach a real or remote board (any pyserial URL); the others are the boards pio run -t "
                          "upload started, else emulated boards launched for the run. NODE (here and in every "
                          "option): its name, node<id> or the id (edge, node2, 2)")
-    ap.add_argument("--baud", type=int, default=115200, help="baud rate of real serial ports (default 115200)")
+    ap.add_argument("--baud", type=int, default=None, help="baud rate of real serial ports, for every node "
+                    "(default: each node's board baud, uart.baud in boards/<board>/board.toml, which its "
+                    "firmware uses)")
     ap.add_argument("--drop", action="append", default=[], metavar="NODE",
                     help="fail a node: it gets nothing, LINK_DOWN is sent in its name (repeatable)")
     ap.add_argument("--drop-link", action="append", default=[], metavar="A->B",
@@ -177,8 +188,16 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the JSON report here")
     ap.add_argument("--out", type=Path, default=None, help="report directory (default <build>/harness)")
     ap.add_argument("--kill", type=kill_spec, action="append", default=[], metavar="NODE@K[:M]",
-                    help="emulated boards: kill NODE's QEMU before sample K, boot it again before sample M "
+                    help="emulated boards (or --labgrid places with a power switch): kill NODE's QEMU (cut its "
+                         "power) before sample K, boot it again before sample M "
                          "(sample M is sent once it answered)")
+    ap.add_argument("--labgrid", default=None, metavar="HOST:PORT",
+                    help="a labgrid coordinator: acquire every node's place (<prefix>-<node>), use its serial port, "
+                         "switch its power for --kill, release it at the end (python -m host.net.farm)")
+    ap.add_argument("--place", type=port_spec, action="append", default=[], metavar="NODE=PLACE",
+                    help="with --labgrid: the place of NODE (default <prefix>-<node>)")
+    ap.add_argument("--place-prefix", default=None, metavar="PREFIX",
+                    help="with --labgrid: places are PREFIX-<node> (default: the build directory's name)")
     ap.add_argument("--hello-timeout", type=float, default=8.0, help="seconds to wait for each board's HELLO")
     ap.add_argument("--quiet", action="store_true", help="no progress bar and tables")
     ap.add_argument("--start-boards", action="store_true", help="start the emulated boards in the background")

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from host.net.board_stats import RUNTIME_FIELDS
 from host.net.records import RunRecord
 from host.net.reference import Deployment
 
@@ -21,24 +22,57 @@ def _node_rows(s: dict[str, Any]) -> list[list[str]]:
     rows = []
     for name, v in s["nodes"].items():
         d = v["stats_delta"] or {}
-        cyc = v["cycles"]
         rows.append([name + (f" (rebooted {v['reboots']}x)" if v.get("reboots") else ""), v["node_id"],
                      f"{v['identical']}/{v['compared']}" + (f" ({_pct(v['bit_exact'])} %)" if v["compared"] else ""),
                      v["mismatch"], v["no_output_agreed"], v["silent"] + v["not_fed"],
                      ", ".join(f"{k} {n}" for k, n in (v["mux"] or {}).items()) or "—",
-                     f"{cyc['mean']:,.0f}" if cyc else "—",
-                     f"{v['ms_mean']:.2f}" if v["ms_mean"] is not None else "—",
+                     *_compute_cells(v["compute"]),
                      d.get("samples", "—"), d.get("rx_crc", "—"), v["corrupted_frames_sent"],
-                     d.get("input_timeouts", "—"), d.get("rx_overrun", "—")])
+                     d.get("input_timeouts", "—"), d.get("rx_overrun", "—"), _runtime_cell(d)])
     return rows
 
 
+def _runtime_cell(d: dict[str, int]) -> str:
+    """The runtime's other STATS counters of a run (late inputs, evictions, errors, ...) that are not 0."""
+    return ", ".join(f"{f.replace('_', ' ')} {d[f]}" for f in RUNTIME_FIELDS if d.get(f)) or ("none" if d else "—")
+
+
+def _ms_cell(c: dict[str, Any]) -> str:
+    """Silicon milliseconds, or under emulation only their lower bound, marked as such."""
+    if c["ms_mean"] is not None:
+        return f"{c['ms_mean']:.2f}"
+    return f"≥ {c['ms_lower_bound']:.2f}" if c["ms_lower_bound"] is not None else "—"
+
+
+def _compute_cells(c: dict[str, Any] | None, short: bool = False) -> list[str]:
+    """compute/sample, what it counts (``short``: the unit alone, for the console), ms/sample
+    (host.net.cycle_counts)."""
+    if not c:
+        return ["—", "—", "—"]
+    return [f"{c['mean']:,.0f}", c["unit"] if short else c["label"], _ms_cell(c)]
+
+
+#: What each kind of compute figure is (the note under a run's node table).
+COMPUTE_NOTES = {
+    "instructions": "{label}: the emulated board's SysTick counts virtual time, which QEMU -icount shift=0 advances "
+                    "1 ns per executed instruction, so counts × 1e9 / clock = instructions executed (not cycles; "
+                    "no cycle estimate yet). Its ms/sample is a lower bound (≥): the instructions at 1 cycle each "
+                    "at the board's clock; QEMU's own time is virtual, not the silicon's.",
+    "cycles": "{label}: core cycles counted on the board; ms/sample = cycles / its clock.",
+}
+
+
+def _compute_note(s: dict[str, Any], emphasis: str = "*") -> str:
+    labels = {(v["compute"]["unit"], v["compute"]["label"]) for v in s["nodes"].values() if v["compute"]}
+    return " ".join(COMPUTE_NOTES[u].format(label=f"{emphasis}{lab}{emphasis}") for u, lab in sorted(labels))
+
+
 #: How the report says where a board came from (host.net.launch.BoardSource.how).
-BOARD_ORIGIN = {"port": "--port", "uploaded": "uploaded (pio run -t upload; left running)",
+BOARD_ORIGIN = {"port": "--port", "labgrid": "labgrid place (--labgrid)", "uploaded": "uploaded (pio run -t upload; left running)",
                 "running": "--start-boards (left running)", "launched": "launched for this run"}
 NODE_HEADER = ["node", "id", "bit-exact answers", "mismatch", "both no output", "not fed / silent", "mux choice",
-               "cycles/sample", "ms @ clock", "STATS samples", "STATS CRC drops", "corrupted sent",
-               "input timeouts", "overruns"]
+               "compute/sample", "counted as", "ms/sample", "STATS samples", "STATS CRC drops", "corrupted sent",
+               "input timeouts", "overruns", "board counters"]
 LINK_HEADER = ["link", "DATA", "LINK_DOWN", "RESULT", "wire B", "payload B", "tensor B", "overhead B",
                "overhead % of tensor", "wire B/sample"]
 
@@ -148,9 +182,10 @@ def build_report(dep: Deployment, report: dict[str, Any]) -> str:
              "",
              "## Boards",
              "",
-             md_table(["node", "id", "board", "port", "how", "firmware", "flash B", "arena B", "clock Hz"],
+             md_table(["node", "id", "board", "port", "how", "firmware", "cycle counter", "flash B", "arena B",
+                       "clock Hz"],
                       [[dep.node_label(n), b["node_id"], b["board"], f"`{b['url']}`", BOARD_ORIGIN[b["attached"]],
-                        b.get("fw") or "—",
+                        b.get("fw") or "—", b.get("cycle_counter") or "—",
                         b.get("flash_bytes") or "—", b.get("arena_bytes") or "—", b.get("cpu_hz") or "—"]
                        for n, b in report["boards"].items()]),
              "",
@@ -183,7 +218,8 @@ def build_report(dep: Deployment, report: dict[str, Any]) -> str:
         if s["corrupt"]["frames_corrupted"]:
             lines += [f"Corrupted frames sent: {s['corrupt']['frames_corrupted']}; CRC drops counted by the "
                       f"boards' STATS: {s['corrupt']['crc_drops_by_boards']}.", ""]
-        lines += [md_table(NODE_HEADER, _node_rows(s)), "", md_table(LINK_HEADER, _link_rows(s["wire"])), ""]
+        lines += [md_table(NODE_HEADER, _node_rows(s)), ""] + ([_compute_note(s), ""] if _compute_note(s) else [])
+        lines += [md_table(LINK_HEADER, _link_rows(s["wire"])), ""]
         if s["events"]:
             lines += ["Board events:", ""] + [f"* {_event_text(dep, e, '**')}" for e in s["events"]] + [""]
         if s["mismatches"]:
@@ -246,16 +282,18 @@ def print_console(dep: Deployment, report: dict[str, Any], console: Any) -> None
             d = v["stats_delta"] or {}
             nrows.append([name, f"{v['identical']}/{v['compared']}", v["mismatch"],
                           ", ".join(f"{k} {n}" for k, n in (v["mux"] or {}).items()) or "—",
-                          f"{v['cycles']['mean']:,.0f}" if v["cycles"] else "—",
-                          f"{v['ms_mean']:.2f}" if v["ms_mean"] is not None else "—",
+                          *_compute_cells(v["compute"], short=True),
                           f"{d.get('rx_crc', '—')}/{v['corrupted_frames_sent']}", d.get("input_timeouts", "—"),
                           v["late_inputs"]])
-        console.print(table("nodes", ["node", "bit-exact", "mism", "mux", "cycles", "ms", "CRC/corr",
+        console.print(table("nodes", ["node", "bit-exact", "mism", "mux", "per sample", "unit", "ms",
+                                      "CRC/corr",
                                       "in.t/o", "late"], nrows))
         wrows = [[k, sum(w["frames"].values()), f"{w['wire_bytes']:,}", f"{w['tensor_bytes']:,}",
                   f"{w['overhead_pct_of_tensor']:.2f}" if w["overhead_pct_of_tensor"] is not None else "—",
                   w["wire_bytes_per_sample"]] for k, w in s["wire"].items()]
         console.print(table("wire per link", ["link", "frames", "wire B", "tensor B", "ovh %", "B/sample"], wrows))
+        if _compute_note(s):
+            console.print(_compute_note(s, emphasis=""), markup=False)
         console.print(f"samples lost and why: {_reason_text(s)}")
         console.print(_answers_text(s))
         for line in _reboot_text(dep, s):

@@ -20,13 +20,22 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Protocol
 
 from host.net.reference import Deployment
 
 
 class BoardError(RuntimeError):
     """A board that cannot be used: silent port, wrong node id or model hash (the message names them)."""
+
+
+class PowerSwitch(Protocol):
+    """The power switch of a board attached by URL (a labgrid place's: :mod:`host.net.labgrid_client`);
+    ``--kill`` cuts its power and switches it on again instead of killing a QEMU."""
+
+    def off(self) -> None: ...
+
+    def on(self) -> None: ...
 
 
 def boards_dir_of(build: Path) -> Path:
@@ -38,7 +47,8 @@ def boards_dir_of(build: Path) -> Path:
 class BoardSource:
     """Where one node's board comes from."""
 
-    how: str                      # port (--port) | uploaded (pio run -t upload) | running (--start-boards) | launched
+    how: str                      # port (--port) | labgrid (a place's port, power switched) | uploaded (pio run -t
+                                  # upload) | running (--start-boards) | launched
     url: str | None = None        # None: not launched yet
     mux: bool = False             # a QEMU mux chardev in front of its UART: writes double 0x00 (codegen.emulator)
     pidfile: Path | None = None   # uploaded and --start-boards boards: their QEMU's pid file
@@ -51,9 +61,10 @@ class BoardLauncher:
     """The URL of every node's board, and the emulated boards this harness launched."""
 
     def __init__(self, dep: Deployment, ports: Mapping[str, str] | None = None,
-                 boards_dir: Path | None = None) -> None:
+                 boards_dir: Path | None = None, power: Mapping[str, PowerSwitch] | None = None) -> None:
         self.dep = dep
         self.ports = dict(ports or {})
+        self.power = dict(power or {})   # node -> the power switch of its port's board (labgrid places)
         unknown = set(self.ports) - set(dep.nodes)
         if unknown:
             raise BoardError(f"--port for unknown node(s) {sorted(unknown)}; nodes are {dep.node_list()}")
@@ -104,7 +115,7 @@ class BoardLauncher:
         from codegen.emulator import pidfile_running
 
         if name in self.ports:
-            return BoardSource("port", self.ports[name])
+            return BoardSource("labgrid" if name in self.power else "port", self.ports[name])
         up = uploads.get(name)
         if up is not None and pidfile_running(up.pidfile):
             return BoardSource("uploaded", up.url, up.rx_buffer, Path(up.pidfile), up.port, up.env, up.board)
@@ -174,7 +185,9 @@ class BoardLauncher:
 
         src = self.sources.get(name)
         b = self.emulated.get(name)
-        if b is not None and b.pid is not None:
+        if name in self.power:
+            self.power[name].off()   # a power cut: the board behind the URL loses everything, like a crash
+        elif b is not None and b.pid is not None:
             os.kill(b.pid, signal.SIGKILL)
         elif src is not None and src.pidfile is not None and pidfile_running(src.pidfile):
             os.kill(int(src.pidfile.read_text().strip()), signal.SIGKILL)
@@ -187,7 +200,9 @@ class BoardLauncher:
         on a new port; an uploaded one as ``pio run -t upload`` does (recorded again in uploads.json); a
         ``--start-boards`` one on its port. Uploaded and ``--start-boards`` boards stay running afterwards."""
         src = self.sources.get(name)
-        if name in self.emulated:
+        if name in self.power:
+            self.power[name].on()    # a cold boot; the reviver reopens the same URL until the board answers
+        elif name in self.emulated:
             self.emulated[name].restart()
         elif src is not None and src.how == "uploaded" and src.pidfile is not None:
             from host.deploy.pio_upload import upload

@@ -79,6 +79,22 @@ def kill_text(k: KillSpec) -> str:
     return f"{k.node}@{k.at}" + (f":{k.back}" if k.back is not None else "")
 
 
+def place_names(dep: Deployment, prefix: str | None = None, overrides: Mapping[str, str] | None = None,
+                skip: Iterable[str] = ()) -> dict[str, str]:
+    """node -> its labgrid place: ``<prefix>-<node>`` (prefix: the build directory's name), or the place
+    ``--place NODE=PLACE`` gave it; nodes in ``skip`` (attached with ``--port``) have none. The farm
+    (:mod:`host.net.farm`) names its exporter groups and places the same way."""
+    prefix = prefix or Path(dep.build).resolve().name
+    named: dict[str, str] = {}
+    for n, p in (overrides or {}).items():
+        name = resolve_node(dep, n, f"--place {n}={p}")
+        if name in skip:
+            raise ValueError(f"--place {n}={p}: {dep.node_label(name)} is attached with --port; give it one or "
+                             f"the other")
+        named[name] = p
+    return {n: named.get(n, f"{prefix}-{n}") for n in dep.nodes if n not in set(skip)}
+
+
 def as_kill_spec(k: KillSpec | tuple[str, int, int | None]) -> KillSpec:
     return k if isinstance(k, KillSpec) else KillSpec(*k)
 
@@ -130,11 +146,14 @@ class RunPlan:
     seed: int = 0
     sweep: bool = False
     window: int = 3
-    baud: int = 115200
+    baud: int | None = None   # --baud: every node's; None: each node's board baud (board.toml uart.baud)
     out: Path | None = None
     json_path: Path | None = None
     kills: tuple[KillSpec, ...] = ()
     hello_timeout: float = 8.0
+    labgrid: str | None = None                               # --labgrid: the coordinator of a board farm
+    places: Mapping[str, str] = field(default_factory=dict)  # --place NODE=PLACE (else <prefix>-<node>)
+    place_prefix: str | None = None                          # --place-prefix (default: the build's name)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, build: Path) -> "RunPlan":
@@ -147,7 +166,8 @@ class RunPlan:
         return cls(build=build, ports=ports, dead=frozenset(args.drop), cut_links=frozenset(args.drop_link),
                    loss=args.loss, corrupt=args.corrupt, deadline_ms=args.deadline, samples=args.samples or None,
                    seed=args.seed, sweep=args.sweep, window=args.window, baud=args.baud, out=args.out,
-                   json_path=args.json, kills=tuple(args.kill), hello_timeout=args.hello_timeout)
+                   json_path=args.json, kills=tuple(args.kill), hello_timeout=args.hello_timeout,
+                   labgrid=args.labgrid, places=dict(args.place), place_prefix=args.place_prefix)
 
     def check_options(self) -> None:
         """Every option that needs no deployment; raises ValueError naming the option and the fix."""
@@ -164,9 +184,12 @@ class RunPlan:
         if self.loss + self.corrupt > 1.0:
             raise ValueError(f"--loss {self.loss:g} --corrupt {self.corrupt:g}: one draw per frame decides both, so "
                              f"together they must be at most 1")
+        if (self.places or self.place_prefix) and not self.labgrid:
+            raise ValueError("--place / --place-prefix name labgrid places: give the coordinator with --labgrid "
+                             "HOST:PORT")
         if not self.hello_timeout > 0:
             raise ValueError(f"--hello-timeout {self.hello_timeout:g}: must be a positive number of seconds")
-        if not self.baud > 0:
+        if self.baud is not None and not self.baud > 0:
             raise ValueError(f"--baud {self.baud}: must be a positive baud rate (e.g. 115200)")
         for k in self.kills:
             where = f"--kill {kill_text(k)}"
@@ -197,7 +220,8 @@ class RunPlan:
             ports[name] = url
         kills = tuple(KillSpec(resolve_node(dep, k.node, f"--kill {kill_text(k)}"), k.at, k.back)
                       for k in self.kills)
-        plan = replace(self, dead=dead, cut_links=cut, ports=ports, kills=kills)
+        places = place_names(dep, self.place_prefix, self.places, skip=ports) if self.labgrid else {}
+        plan = replace(self, dead=dead, cut_links=cut, ports=ports, kills=kills, places=places)
         plan.check_failures(dep)
         plan.check_kills(dep)
         return plan
@@ -230,7 +254,7 @@ class RunPlan:
                 raise ValueError(f"{where}: {node} is attached with --port {self.ports[k.node]}, a board the "
                                  f"harness did not start and cannot restart; --kill works on emulated boards")
             board = load_board(dep.nodes[k.node].board)
-            if board.qemu is None:
+            if board.qemu is None and not self.labgrid:   # a labgrid place's power switch restarts any board
                 raise ValueError(f"{where}: {node} runs on {board.name}, a real board the harness cannot restart; "
                                  f"--kill works on emulated boards")
             if k.node in self.dead:

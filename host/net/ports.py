@@ -23,6 +23,7 @@ from typing import Any, Callable, Mapping
 
 from host.net import protocol as P
 from codegen.emulator import escape_mux
+from host.net.pumped_port import PumpedPort, needs_pump
 from host.net.reference import NodeInfo
 
 #: Bytes without a delimiter after which a port's buffer is dropped as oversize.
@@ -167,13 +168,14 @@ class Connection:
 
 
 def open_port(url: str, baud: int, timeout: float = 2.0, mux: bool = False) -> Any:
-    """Open a board's pyserial URL (``baud`` applies to real serial devices only)."""
+    """Open a board's pyserial URL (``baud`` applies to serial devices, also remote ones behind ``rfc2217://``).
+
+    A port without a file descriptor to select on (``rfc2217://``) is wrapped in a
+    :class:`~host.net.pumped_port.PumpedPort`."""
     from codegen.emulator import open_uart
 
-    port = open_uart(url, timeout=timeout, mux=mux)
-    if not url.startswith(("socket://", "rfc2217://", "loop://")):
-        port.baudrate = baud
-    return port
+    port = open_uart(url, timeout=timeout, mux=mux, baudrate=baud)
+    return PumpedPort(port, url) if needs_pump(port) else port
 
 
 
@@ -250,10 +252,10 @@ class PortSet:
                 return out
 
     def start_reviver(self, wanted: Callable[[str], bool], url_of: Callable[[str], tuple[str, bool] | None],
-                      baud: int) -> None:
+                      bauds: Mapping[str, int]) -> None:
         """Reopen the port of every board that is ``wanted`` back and has none (``url_of``: where to look now,
-        (URL, mux), None while it does not run); the reader thread gets a :class:`PortRevived` and checks its
-        HELLO. It looks every 0.2 s, and at once when :meth:`wake` is called (a board the harness restarted
+        (URL, mux), None while it does not run; ``bauds``: each node's baud rate); the reader thread gets a
+        :class:`PortRevived` and checks its HELLO. It looks every 0.2 s, and at once when :meth:`wake` is called (a board the harness restarted
         itself, or one that just went silent)."""
         def loop() -> None:
             tried: dict[str, float] = {}
@@ -275,7 +277,7 @@ class PortSet:
                     tried[name] = time.monotonic()
                     url, mux = where
                     try:
-                        port = open_port(url, baud, timeout=0.3, mux=mux)
+                        port = open_port(url, bauds[name], timeout=0.3, mux=mux)
                     except Exception:  # noqa: BLE001 -- not back yet
                         continue
                     self._inbox.put(PortRevived(name, port, url))

@@ -457,32 +457,43 @@ def parse_sample_payload(payload: bytes) -> tuple[int, bytes]:
     return struct.unpack_from("<I", payload)[0], bytes(payload[CYCLES_LEN:])
 
 
+class CycleCounter(IntEnum):
+    """What a node's cycle counts come from (HELLO byte 24, link_counter_t in C)."""
+    UNKNOWN = 0  # a 24-byte HELLO of an older firmware, which did not say
+    SYSTICK = 1  # SysTick on the core clock (under QEMU -icount: virtual time, i.e. instructions)
+    DWT = 2  # DWT->CYCCNT: true core cycles
+
+
 @dataclass(frozen=True)
 class Hello:
-    """HELLO payload (24 bytes); the node id is the frame's src."""
+    """HELLO payload (28 bytes; 24 before the cycle counter was added); the node id is the frame's src."""
 
     model_hash: bytes  # first 8 bytes of the model's SHA-256
     fw_version: tuple[int, int, int]  # (major u8, minor u8, patch u16)
     flash_bytes: int
     arena_bytes: int
     cpu_hz: int
+    cycle_counter: CycleCounter = CycleCounter.UNKNOWN  # then 3 reserved zero bytes
 
-    FORMAT = "<8sBBHIII"
+    FORMAT = "<8sBBHIIIB3x"
     SIZE = struct.calcsize(FORMAT)
+    MIN_SIZE = 24  # an older firmware's HELLO: still accepted, its counter UNKNOWN
 
     def pack(self) -> bytes:
         if len(self.model_hash) != 8:
             raise ValueError("model_hash must be 8 bytes")
         major, minor, patch = self.fw_version
-        return struct.pack(self.FORMAT, self.model_hash, major, minor, patch, self.flash_bytes, self.arena_bytes, self.cpu_hz)
+        return struct.pack(self.FORMAT, self.model_hash, major, minor, patch, self.flash_bytes, self.arena_bytes,
+                           self.cpu_hz, self.cycle_counter)
 
     @classmethod
     def unpack(cls, payload: bytes) -> Hello:
         """Trailing bytes (fields of later versions) are ignored."""
-        if len(payload) < cls.SIZE:
+        if len(payload) < cls.MIN_SIZE:
             raise FrameError(LinkStatus.LENGTH, f"HELLO needs {cls.SIZE} bytes, got {len(payload)}")
-        model_hash, major, minor, patch, flash, arena, hz = struct.unpack_from(cls.FORMAT, payload)
-        return cls(model_hash, (major, minor, patch), flash, arena, hz)
+        model_hash, major, minor, patch, flash, arena, hz = struct.unpack_from("<8sBBHIII", payload)
+        counter = payload[24] if len(payload) >= cls.SIZE and payload[24] in iter(CycleCounter) else 0
+        return cls(model_hash, (major, minor, patch), flash, arena, hz, CycleCounter(counter))
 
 
 @dataclass(frozen=True)
@@ -506,6 +517,14 @@ class Stats:
     cycles_lo: int = 0  # cycles spent in inferences since boot, u64 split in two
     cycles_hi: int = 0
     cycles_max: int = 0  # the longest inference since boot or RESET
+    samples_down: int = 0  # 17..23 (the runtime's other counters); an older firmware sends 0..16 only
+    late_inputs: int = 0
+    evictions: int = 0
+    unknown_links: int = 0
+    bad_tensors: int = 0
+    invoke_errors: int = 0
+    tx_errors: int = 0
+    MIN_FIELDS = 17  # an older firmware's STATS: still read, the later counters 0
 
     @property
     def cycles(self) -> int:
@@ -518,9 +537,9 @@ class Stats:
     @classmethod
     def unpack(cls, payload: bytes) -> Stats:
         """Counters beyond the known ones (later versions) are ignored."""
-        n = len(fields(cls))
-        if len(payload) < 4 * n or len(payload) % 4:
-            raise FrameError(LinkStatus.LENGTH, f"STATS needs {4 * n} bytes, got {len(payload)}")
+        n = min(len(fields(cls)), len(payload) // 4)
+        if n < cls.MIN_FIELDS or len(payload) % 4:
+            raise FrameError(LinkStatus.LENGTH, f"STATS needs {4 * len(fields(cls))} bytes, got {len(payload)}")
         return cls(*struct.unpack_from(f"<{n}I", payload))
 
     @classmethod

@@ -31,7 +31,7 @@ import numpy as np
 
 from host.net import protocol as P
 from host.net.faults import FrameAction, Faults, build_faults
-from host.net.launch import BoardLauncher
+from host.net.launch import BoardLauncher, PowerSwitch
 from host.net.ports import Connection
 from host.net.records import BoardEvent, RunConfig, RunRecord, SampleIn, SampleRecord, reason_of
 from host.net.reference import Deployment, LinkInfo
@@ -311,12 +311,12 @@ class Watchdog:
 class Network:
     """The boards of one deployment and the host that wires them together."""
 
-    def __init__(self, dep: Deployment, *, ports: Mapping[str, str] | None = None, baud: int = 115200,
+    def __init__(self, dep: Deployment, *, ports: Mapping[str, str] | None = None, baud: int | None = None,
                  hello_timeout: float = 8.0, boards_dir: Path | None = None,
                  log: Callable[[str], None] | None = None, watchdog_s: float | None = None,
-                 coalesce_s: float = 0.001) -> None:
+                 coalesce_s: float = 0.001, power: Mapping[str, PowerSwitch] | None = None) -> None:
         self.dep = dep
-        launcher = BoardLauncher(dep, ports, boards_dir)
+        launcher = BoardLauncher(dep, ports, boards_dir, power)
         self.boards = Boards(dep, launcher, baud=baud, hello_timeout=hello_timeout, log=log, coalesce_s=coalesce_s)
         quiet_s = watchdog_s if watchdog_s is not None else max(4.0, 3 * dep.board_deadline_ms / 1000 + 1)
         self.watchdog = Watchdog(self.boards, quiet_s)

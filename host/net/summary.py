@@ -10,8 +10,10 @@ from __future__ import annotations
 import statistics
 from typing import Any, Mapping, Sequence
 
+from boards import load_board
 from host.net import protocol as P
 from host.net.board_stats import StatsLedger
+from host.net.cycle_counts import compute_figures, count_meaning
 from host.net.checks import SampleCheck
 from host.net.records import OUTCOMES, RunRecord, SampleRecord
 from host.net.reference import Deployment
@@ -20,8 +22,9 @@ ACCURACY_RULE = "a sample without a result counts as the random guess g (host/ml
 
 
 def node_cycles(per_sample: Sequence[int], ledger: StatsLedger, name: str) -> dict[str, Any] | None:
-    """Compute cycles of one node: per sample from its RESULTs (the final node), else the run's mean
-    from STATS (a DATA frame carries no cycle count, to keep its header at 2 bytes)."""
+    """Raw counts of one node's counter per sample: per sample from its RESULTs (the final node), else the
+    run's mean from STATS (a DATA frame carries no count, to keep its header at 2 bytes). What they are
+    (cycles, or instructions under QEMU) is :mod:`host.net.cycle_counts`'s business."""
     if per_sample:
         return {**distribution(per_sample), "source": "RESULT"}
     return ledger.cycles(name)
@@ -99,8 +102,12 @@ def _node(dep: Deployment, name: str, run: RunRecord, checks: list[SampleCheck],
     """Bit-exactness, cycles and STATS of one node."""
     st = [c.nodes.get(name) for c in checks]
     ident, mism = st.count("identical"), st.count("mismatch")
-    cycles = node_cycles([r.cycles[name] for r in run.records if name in r.cycles], run.stats, name)
+    counts = node_cycles([r.cycles[name] for r in run.records if name in r.cycles], run.stats, name)
     hz = hello.cpu_hz if hello else None
+    compute = None
+    if hello is not None and hz:   # without the HELLO's clock and counter the counts mean nothing
+        meaning = count_meaning(hello.cycle_counter, load_board(dep.nodes[name].board).emulated, hz)
+        compute = compute_figures(counts, meaning, hz)
     mux: dict[str, int] = {}
     for c in checks:
         if name in c.mux and c.nodes.get(name) in ("identical", "mismatch"):
@@ -113,8 +120,7 @@ def _node(dep: Deployment, name: str, run: RunRecord, checks: list[SampleCheck],
         "late_inputs_inferred": sum(len(c.late_links.get(name, ())) for c in checks),
         "bit_exact": (ident / (ident + mism)) if ident + mism else None,
         "mux": mux or None,
-        "cycles": cycles, "cpu_hz": hz,
-        "ms_mean": (cycles["mean"] / hz * 1e3) if cycles and hz else None,
+        "compute": compute.to_json() if compute else None, "cpu_hz": hz,
         "stats_delta": delta, "reboots": run.stats.reboots.get(name, 0),
         "stats_segments": len(run.stats.segments(name)), "corrupted_frames_sent": run.corrupted_to.get(name, 0),
         "crc_drops": delta["rx_crc"] if delta else None,

@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from typing import Callable, Iterable, Protocol
 
+from boards import load_board
 from host.net import protocol as P
 from host.net.board_stats import STATS_POLL_S, StatsLedger
 from host.net.launch import BoardError, BoardLauncher
@@ -60,14 +61,16 @@ class RxTally(Protocol):
 class Boards:
     """The boards of a deployment, their state, and the control frames; sample frames go to ``listener``."""
 
-    def __init__(self, dep: Deployment, launcher: BoardLauncher, *, baud: int = 115200,
+    def __init__(self, dep: Deployment, launcher: BoardLauncher, *, baud: int | None = None,
                  hello_timeout: float = 8.0, log: Callable[[str], None] | None = None,
                  coalesce_s: float = 0.001) -> None:
         self.dep = dep
         self.launcher = launcher
         self.urls = launcher.urls   # node -> URL (the launcher fills it; a revived port may update it)
         self.attached = launcher.attached
-        self.baud = baud
+        #: node -> baud rate of its port: ``baud`` (--baud) for every node, else its board's (board.toml
+        #: uart.baud, what its firmware was built with); host.net.ports.open_port applies it where a port has one
+        self.bauds = {n: baud or load_board(d.board).uart.baud for n, d in dep.nodes.items()}
         self.hello_timeout = hello_timeout
         self.log = log or (lambda s: None)
         self.ports = PortSet(dep.nodes, coalesce_s)
@@ -103,7 +106,7 @@ class Boards:
         except BaseException:
             self.close()
             raise
-        self.ports.start_reviver(lambda name: self.state.get(name) == "silent", self.launcher.reopen, self.baud)
+        self.ports.start_reviver(lambda name: self.state.get(name) == "silent", self.launcher.reopen, self.bauds)
 
     def close(self) -> None:
         self.ports.close()
@@ -112,7 +115,7 @@ class Boards:
     def _attach(self, name: str) -> None:
         url = self.launcher.locate(name)
         try:
-            port = open_port(url, self.baud, mux=self.launcher.is_mux(name))
+            port = open_port(url, self.bauds[name], mux=self.launcher.is_mux(name))
         except Exception as err:  # noqa: BLE001
             raise BoardError(f"node {self.dep.node_label(name)}: cannot open port {url}: {err}") from err
         self.ports.add(name, port, url)
@@ -402,7 +405,7 @@ def reconnect(boards: Boards, name: str) -> str:
     if where is None:
         return "its board no longer runs"
     try:
-        port = open_port(where[0], boards.baud, timeout=1.0, mux=where[1])
+        port = open_port(where[0], boards.bauds[name], timeout=1.0, mux=where[1])
     except Exception as err:  # noqa: BLE001 -- any failure to open is the answer
         return f"reopening {where[0]} failed: {err}"
     boards.ports.add(name, port, where[0])
@@ -437,7 +440,7 @@ def handshake(boards: Boards) -> None:
     urls, label = boards.urls, boards.dep.node_label
     problems = [f"node {n} on {urls[n]}: {why}" for n, why in wrong.items()]
     problems += [f"node {n} on {urls[n]}: no HELLO within {boards.hello_timeout:.0f} s (is the board powered and "
-                 f"running this build's firmware for {label(n)}? right port and baud rate {boards.baud}?)"
+                 f"running this build's firmware for {label(n)}? right port and baud rate {boards.bauds[n]}?)"
                  for n in sorted(want)]
     if problems:
         raise BoardError("board check failed: " + "; ".join(problems))

@@ -75,7 +75,8 @@ def _raw(version: int, type_: int, src: int, dst: int, link: int, seq: int, payl
     return p._pack_header(version, type_, src, dst, link, seq, n) + payload
 
 
-HELLO = p.Hello(model_hash=bytes.fromhex("0123456789abcdef"), fw_version=(0, 3, 258), flash_bytes=123_456, arena_bytes=65_536, cpu_hz=80_000_000)
+HELLO = p.Hello(model_hash=bytes.fromhex("0123456789abcdef"), fw_version=(0, 3, 258), flash_bytes=123_456, arena_bytes=65_536, cpu_hz=80_000_000,
+                cycle_counter=p.CycleCounter.DWT)
 STATS = p.Stats(*(i * 1000 + i for i in range(len(dataclasses.fields(p.Stats)))))
 
 
@@ -215,6 +216,7 @@ def payloads() -> dict[str, Any]:
             "flash_bytes": HELLO.flash_bytes,
             "arena_bytes": HELLO.arena_bytes,
             "cpu_hz": HELLO.cpu_hz,
+            "cycle_counter": int(HELLO.cycle_counter),
             "payload_hex": _hex(HELLO.pack()),
         },
         "stats": {"values": list(dataclasses.astuple(STATS)), "payload_hex": _hex(STATS.pack())},

@@ -419,6 +419,7 @@ static void check_hello(void)
     h.flash_bytes = (uint32_t)num();
     h.arena_bytes = (uint32_t)num();
     h.cpu_hz = (uint32_t)num();
+    h.cycle_counter = (uint8_t)num();
     n = parse_hex(tok(), bin_a, BIN_MAX);
     memset(&back, 0, sizeof back);
     link_hello_pack(&h, out);
