@@ -139,3 +139,18 @@ def test_stateless_model_has_a_noop_reset(tmp_path: Path) -> None:
     assert module.plan.state_bytes == 0 and "#define PLAIN_STATE_BYTES 0" in module.h_source
     assert "void plain_reset(void)" in module.c_source and "memset" not in module.c_source
 
+
+
+def test_lstm_variants_tflm_runs_differently_are_refused_by_name(tmp_path: Path) -> None:
+    """A peephole LSTM stops `codegen report` with one error line naming the op and the variant."""
+    import sys
+
+    from op_corpus.recurrent import lstm_16x8
+
+    model = tmp_path / "peephole.tflite"
+    model.write_bytes(lstm_16x8(peephole=True))
+    proc = subprocess.run([sys.executable, "-m", "codegen", "report", str(model)], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert proc.returncode == 2 and proc.stdout == ""
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("error: ") and "UNIDIRECTIONAL_SEQUENCE_LSTM" in line and "peephole LSTM" in line

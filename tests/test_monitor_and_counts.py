@@ -53,6 +53,9 @@ def test_emulated_systick_counts_are_instructions_and_their_ms_only_a_lower_boun
     assert f.counts_mean == 50_328 and f.ms_mean is None and f.cycle_estimate is None
     assert f.ms_lower_bound == pytest.approx(299_571.4 / 168e6 * 1e3)   # 1.78 ms at CPI 1, not 0.30
     assert "lower bound" in f.ms_basis
+    # once a cycle model gives an estimate, the milliseconds come from it (the instructions stay as counted)
+    g = compute_figures({"mean": 50_328, "max": 50_400, "source": "STATS"}, m, 168_000_000, estimate=420_000)
+    assert g.cycle_estimate == 420_000 and g.ms_mean == pytest.approx(2.5) and round(g.mean) == 299_571
     # mps2-an386 at 25 MHz: one count = 40 instructions
     assert count_meaning(C.SYSTICK, True, 25_000_000).per_count == 40
 

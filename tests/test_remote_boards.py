@@ -58,17 +58,34 @@ def _read_until_harness_line(proc: subprocess.Popen, timeout: float) -> list[str
 
 
 @pytest.fixture(scope="module")
-def exported(build):
-    """Every node's board served by ``python -m host.net.export`` (ser2net on 127.0.0.1): node -> URL."""
-    proc = subprocess.Popen([sys.executable, "-m", "host.net.export", "--build", str(build)], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def exported(build, tmp_path_factory):
+    """Every node's board served by ``python -m host.net.export`` (ser2net on 127.0.0.1): node -> URL. The IoT
+    node's board is given to it as a serial device (as a real board would be): an emulated board on a pty that
+    ``python -m codegen.emulator start --uart pty`` left running; the export emulates the others itself."""
+    from codegen.emulator import stop_pidfile
+    from host.net.reference import load_deployment
+
+    iot = load_deployment(build).nodes["iot"]
+    pidfile = tmp_path_factory.mktemp("remote") / "iot.pid"
+    started = subprocess.run([sys.executable, "-m", "codegen.emulator", "start", "--board", iot.board, "--elf",
+                              str(iot.elf), "--uart", "pty", "--pidfile", str(pidfile)], cwd=REPO,
+                             capture_output=True, text=True, timeout=60)
+    assert started.returncode == 0, started.stderr
+    pty = started.stdout.split()[0]
+    proc = None
     try:
+        assert pty.startswith("/dev/pts/")
+        proc = subprocess.Popen([sys.executable, "-m", "host.net.export", "--build", str(build), f"iot={pty}"],
+                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         lines = _read_until_harness_line(proc, 60)
         # "<node>: <device> -> <url>" per node
+        assert any(line.startswith(f"iot: {pty} -> rfc2217://127.0.0.1:") for line in lines), lines
         yield {line.split(": ", 1)[0]: line.split(" -> ", 1)[1] for line in lines if " -> " in line}
     finally:
-        proc.send_signal(signal.SIGTERM)
-        rc = proc.wait(20)
+        if proc is not None:
+            proc.send_signal(signal.SIGTERM)
+            rc = proc.wait(20)
+        stop_pidfile(pidfile)
     assert rc == 0, proc.stderr.read().decode()
 
 
@@ -155,26 +172,62 @@ def test_export_cli_bad_input(build):
         assert res.stderr.startswith("error: ") and want in res.stderr and res.stderr.count("\n") == 1
 
 
-def test_pty_uart_and_ser2net_config(build, tmp_path):
-    """An emulated board's UART on a pty answers HELLO there; ser2net's configuration serves it as RFC 2217."""
-    from codegen.emulator import EmulatedBoard
+def _hello_frames(port, node_id: int, reads: int = 50) -> list:
+    """Ask ``port`` for HELLO until a whole frame came back (a pty loses what was sent before it was opened)."""
     from host.net import protocol as P
-    from host.net.ser2net import Export, config_yaml, export_url
+
+    got = b""
+    for _ in range(reads):
+        port.write(P.Frame(P.FrameType.HELLO, P.NODE_HOST, P.NODE_BROADCAST, P.LINK_NONE, 0x101).encode())
+        select.select([port], [], [], 0.2)
+        got += port.read(256)
+        if b"\x00" in got.lstrip(b"\x00"):
+            break
+    frames = []
+    for body in got.split(b"\x00")[:-1]:   # whole frames only; the first may have lost its head
+        if not body:
+            continue   # idle fill between frames
+        try:
+            frames.append(P.decode_frame(body))
+        except P.FrameError:
+            continue
+    return [f for f in frames if f.type == P.FrameType.HELLO and f.src == node_id]
+
+
+def test_pty_board_through_ser2net_port(build, tmp_path):
+    """One board on a pty answers HELLO there and through ser2net (a selectable rfc2217:// port); when ser2net
+    goes, reading the port raises, as a closed socket does (the router marks the board silent)."""
+    from codegen.emulator import EmulatedBoard
+    from host.net.ports import open_port
+    from host.net.pumped_port import PumpedPort
     from host.net.reference import load_deployment
+    from host.net.ser2net import Export, Ser2net, config_yaml, export_url
 
     node = load_deployment(build).nodes["iot"]
-    with EmulatedBoard(node.board, node.elf, uart="pty", workdir=tmp_path) as b:
+    with EmulatedBoard(node.board, node.elf, uart="pty", workdir=tmp_path, name="iot") as b:
         assert b.pty_path is not None and b.url == b.pty_path and Path(b.pty_path).exists()
-        port = b.connect(read_timeout=0.2)
-        got = b""
-        for _ in range(25):   # the boot HELLO went out before the pty was opened: ask for one
-            port.write(P.Frame(P.FrameType.HELLO, P.NODE_HOST, P.NODE_BROADCAST, P.LINK_NONE, 0x101).encode())
-            got += port.read(256)
-            if b"\x00" in got.lstrip(b"\x00"):
-                break
-        frames = [P.decode_frame(f) for f in got.split(b"\x00") if f]
-        assert any(f.type == P.FrameType.HELLO and f.src == node.id for f in frames)
+        assert _hello_frames(b.connect(read_timeout=0), node.id)
+        b.disconnect()
         e = Export("iot", b.pty_path, 4001)
         assert f"connector: serialdev,{b.pty_path},115200n81,local" in config_yaml([e], "127.0.0.1")
         assert export_url(e, "127.0.0.1") == "rfc2217://127.0.0.1:4001?ign_set_control"
+        s2n = Ser2net([Export("iot", b.pty_path, _free_port())], workdir=tmp_path / "s2n").start()
+        try:
+            port = open_port(s2n.urls["iot"], 115200)
+            assert isinstance(port, PumpedPort)
+            assert _hello_frames(port, node.id)
+            s2n.stop()
+            with pytest.raises(ConnectionError):
+                for _ in range(50):
+                    select.select([port], [], [], 0.2)
+                    port.read(256)
+            port.close()
+        finally:
+            s2n.close()
     assert export_url(Export("iot", "/dev/ttyACM0", 4001), "127.0.0.1") == "rfc2217://127.0.0.1:4001"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

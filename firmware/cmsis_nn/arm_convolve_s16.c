@@ -214,6 +214,72 @@ static inline void dw_taps(int32_t *acc, const int8_t *w, const int16_t *px, int
     }
 }
 
+/* The window of one output pixel, clipped to the input: rows [ky0, ky1) and columns [kx0, kx1) of the filter. */
+typedef struct
+{
+    int32_t y0, x0, ky0, ky1, kx0, kx1;
+} dw_window;
+
+/* All output channels of one depthwise output pixel (batch input in_b, output out). */
+static void dw_pixel_s16(const dw_window *win,
+                         const cmsis_nn_dw_conv_params *p,
+                         const cmsis_nn_per_channel_quant_params *quant_params,
+                         const cmsis_nn_dims *input_dims,
+                         const int16_t *in_b,
+                         const cmsis_nn_dims *filter_dims,
+                         const int8_t *filter_data,
+                         const int64_t *bias_data,
+                         int32_t out_c,
+                         int16_t *out)
+{
+    const int32_t in_w = input_dims->w, in_c = input_dims->c, k_w = filter_dims->w;
+    /* Up to 256 taps an int32 sum is exact (|sum| <= 2^30); otherwise each filter row's partial sums are
+     * flushed to 64 bits every 256 taps. Taps outside, channels inside: contiguous reads (multiplier 1). */
+    const int32_t fits = (win->ky1 - win->ky0) * (win->kx1 - win->kx0) <= 256;
+    for (int32_t oc0 = 0; oc0 < out_c; oc0 += DW_BLOCK)
+    {
+        const int32_t n = MIN(DW_BLOCK, out_c - oc0);
+        int32_t acc[DW_BLOCK] = {0};
+        int64_t wide[DW_BLOCK]; /* only used (and cleared) for windows of more than 256 taps */
+        if (!fits)
+        {
+            memset(wide, 0, sizeof(wide));
+        }
+        for (int32_t ky = win->ky0; ky < win->ky1; ky++)
+        {
+            const int32_t iy = win->y0 + ky * p->dilation.h;
+            for (int32_t kx = win->kx0; kx < win->kx1; kx++)
+            {
+                const int32_t ix = win->x0 + kx * p->dilation.w;
+                dw_taps(acc, filter_data + (ky * k_w + kx) * out_c + oc0, in_b + (iy * in_w + ix) * in_c, oc0, n,
+                        p->ch_mult);
+                if (!fits && ((kx - win->kx0) & 255) == 255)
+                {
+                    for (int32_t j = 0; j < n; j++)
+                    {
+                        wide[j] += acc[j];
+                        acc[j] = 0;
+                    }
+                }
+            }
+            if (!fits)
+            {
+                for (int32_t j = 0; j < n; j++)
+                {
+                    wide[j] += acc[j];
+                    acc[j] = 0;
+                }
+            }
+        }
+        for (int32_t j = 0; j < n; j++)
+        {
+            const int32_t oc = oc0 + j;
+            const int64_t sum = (fits ? 0 : wide[j]) + acc[j] + (bias_data != NULL ? bias_data[oc] : 0);
+            out[oc] = finish_s16(sum, quant_params->multiplier[oc], quant_params->shift[oc], &p->activation);
+        }
+    }
+}
+
 arm_cmsis_nn_status arm_depthwise_conv_s16(const cmsis_nn_context *ctx,
                                            const cmsis_nn_dw_conv_params *dw_conv_params,
                                            const cmsis_nn_per_channel_quant_params *quant_params,
@@ -229,84 +295,25 @@ arm_cmsis_nn_status arm_depthwise_conv_s16(const cmsis_nn_context *ctx,
     (void)ctx;
     (void)bias_dims;
     const int32_t in_h = input_dims->h, in_w = input_dims->w, in_c = input_dims->c;
-    const int32_t k_h = filter_dims->h, k_w = filter_dims->w;
     const int32_t out_h = output_dims->h, out_w = output_dims->w, out_c = output_dims->c;
-    const int32_t mult = dw_conv_params->ch_mult;
-    if (in_c * mult != out_c)
+    if (in_c * dw_conv_params->ch_mult != out_c)
     {
         return ARM_CMSIS_NN_ARG_ERROR;
     }
     for (int32_t b = 0; b < input_dims->n; b++)
     {
+        const int16_t *in_b = input_data + b * in_h * in_w * in_c;
         for (int32_t oy = 0; oy < out_h; oy++)
         {
-            const int32_t y0 = oy * dw_conv_params->stride.h - dw_conv_params->padding.h;
-            int32_t ky0, ky1;
-            tap_range(y0, dw_conv_params->dilation.h, k_h, in_h, &ky0, &ky1);
+            dw_window win;
+            win.y0 = oy * dw_conv_params->stride.h - dw_conv_params->padding.h;
+            tap_range(win.y0, dw_conv_params->dilation.h, filter_dims->h, in_h, &win.ky0, &win.ky1);
             for (int32_t ox = 0; ox < out_w; ox++)
             {
-                const int32_t x0 = ox * dw_conv_params->stride.w - dw_conv_params->padding.w;
-                int32_t kx0, kx1;
-                tap_range(x0, dw_conv_params->dilation.w, k_w, in_w, &kx0, &kx1);
-                int16_t *out = output_data + ((b * out_h + oy) * out_w + ox) * out_c;
-                if ((ky1 - ky0) * (kx1 - kx0) <= 256)
-                {
-                    /* Up to 256 taps: int32 sums are exact (|sum| <= 2^30); the taps outside, channels inside,
-                     * so the filter and input reads are contiguous (with multiplier 1). */
-                    for (int32_t oc0 = 0; oc0 < out_c; oc0 += DW_BLOCK)
-                    {
-                        const int32_t n = MIN(DW_BLOCK, out_c - oc0);
-                        int32_t acc[DW_BLOCK] = {0};
-                        for (int32_t ky = ky0; ky < ky1; ky++)
-                        {
-                            const int32_t iy = y0 + ky * dw_conv_params->dilation.h;
-                            for (int32_t kx = kx0; kx < kx1; kx++)
-                            {
-                                const int32_t ix = x0 + kx * dw_conv_params->dilation.w;
-                                const int16_t *px = input_data + ((b * in_h + iy) * in_w + ix) * in_c;
-                                const int8_t *w = filter_data + (ky * k_w + kx) * out_c + oc0;
-                                dw_taps(acc, w, px, oc0, n, mult);
-                            }
-                        }
-                        for (int32_t j = 0; j < n; j++)
-                        {
-                            const int32_t oc = oc0 + j;
-                            const int64_t sum = (int64_t)acc[j] + (bias_data != NULL ? bias_data[oc] : 0);
-                            out[oc] = finish_s16(sum, quant_params->multiplier[oc], quant_params->shift[oc],
-                                                 &dw_conv_params->activation);
-                        }
-                    }
-                    continue;
-                }
-                for (int32_t oc = 0; oc < out_c; oc++)
-                {
-                    const int32_t ic = oc / mult;
-                    /* 64-bit accumulation as in the reference; each filter row is summed in 32 bits (exact, see below). */
-                    int64_t acc = 0;
-                    for (int32_t ky = ky0; ky < ky1; ky++)
-                    {
-                        const int32_t iy = y0 + ky * dw_conv_params->dilation.h;
-                        const int16_t *in_row = input_data + ((b * in_h + iy) * in_w) * in_c + ic;
-                        const int8_t *w_row = filter_data + ky * k_w * out_c + oc;
-                        int32_t part = 0; /* flushed every 256 taps: |part| <= 2^30 */
-                        for (int32_t kx = kx0; kx < kx1; kx++)
-                        {
-                            part += (int32_t)w_row[kx * out_c] * (int32_t)in_row[(x0 + kx * dw_conv_params->dilation.w) * in_c];
-                            if (((kx - kx0) & 255) == 255)
-                            {
-                                acc += part;
-                                part = 0;
-                            }
-                        }
-                        acc += part;
-                    }
-                    if (bias_data != NULL)
-                    {
-                        acc += bias_data[oc];
-                    }
-                    out[oc] = finish_s16(acc, quant_params->multiplier[oc], quant_params->shift[oc],
-                                         &dw_conv_params->activation);
-                }
+                win.x0 = ox * dw_conv_params->stride.w - dw_conv_params->padding.w;
+                tap_range(win.x0, dw_conv_params->dilation.w, filter_dims->w, in_w, &win.kx0, &win.kx1);
+                dw_pixel_s16(&win, dw_conv_params, quant_params, input_dims, in_b, filter_dims, filter_data, bias_data,
+                             out_c, output_data + ((b * out_h + oy) * out_w + ox) * out_c);
             }
         }
     }

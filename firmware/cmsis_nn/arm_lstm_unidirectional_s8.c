@@ -99,6 +99,32 @@ static void lstm_activation_s16(int16_t *data, const int32_t size, const int32_t
     }
 }
 
+/* acc[r] = W[r] . x for the `count` (<= 4) consecutive rows of n int8 weights at w. Four rows share the
+ * input unpacking on DSP cores (resilinet_nn_dot_4x_s8); int32 sums are exact in any order. */
+static void lstm_dot_rows_s8(const int8_t *x, const int8_t *w, const int32_t n, const int32_t count, int32_t *acc)
+{
+#if RESILINET_HAS_DSP
+    if (count == 4 && n >= 4)
+    {
+        const int32_t g = n >> 2;
+        acc[0] = acc[1] = acc[2] = acc[3] = 0;
+        resilinet_nn_dot_4x_s8(x, w, n, g, 0u, acc);
+        for (int32_t k = g * 4; k < n; k++)
+        {
+            for (int32_t r = 0; r < 4; r++)
+            {
+                acc[r] += (int32_t)w[r * n + k] * x[k];
+            }
+        }
+        return;
+    }
+#endif
+    for (int32_t r = 0; r < count; r++)
+    {
+        acc[r] = resilinet_nn_dot_s8(x, w + r * n, n, 0);
+    }
+}
+
 /* One gate for `batches` rows: out[b][i] = act(FC_x(x_b) + FC_h(h_b)) in Q3.12 -> Q0.15. A NULL hidden_in is
  * the zero state (its FC term is then 0, as TFLM's is on a hidden state at its zero point). int8: int32
  * sums with the zero points folded into the effective biases. int16 (16x8): int64 sums, the int64 gate bias
@@ -115,6 +141,8 @@ static void lstm_gate(const void *x,
     const int8_t *wh = (const int8_t *)gate->hidden_weights;
     const int32_t n_in = params->input_size;
     const int32_t n_h = params->hidden_size;
+    int32_t acc_x[4] = {0, 0, 0, 0};
+    int32_t acc_hh[4] = {0, 0, 0, 0};
     for (int32_t b = 0; b < batches; b++)
     {
         for (int32_t i = 0; i < n_h; i++)
@@ -143,15 +171,22 @@ static void lstm_gate(const void *x,
             }
             else
             {
-                const int32_t acc = resilinet_nn_dot_s8((const int8_t *)x + b * n_in, wx + i * n_in, n_in, 0) +
-                    ((const int32_t *)gate->input_effective_bias)[i];
-                vx = arm_nn_requantize(acc, gate->input_multiplier, gate->input_shift);
+                /* Rows come in blocks of four: the block's sums are computed at its first row. */
+                if ((i & 3) == 0)
+                {
+                    const int32_t count = MIN(4, n_h - i);
+                    lstm_dot_rows_s8((const int8_t *)x + b * n_in, wx + i * n_in, n_in, count, acc_x);
+                    if (hidden_in != NULL)
+                    {
+                        lstm_dot_rows_s8((const int8_t *)hidden_in + b * n_h, wh + i * n_h, n_h, count, acc_hh);
+                    }
+                }
+                vx = arm_nn_requantize(acc_x[i & 3] + ((const int32_t *)gate->input_effective_bias)[i],
+                                       gate->input_multiplier, gate->input_shift);
                 if (hidden_in != NULL)
                 {
-                    const int32_t acc_h =
-                        resilinet_nn_dot_s8((const int8_t *)hidden_in + b * n_h, wh + i * n_h, n_h, 0) +
-                        ((const int32_t *)gate->hidden_effective_bias)[i];
-                    vh = arm_nn_requantize(acc_h, gate->hidden_multiplier, gate->hidden_shift);
+                    vh = arm_nn_requantize(acc_hh[i & 3] + ((const int32_t *)gate->hidden_effective_bias)[i],
+                                           gate->hidden_multiplier, gate->hidden_shift);
                 }
             }
             /* Each FC output is clamped to int16 before the two are added (TFLM: two FCs, then a saturating add). */

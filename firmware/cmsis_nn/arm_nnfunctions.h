@@ -93,9 +93,9 @@ arm_cmsis_nn_status arm_convolve_1x1_s8(const cmsis_nn_context *ctx,
 
 /* TRANSPOSE_CONV (CMSIS-NN v7+ API). Arm's wrapper picks a reverse convolution (stride <= 2, more than 16
  * input channels; filter reversed into reverse_conv_ctx) or arm_transpose_conv_s8 (rolling int32 row buffer
- * in ctx). Ours always computes each output by gathering the input pixels that reach it, which needs
- * neither buffer; the *_get_buffer_size functions still return Arm's numbers so that a module planned
- * for one library runs with the other. */
+ * in ctx). Ours always takes the rolling buffer (ctx of arm_transpose_conv_s8_get_buffer_size() bytes,
+ * ARM_CMSIS_NN_ARG_ERROR if smaller) and never reads reverse_conv_ctx; the buffer sizes are Arm's, so a
+ * module planned for one library runs with the other. */
 arm_cmsis_nn_status arm_transpose_conv_wrapper_s8(const cmsis_nn_context *ctx,
                                                   const cmsis_nn_context *reverse_conv_ctx,
                                                   const cmsis_nn_transpose_conv_params *transpose_conv_params,

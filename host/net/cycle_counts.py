@@ -15,7 +15,8 @@ reports raw counts (per sample in RESULT, summed in STATS). What a count *means*
   instructions / clock ≤ the silicon time at that clock (CPI ≥ 1).
 
 A cycle *estimate* for emulated runs (a per-kernel cycle model: the kernels issue) does not exist yet;
-:attr:`ComputeFigures.cycle_estimate` is where it goes, and once it is set the milliseconds come from it.
+:func:`compute_figures` takes it (``estimate``), reports it as :attr:`ComputeFigures.cycle_estimate` and then
+derives the milliseconds from it.
 
 Whether a board is emulated comes from its ``boards/<name>/board.toml`` (``kind``), which counter it used from
 its HELLO; an older firmware's 24-byte HELLO does not say (``UNKNOWN``): emulated images have always used
@@ -91,15 +92,17 @@ class ComputeFigures:
         return asdict(self)
 
 
-def compute_figures(counts: dict[str, Any] | None, meaning: CountMeaning, cpu_hz: int) -> ComputeFigures | None:
+def compute_figures(counts: dict[str, Any] | None, meaning: CountMeaning, cpu_hz: int,
+                    estimate: float | None = None) -> ComputeFigures | None:
     """``counts`` (a node's raw counts: ``mean``, ``max``, optional ``p50``/``p95``/``samples``, ``source``) in
-    the unit ``meaning`` gives them, with milliseconds only where they are silicon time."""
+    the unit ``meaning`` gives them, with milliseconds only where they are silicon time. ``estimate``: cycles
+    per sample from a cycle model of the node's kernels, for emulated boards (the kernels issue; nothing
+    passes one yet) -- then the milliseconds come from it."""
     if not counts:
         return None
     k = meaning.per_count
     mean = counts["mean"] * k
     mhz = f"{cpu_hz / 1e6:g} MHz"
-    estimate: float | None = None   # the kernels issue's cycle estimate goes here when it exists
     if meaning.silicon_cycles:
         ms, basis, bound = mean / cpu_hz * 1e3, f"{meaning.label} at {mhz}", None
     elif estimate is not None:

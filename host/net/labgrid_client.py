@@ -86,7 +86,7 @@ class LabgridClient:
         where = f"place {place}: " if place else ""
         if "connect to coordinator" in last or "coordinator is unavailable" in stderr:
             return (f"labgrid coordinator {self.address} is unreachable; start it (labgrid-coordinator -l "
-                    f"{self.address}) or give --labgrid the address it listens on")
+                    f"{self.address}) or use the address it listens on")
         return f"labgrid {where}{' '.join(args)}: {last}"
 
     # ------------------------------------------------------------------ places
@@ -131,19 +131,42 @@ class LabgridClient:
         self.run("power", action, place=place)
 
 
-@dataclass
 class PlacePower:
     """The power switch of one node's place, as the harness's ``--kill`` uses it (off = the crash, on = the
-    reboot: :class:`host.net.launch.BoardLauncher`)."""
+    reboot: :class:`host.net.launch.BoardLauncher`).
 
-    client: LabgridClient
-    place: str
+    A switch takes a labgrid-client call (~1-2 s with the switch itself), and the harness must keep routing
+    the other boards' frames meanwhile (their samples in flight would miss their deadlines), so each call
+    runs in a thread of its own; calls to one place run one after the other, in order. The harness sees the
+    result as it sees a real board: the port closes, or the board answers HELLO again."""
+
+    def __init__(self, client: LabgridClient, place: str) -> None:
+        self.client = client
+        self.place = place
+        self._pending: threading.Thread | None = None
 
     def off(self) -> None:
-        self.client.power(self.place, "off")
+        self._switch("off")
 
     def on(self) -> None:
-        self.client.power(self.place, "on")
+        self._switch("on")
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Until the last switch requested has been done."""
+        if self._pending is not None:
+            self._pending.join(timeout)
+
+    def _switch(self, action: str) -> None:
+        self.wait()
+        self._pending = threading.Thread(target=self._call, args=(action,), name=f"power-{self.place}", daemon=True)
+        self._pending.start()
+
+    def _call(self, action: str) -> None:
+        try:
+            self.client.power(self.place, action)
+        except FarmError as err:
+            # the run goes on without the board (it stays silent); say why on the console, as it happens
+            print(f"warning: {' '.join(str(err).split())}", file=sys.stderr)
 
 
 class AcquiredPlaces:
@@ -156,6 +179,7 @@ class AcquiredPlaces:
         self.powered = set(powered)                  # nodes whose power --kill switches: need a power switch
         self.resources: dict[str, PlaceResources] = {}
         self.acquired: list[str] = []
+        self.switches: dict[str, PlacePower] = {}     # node -> its place's power switch (filled on acquiring)
         self._lock = threading.Lock()
 
     def __enter__(self) -> "AcquiredPlaces":
@@ -191,6 +215,7 @@ class AcquiredPlaces:
         errors = [f.exception() for f in futures.values() if f.exception() is not None]
         if errors:
             raise errors[0]  # type: ignore[misc]
+        self.switches = {node: PlacePower(client, r.place) for node, r in self.resources.items() if r.power}
 
     def _take(self, node: str, place: str) -> None:
         assert self.client is not None
@@ -203,7 +228,10 @@ class AcquiredPlaces:
                             f"to its exporter group and place, or kill another node")
 
     def release_all(self) -> list[str]:
-        """Release what this run acquired (all at once); returns what failed."""
+        """Release what this run acquired (all at once, after any power switch still under way); returns
+        what failed."""
+        for sw in self.switches.values():
+            sw.wait(CALL_TIMEOUT_S)
         client, places = self.client, list(self.acquired)
         self.acquired.clear()
         if client is None or not places:
@@ -223,6 +251,4 @@ class AcquiredPlaces:
     @property
     def power(self) -> dict[str, PlacePower]:
         """node -> its place's power switch (places that have one)."""
-        assert self.client is not None or not self.resources
-        return {node: PlacePower(self.client, r.place) for node, r in self.resources.items()
-                if r.power and self.client is not None}
+        return self.switches

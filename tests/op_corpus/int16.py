@@ -90,9 +90,23 @@ def _constants_16x8() -> bytes:
     return convert_keras(keras.Model(x, [mixed, both]), io="int16", activations="int16")
 
 
+def _wide_16x8() -> bytes:
+    """Long sums: a conv of 3x3x64 = 576 taps per output and a 17x17 depthwise window (289 taps), beyond the
+    256 products the kernels add in 32 bits before widening to 64."""
+    import keras
+    from keras import layers
+
+    x = keras.Input((17, 17, 2), batch_size=1, name="x")
+    d = layers.DepthwiseConv2D(17, padding="same")(x)                 # windows of up to 289 taps
+    c = layers.Conv2D(64, 1)(layers.AveragePooling2D(3)(x))           # [1, 5, 5, 64]
+    y = layers.Conv2D(4, 3, padding="valid")(c)                       # 576 taps per output
+    return convert_keras(keras.Model(x, [d, y]), io="int16", activations="int16", scale=3.0)
+
+
 MODELS: dict[str, Builder] = {
     "cnn_16x8": _cnn_16x8,
     "strided_16x8": _strided_16x8,
     "requantize_16x8": _requantize_16x8,
     "constants_16x8": _constants_16x8,
+    "wide_16x8": _wide_16x8,
 }

@@ -16,7 +16,9 @@ from . import Builder, convert_keras
 def _tf_keras():
     import tf_keras
 
-    # The corpus seeds Keras 3; tf_keras has its own seed functions.
+    # The corpus seeds Keras 3; tf_keras has its own seed functions, and its own layer-name counters (cleared
+    # so that a model's tensor names, hence its bytes, do not depend on which models were built before it).
+    tf_keras.backend.clear_session()
     tf_keras.utils.set_random_seed(18)
     return tf_keras
 
@@ -32,13 +34,14 @@ def _lstm() -> bytes:
 
 def _kws_lstm() -> bytes:
     """A GRU-free recurrent keyword spotter: 2-D conv over 20 MFCC frames x 10 coefficients (stride 2 in time),
-    the frames flattened into a sequence, an LSTM, and a softmax over 4 keywords."""
+    the frames flattened into a sequence, an LSTM whose last hidden state (the converter slices it out of the
+    sequence: STRIDED_SLICE) feeds a softmax over 4 keywords."""
     keras = _tf_keras()
     x = keras.Input((20, 10, 1), batch_size=1, name="mfcc")
     c = keras.layers.Conv2D(6, (3, 3), strides=(2, 1), padding="same", activation="relu")(x)
     s = keras.layers.Reshape((10, 10 * 6))(c)
-    h = keras.layers.LSTM(16, return_sequences=True, unroll=False)(s)
-    y = keras.layers.Dense(4, activation="softmax", name="keyword")(keras.layers.Flatten()(h))
+    h = keras.layers.LSTM(16, return_sequences=False, unroll=False)(s)
+    y = keras.layers.Dense(4, activation="softmax", name="keyword")(h)
     return convert_keras(keras.Model(x, y), scale=1.5)
 
 
@@ -94,10 +97,11 @@ def _svdf_stream() -> bytes:
         return m.save(Path(tmp) / "svdf.tflite", [frame], [y]).read_bytes()
 
 
-def _lstm_16x8() -> bytes:
+def lstm_16x8(peephole: bool = False) -> bytes:
     """A 16x8 LSTM (int16 activations, int8 weights, int64 biases), time-major with 2 sequences in the batch and
     a cell clip. Written as a flatbuffer: TensorFlow's converter refuses 16x8 quantization of
-    UNIDIRECTIONAL_SEQUENCE_LSTM ("not yet supported"); TFLM's reference kernel runs it."""
+    UNIDIRECTIONAL_SEQUENCE_LSTM ("not yet supported"); TFLM's reference kernel runs it. ``peephole`` adds
+    cell-to-gate weights (a variant codegen rejects)."""
     import tempfile
     from pathlib import Path
 
@@ -115,7 +119,11 @@ def _lstm_16x8() -> bytes:
         for gate in ("input", "forget", "cell", "output"):
             inputs.append(m.tensor(f"{name}_{gate}_weights", [n_h, cols], scale=w_scale,
                                    data=rng.integers(-127, 128, size=(n_h, cols), dtype=np.int8)))
-    inputs += [-1, -1, -1]  # no peephole
+    if peephole:
+        inputs += [m.tensor(f"cell_to_{g}_weights", [n_h], dtype="int16", scale=0.001,
+                            data=rng.integers(-100, 100, size=n_h, dtype=np.int16)) for g in ("input", "forget", "output")]
+    else:
+        inputs += [-1, -1, -1]
     for gate in ("input", "forget", "cell", "output"):
         bias = m.tensor(f"{gate}_gate_bias", [n_h], dtype="int32", scale=x_scale * w_scale,
                         data=rng.integers(-60000, 60000, size=n_h, dtype=np.int64))
@@ -139,7 +147,7 @@ def _lstm_16x8() -> bytes:
 
 
 MODELS: dict[str, Builder] = {
-    "lstm_16x8": _lstm_16x8,
+    "lstm_16x8": lstm_16x8,
     "lstm_sequence": _lstm,
     "lstm_kws": _kws_lstm,
     "svdf_stream": _svdf_stream,

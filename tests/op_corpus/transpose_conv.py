@@ -29,8 +29,8 @@ def _decoder() -> bytes:
 def _edges() -> bytes:
     """Stride 1 with an even kernel, VALID with output_padding and no bias, anisotropic kernel and stride,
     a kernel smaller than its stride (outputs no tap reaches: bias only), fused RELU6, odd channel counts
-    (DSP tails), and more than 16 input channels (Arm's wrapper would take its reverse convolution: its
-    second scratch buffer is planned)."""
+    (DSP tails), more than 16 input channels (Arm's wrapper would take its reverse convolution: its second
+    scratch buffer is planned), a 1x1 kernel, and 70 input channels (our kernel widens 64 at a time)."""
     import keras
     from keras import layers
 
@@ -42,7 +42,9 @@ def _edges() -> bytes:
                                    bias_initializer=rnd)(x)
     gaps = layers.Conv2DTranspose(7, 2, strides=3, padding="valid", bias_initializer=rnd)(aniso)
     wide = layers.Conv2DTranspose(4, 3, strides=2, padding="same", bias_initializer=rnd)(aniso)
-    return convert_keras(keras.Model(x, [valid, gaps, wide]), scale=2.0)
+    deep = layers.Conv2DTranspose(70, 1, padding="valid", bias_initializer=rnd)(x)
+    chunked = layers.Conv2DTranspose(3, 3, strides=2, padding="same", bias_initializer=rnd)(deep)
+    return convert_keras(keras.Model(x, [valid, gaps, wide, chunked]), scale=2.0)
 
 
 MODELS: dict[str, Builder] = {
