@@ -15,6 +15,8 @@ Sections (each one fails on its own: the report then says "not measured" and why
                     models and every node of the two builds; DSP kernels and the same kernels' plain-C path
                     (``-U__ARM_FEATURE_DSP``: ``resilinet_dsp.h`` then sets ``RESILINET_HAS_DSP 0``); cross-check with
                     ``python -m codegen verify --target qemu``.
+* ``corpus``     -- the op corpus of tests/op_corpus/ (LSTM, SVDF, 16x8, transpose conv, float I/O, shape ops) on
+                    QEMU mps2-an386: instructions per inference, arena (with state), weights; bit-exact first.
 * ``memory``     -- per node: the ELF's sections and its link map (weights, code by origin, arena, buffers,
                     stack); per MLPerf model: the generated module's arena vs its lower bound and vs TFLM's.
 * ``links``      -- bytes per inference per link, wire overhead (host.net.protocol framing), end-to-end latency on
@@ -41,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/: the modules 
 from bench_builds import section_builds, section_toolchain  # noqa: E402
 from bench_common import REPO, SECTIONS, log, machine_info, rel  # noqa: E402
 from bench_compute import section_compute  # noqa: E402
+from bench_corpus import section_corpus  # noqa: E402
 from bench_links import section_links  # noqa: E402
 from bench_memory import section_memory  # noqa: E402
 from bench_resilience import section_resilience  # noqa: E402
@@ -48,7 +51,7 @@ from bench_resilience import section_resilience  # noqa: E402
 Section = Callable[[argparse.Namespace, dict[str, Any]], dict[str, Any]]
 #: What each section name runs; a section gets the arguments and the results so far (it may read earlier ones).
 SECTION_FUNCTIONS: dict[str, Section] = {
-    "builds": section_builds, "compute": section_compute, "memory": section_memory,
+    "builds": section_builds, "compute": section_compute, "corpus": section_corpus, "memory": section_memory,
     "links": section_links, "resilience": section_resilience, "toolchain": section_toolchain}
 
 

@@ -31,7 +31,8 @@ def _dataset(preset, health_npz, samples):
 
 @pytest.mark.parametrize("preset,scheme,samples", [
     ("fashion", "resilinet", SAMPLES), ("fashion", "dfg", SAMPLES), ("har", "resilinet", SAMPLES),
-    ("har", "resilinet_plus", SAMPLES), ("health", "resilinet", SAMPLES), ("health", "dfg", SAMPLES),
+    ("har", "resilinet_plus", SAMPLES), ("har_lstm", "resilinet", 40), ("health", "resilinet", SAMPLES),
+    ("health", "dfg", SAMPLES),
     ("cifar_mobilenet", "resilinet", CIFAR_SAMPLES), ("cifar_resnet", "resilinet_plus", CIFAR_SAMPLES),
     ("nonn", "distill", 40)])
 def test_generated_nodes_match_tflite_micro_under_every_failure(preset, scheme, samples, health_npz, tmp_path):
@@ -48,7 +49,8 @@ def test_generated_nodes_match_tflite_micro_under_every_failure(preset, scheme, 
     plans = plan_partition(topo, scheme, feature_groups=ds.feature_groups,
                            link_weights=link_weights_of(full, topo, scheme))
     fm = node_models(full, topo, scheme, plans, input_shape=shape, num_classes=ds.num_classes)
-    b1 = node_models(full, topo, scheme, plans, input_shape=shape, num_classes=ds.num_classes, batch_size=1)
+    b1 = node_models(full, topo, scheme, plans, input_shape=shape, num_classes=ds.num_classes, batch_size=1,
+                     fused_lstm=True)
     quant, _ = quantize_nodes(plans, b1, calibrate(plans, fm, topo, ds.x_train[:max(8, min(300, 30 * samples))]))
     run, zero = tflm_runner(quant, plans), int8_zero(quant)
     x = ds.x_test[:samples]

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from .compute import md_compute
+from .corpus import md_corpus
 from .links import md_links
 from .memory import md_memory
 from .overview import md_header, md_method, md_not_measured
@@ -21,5 +22,5 @@ __all__ = ["compute_targets", "render_markdown"]
 def render_markdown(R: dict[str, Any]) -> str:
     """The whole of BENCHMARKS.md; the targets are computed here if the results do not carry them."""
     T = R.get("targets") or compute_targets(R)
-    return "".join([md_header(R), md_targets(T), md_compute(R), md_memory(R), md_links(R), md_resilience(R),
+    return "".join([md_header(R), md_targets(T), md_compute(R), md_corpus(R), md_memory(R), md_links(R), md_resilience(R),
                     md_toolchain(R), md_not_measured(R, T), md_method(R)])

@@ -371,6 +371,9 @@ static void complete_sample(node_t *n, node_slot_t *slot, int expired)
     }
     int32_t rc = 0;
     if (any_data) {
+        if (cfg->reset != NULL) {
+            cfg->reset(); /* a new sample is a new sequence: the host reference resets its interpreter too */
+        }
         rc = cfg->invoke(in, n->out);
     }
     uint32_t cycles = n->plat.cycles_stop != NULL ? n->plat.cycles_stop() : 0u;
@@ -613,6 +616,9 @@ static void on_frame(node_t *n, const link_frame_t *f, uint32_t now)
             }
         }
         clear_samples(n);
+        if (n->config_ok && n->cfg->reset != NULL) {
+            n->cfg->reset(); /* a fresh start leaves no state of an earlier run behind */
+        }
         n->seq_ref = h->seq; /* the host numbers the samples that follow from here */
         n->counters.cycles_max = 0u;
         send_hello(n, h->src, h->seq);

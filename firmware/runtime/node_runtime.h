@@ -142,6 +142,9 @@ typedef struct {
     const node_output_t *outputs;     /* [n_outputs], in the model's out[] order */
     const node_link_out_t *links_out; /* [n_links_out] */
     node_invoke_fn invoke;
+    /* Models with state kept between invocations (LSTM): restores it to its initial value. Each sample is a
+     * sequence of its own, so the runtime calls it before every invoke (and on RESET); NULL: stateless. */
+    void (*reset)(void);
 } node_config_t;
 
 /* Bytes of one slot (every incoming link's tensor, NODE_ALIGN'ed) and of the outputs. */

@@ -120,6 +120,7 @@ class NodeConfig:
     model_hash: bytes = bytes(8)
     board: str = ""              # informational (comment in the header)
     comment: str = ""            # informational (comment in the header)
+    reset: str = ""              # C function void f(void) restoring a stateful model before each sample; "": none
 
     def __post_init__(self) -> None:
         for name in ("links_in", "inputs", "outputs", "links_out"):
@@ -251,6 +252,7 @@ def render_node_config(cfg: NodeConfig) -> str:
         "    .outputs = node_outputs,",
         "    .links_out = node_links_out,",
         f"    .invoke = {cfg.invoke},",
+        *([f"    .reset = {cfg.reset},"] if cfg.reset else []),
         "};",
         "",
         "#endif /* NODE_CONFIG_H */",

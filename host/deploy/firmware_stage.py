@@ -79,7 +79,8 @@ def node_config(name: str, node: Node, links: Mapping[str, Link], node_ids: Mapp
         name=name, node_id=node_ids[name], invoke=f"{model.module}_invoke", model_header=f"{model.module}.h",
         links_in=links_in, inputs=inputs, outputs=outputs, links_out=links_out, deadline_ms=deadline_ms,
         n_slots=n_slots, arena_bytes=int(model.arena_bytes), model_hash=bytes.fromhex(model.model_sha256)[:8],
-        board=node.board, comment=f"node {name!r} ({node.role}, {model.aggregation})")
+        board=node.board, comment=f"node {name!r} ({node.role}, {model.aggregation})",
+        reset=f"{model.module}_reset" if model.state_bytes else "")
 
 
 @dataclass

@@ -75,7 +75,8 @@ def build_int8_nodes(model: Any, topo: Topology, scheme: str, ds: Dataset, out: 
                            link_weights=link_weights_of(model, topo, scheme))
     shape, classes = tuple(ds.x_train.shape[1:]), ds.num_classes
     float_models = node_models(model, topo, scheme, plans, input_shape=shape, num_classes=classes)
-    batch1 = node_models(model, topo, scheme, plans, input_shape=shape, num_classes=classes, batch_size=1)
+    batch1 = node_models(model, topo, scheme, plans, input_shape=shape, num_classes=classes, batch_size=1,
+                         fused_lstm=True)
     timings["partition"] = time.time() - t0
 
     t0 = time.time()
@@ -127,4 +128,5 @@ def node_model(plan: NodePlan, q: NodeQuant, info: Any, tflite: Path, out: Path)
         c=str(info.c_path.relative_to(out)), h=str(info.h_path.relative_to(out)), module=f"node_{plan.node}",
         inputs=inputs, outputs=outputs, model_sha256=hashlib.sha256(q.tflite).hexdigest(),
         arena_bytes=info.arena_bytes, arena_lower_bound=info.arena_lower_bound, scratch_bytes=info.scratch_bytes,
-        weight_bytes=info.weight_bytes, quant_param_bytes=info.quant_param_bytes, macs=info.macs)
+        weight_bytes=info.weight_bytes, quant_param_bytes=info.quant_param_bytes, macs=info.macs,
+        state_bytes=info.state_bytes)

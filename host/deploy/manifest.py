@@ -125,6 +125,9 @@ class NodeModel:
     weight_bytes: int
     quant_param_bytes: int
     macs: int
+    #: arena bytes of state kept between invocations (LSTM): the board resets it before every sample.
+    #: Absent in builds made before recurrent nodes (read as None: stateless).
+    state_bytes: int | None = field(default=None, metadata=OPTIONAL)
 
 
 @dataclass

@@ -27,6 +27,10 @@ from host.ml.topology import Topology
 #: TFLite builtin operators whose int8 output must use the scale and zero point of their input.
 SAME_SCALE_OPS = {"RESHAPE", "MAX_POOL_2D", "AVERAGE_POOL_2D", "PAD", "PADV2", "SQUEEZE", "CONCATENATION",
                   "EXPAND_DIMS", "STRIDED_SLICE", "SLICE", "TRANSPOSE"}
+#: Operators whose int8 output IS one of their inputs (op input index): the LSTM writes its hidden state, a
+#: variable tensor, as its output, so a new output scale must be the hidden state's too (TFLM derives the
+#: LSTM's requantization from the state's parameters; patching only the output would misread every code).
+STATE_OUTPUT_OPS = {"UNIDIRECTIONAL_SEQUENCE_LSTM": 18}
 
 
 @dataclass(frozen=True)
@@ -228,6 +232,8 @@ def patch_io_qparams(tflite: bytes, inputs: Mapping[str, QParams], outputs: Mapp
                 src = op.inputs[0]
                 set_q(src, q)
                 propagate_up(src, q)
+            elif t in list(op.outputs) and op_names[op.opcodeIndex] in STATE_OUTPUT_OPS:
+                set_q(op.inputs[STATE_OUTPUT_OPS[op_names[op.opcodeIndex]]], q)
 
     for name, q in inputs.items():
         set_q(ins[name], q)
@@ -294,7 +300,12 @@ def check_links(plans: Mapping[str, NodePlan], quant: Mapping[str, NodeQuant]) -
 
 def tflm_runner(quant: Mapping[str, NodeQuant],
                 plans: Mapping[str, NodePlan]) -> Callable[[str, list[np.ndarray]], dict[str, np.ndarray]]:
-    """Run the int8 per-node models with the tflite_micro reference interpreter (batch of 1 per call)."""
+    """Run the int8 per-node models with the tflite_micro reference interpreter (batch of 1 per call).
+
+    Every sample is a sequence of its own: the interpreter is reset before each one, so a recurrent node
+    (LSTM state kept between invocations, as in TFLM) starts every sample from its initial state -- what the
+    boards' runtime does by calling the module's ``reset`` before each sample. No-op for stateless models.
+    """
     from tflite_micro.python.tflite_micro import runtime as tflm
 
     # TFLM's default arena (10x the model) is too small for models with large activations; host memory.
@@ -305,6 +316,7 @@ def tflm_runner(quant: Mapping[str, NodeQuant],
         it, q, plan = interps[node], quant[node], plans[node]
         outs: dict[str, list[np.ndarray]] = {o.name: [] for o in plan.outputs}
         for b in range(len(feed[0])):
+            it.reset()
             for spec, arr in zip(plan.inputs, feed):
                 it.set_input(arr[b:b + 1].astype(np.int8), q.input_positions[spec.name])
             it.invoke()

@@ -64,7 +64,7 @@ def _pair(v: Any) -> tuple[int, int]:
     return (int(v[0]), int(v[1])) if isinstance(v, (list, tuple)) else (int(v), int(v))
 
 
-def _act(name: str | None, prefix: str):
+def _act(name: str | None, prefix: str, L: Any = L):
     if name in (None, "linear"):
         return None
     if name == "relu6":
@@ -72,10 +72,16 @@ def _act(name: str | None, prefix: str):
     return L.Activation(name, name=f"{prefix}_{name}")
 
 
-def apply_layer(spec: dict, x, prefix: str, num_classes: int, seed: int):
-    """Apply one layer spec of a topology file to ``x``; names start with ``prefix`` (node_index)."""
+def apply_layer(spec: dict, x, prefix: str, num_classes: int, seed: int, api: Any = keras):
+    """Apply one layer spec of a topology file to ``x``; names start with ``prefix`` (node_index).
+
+    ``api``: the Keras that builds the layers -- Keras 3, or tf_keras (Keras 2) for the model TensorFlow's
+    converter turns into a node's int8 model (:func:`host.ml.split.node_models`): the same layers, names and
+    weight order in both.
+    """
     t = spec["type"]
-    init = keras.initializers.GlorotUniform(seed=seed)
+    L = api.layers  # noqa: N806 -- the same name as the module-level Keras 3 layers it stands for
+    init = api.initializers.GlorotUniform(seed=seed)
     if t == "dense":
         units = num_classes if spec["units"] == "classes" else int(spec["units"])
         act = spec.get("activation", "relu")
@@ -83,7 +89,7 @@ def apply_layer(spec: dict, x, prefix: str, num_classes: int, seed: int):
             x = L.Dense(units, use_bias=spec.get("use_bias", True), kernel_initializer=init, name=f"{prefix}_dense")(x)
             return L.Softmax(name=f"{prefix}_softmax")(x)
         x = L.Dense(units, use_bias=spec.get("use_bias", True), kernel_initializer=init, name=f"{prefix}_dense")(x)
-        a = _act(act, prefix)
+        a = _act(act, prefix, L)
         return a(x) if a else x
     if t == "conv2d":
         bn = spec.get("bn", False)
@@ -92,7 +98,7 @@ def apply_layer(spec: dict, x, prefix: str, num_classes: int, seed: int):
                      kernel_initializer=init, name=f"{prefix}_conv")(x)
         if bn:
             x = L.BatchNormalization(name=f"{prefix}_bn")(x)
-        a = _act(spec.get("activation", "relu"), prefix)
+        a = _act(spec.get("activation", "relu"), prefix, L)
         return a(x) if a else x
     if t == "dwsep":
         # MobileNet depthwise-separable block: dw 3x3 + BN + ReLU6, pw 1x1 + BN + ReLU6.
@@ -115,10 +121,10 @@ def apply_layer(spec: dict, x, prefix: str, num_classes: int, seed: int):
                               use_bias=not bn, depthwise_initializer=init, name=f"{prefix}_dw")(x)
         if bn:
             x = L.BatchNormalization(name=f"{prefix}_bn")(x)
-        a = _act(spec.get("activation", "relu6"), prefix)
+        a = _act(spec.get("activation", "relu6"), prefix, L)
         return a(x) if a else x
     if t == "resblock":
-        return _resblock(x, spec, prefix, init)
+        return _resblock(x, spec, prefix, init, L)
     if t == "maxpool":
         return L.MaxPooling2D(_pair(spec.get("pool", 2)), strides=_pair(spec.get("strides", spec.get("pool", 2))),
                               padding=spec.get("padding", "valid"), name=f"{prefix}_maxpool")(x)
@@ -138,11 +144,15 @@ def apply_layer(spec: dict, x, prefix: str, num_classes: int, seed: int):
     if t == "batchnorm":
         return L.BatchNormalization(name=f"{prefix}_bn")(x)
     if t == "activation":
-        return _act(spec["fn"], prefix)(x)
+        return _act(spec["fn"], prefix, L)(x)
+    if t == "lstm":  # over axis 1 (time) of a (time, features) input; the last hidden state unless asked
+        return L.LSTM(int(spec["units"]), return_sequences=bool(spec.get("return_sequences", False)),
+                      kernel_initializer=init, recurrent_initializer=api.initializers.Orthogonal(seed=seed),
+                      name=f"{prefix}_lstm")(x)
     raise ValueError(f"layer {prefix}: unknown layer type {t!r} (known: {', '.join(LAYER_TYPES)})")
 
 
-def _resblock(x, spec: dict, prefix: str, init):
+def _resblock(x, spec: dict, prefix: str, init, L: Any = L):
     """ResNet v2 (pre-activation) basic block; projection shortcut when shape changes."""
     filters, strides = int(spec["filters"]), _pair(spec.get("strides", 1))
     pre = L.BatchNormalization(name=f"{prefix}_bn0")(x)

@@ -173,15 +173,15 @@ def link_weights_of(model, topo: Topology, scheme: Scheme | str) -> dict[str, fl
 
 # ------------------------------------------------------------------------------ sub-models
 def node_models(full_model, topo: Topology, scheme: Scheme | str, plans: dict[str, NodePlan], *,
-                input_shape: tuple[int, ...], num_classes: int, batch_size: int | None = None) -> dict[str, Any]:
+                input_shape: tuple[int, ...], num_classes: int, batch_size: int | None = None,
+                fused_lstm: bool = False) -> dict[str, Any]:
     """One float Keras model per node, with the trained weights copied from the whole network by name.
 
     Also fills in the shapes of every plan's inputs and outputs. ``batch_size=1`` gives the fixed-batch
-    models the int8 converter needs.
+    models the int8 converter needs; with ``fused_lstm`` a node that has an ``lstm`` layer is built with
+    tf_keras (Keras 2), whose LSTM TensorFlow's converter fuses into one UNIDIRECTIONAL_SEQUENCE_LSTM
+    (Keras 3's LSTM becomes a WHILE loop, which codegen does not run). Same layers, names and weights.
     """
-    import keras
-    from keras import layers as L
-
     from host.ml.schemes import apply_layer, get_scheme, scheme_topology
 
     sch = get_scheme(scheme) if isinstance(scheme, str) else scheme
@@ -190,6 +190,8 @@ def node_models(full_model, topo: Topology, scheme: Scheme | str, plans: dict[st
     models: dict[str, Any] = {}
     for name in topological_order(used):
         plan, node = plans[name], used.node(name)
+        keras = _keras_for(used, name, fused_lstm)
+        L = keras.layers  # noqa: N806
         ins = []
         for spec in plan.inputs:
             if node.role == "sensor":
@@ -217,7 +219,7 @@ def node_models(full_model, topo: Topology, scheme: Scheme | str, plans: dict[st
             h = ins[0] if len(ins) == 1 else L.Add(name=f"{name}_mux_sum")(ins)
             h = weighted(h, plan.inputs[0].primary, 0)
         for i, spec in enumerate(node.layers):
-            h = apply_layer(spec, h, f"{name}_{i}", num_classes, 0)
+            h = apply_layer(spec, h, f"{name}_{i}", num_classes, 0, keras)
         outs = {}
         for o in plan.outputs:
             if o.result or o.name == f"{name}_out":
@@ -226,8 +228,10 @@ def node_models(full_model, topo: Topology, scheme: Scheme | str, plans: dict[st
                 link = used.link(o.links[0])
                 p = h
                 for i, spec in enumerate(link.projection):
-                    p = apply_layer(spec, p, f"{link.src}_to_{link.dst}_{i}", num_classes, 0)
+                    p = apply_layer(spec, p, f"{link.src}_to_{link.dst}_{i}", num_classes, 0, keras)
                 outs[o.name] = p
+        if keras.__name__ == "tf_keras":  # its converter names signature outputs by layer, not by dict key
+            outs = {k: L.Identity(name=k)(v) for k, v in outs.items()}
         model = keras.Model(ins, outs, name=f"node_{name}")
         for layer in model.layers:
             if layer.weights:
@@ -238,6 +242,17 @@ def node_models(full_model, topo: Topology, scheme: Scheme | str, plans: dict[st
                 shapes[link] = o.shape
         models[name] = model
     return models
+
+
+def _keras_for(topo: Topology, node: str, fused_lstm: bool) -> Any:
+    """The Keras that builds ``node``'s sub-model: tf_keras when asked for a fused LSTM and the node (or a skip
+    projection it computes) has an ``lstm`` layer, else Keras 3."""
+    specs = list(topo.node(node).layers) + [s for l in topo.outgoing(node) for s in l.projection]
+    if fused_lstm and any(s["type"] == "lstm" for s in specs):
+        import tf_keras
+        return tf_keras
+    import keras
+    return keras
 
 
 # ------------------------------------------------------------------------------ execution

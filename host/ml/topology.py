@@ -24,7 +24,7 @@ PRESET_DIR = Path(__file__).resolve().parent / "presets"
 ROLES = ("sensor", "edge", "fog", "cloud")
 #: The layer vocabulary of topology files (built by :func:`host.ml.schemes.apply_layer`).
 LAYER_TYPES = ("dense", "conv2d", "dwsep", "depthwise", "resblock", "maxpool", "avgpool", "gap", "flatten", "reshape",
-               "zeropad", "dropout", "batchnorm", "activation")
+               "zeropad", "dropout", "batchnorm", "activation", "lstm")
 MERGES = ("concat", "average")
 #: The paper's reliability settings, in the order tables print them.
 SETTINGS = ("No failure", "Normal", "Poor", "Hazardous")
@@ -286,6 +286,9 @@ def _layers(layers: Any, where: str, what: str) -> list[dict]:
             raise TopologyError(f"{where}: {what}[{i}] has type {kind!r}; layer types are {', '.join(LAYER_TYPES)}")
         if "repeat" in spec and (_need(spec["repeat"], int, where, f"{what}[{i}].repeat") < 1):
             raise TopologyError(f"{where}: {what}[{i}].repeat must be at least 1")
+        if kind == "lstm" and (_need(spec.get("units"), int, where, f"{what}[{i}].units") < 1 or
+                               not isinstance(spec.get("return_sequences", False), bool)):
+            raise TopologyError(f"{where}: {what}[{i}] (lstm) needs units >= 1 and return_sequences true or false")
     return _expand(layers)
 
 

@@ -180,7 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="host-side wait for a sample before it counts as timed out "
                          "(default: board deadline x nodes + 2 s)")
     ap.add_argument("--samples", type=int, default=DEFAULT_SAMPLES,
-                    help=f"seeded subset of the test set (default {DEFAULT_SAMPLES}; 0 = all)")
+                    help=f"seeded subset of the test set (default {DEFAULT_SAMPLES}; 0 = all; more than the "
+                         f"test set goes round it again, for soak runs)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the subset, the loss and the bit flips")
     ap.add_argument("--sweep", action="store_true", help="run every failure configuration of the failable "
                     "nodes, then the average accuracy per reliability setting")

@@ -3,7 +3,7 @@
 A farm (:mod:`host.net.farm`) exports every node's board as one labgrid *place* with two resources: the
 board's serial port (a ``NetworkSerialPort``: ser2net on the exporter, RFC 2217) and its power switch (a
 ``NetworkPowerPort``). :class:`LabgridClient` talks to the coordinator through ``labgrid-client``, labgrid's
-public command line (one short process per call, ~0.3 s): its Python API is an asyncio/gRPC session that would
+public command line (one short process per call, 0.5-1 s): its Python API is an asyncio/gRPC session that would
 have to live inside the harness's threads, while the CLI keeps the coordinator's protocol out of our process
 and says what went wrong in one line we can pass on.
 
@@ -44,7 +44,6 @@ class PlaceResources:
 
     place: str
     serial_url: str               # rfc2217://HOST:PORT?ign_set_control (or socket:// for a raw export)
-    speed: int                    # the exported port's baud rate
     power: bool                   # the place has a NetworkPowerPort (``power on/off`` works)
 
 
@@ -120,11 +119,14 @@ class LabgridClient:
             # the exporter starts ser2net when the place is acquired and then publishes its port
             time.sleep(0.5)
             return self.resources(place, tries - 1)
-        if ser is None or ser.get("port") is None:
+        if ser is None:
             raise FarmError(f"labgrid place {place} has no NetworkSerialPort (a board's serial port); add one: "
                             f"labgrid-client -p {place} add-match EXPORTER/GROUP/NetworkSerialPort")
-        return PlaceResources(place, serial_url(str(ser["host"]), int(ser["port"]), ser.get("protocol", "rfc2217")),
-                              int(ser.get("speed", 115200)), "NetworkPowerPort" in found)
+        if ser.get("port") is None:
+            raise FarmError(f"labgrid place {place}: its exporter did not export the serial port (is ser2net "
+                            f"installed there? see the exporter's log)")
+        url = serial_url(str(ser["host"]), int(ser["port"]), ser.get("protocol", "rfc2217"))
+        return PlaceResources(place, url, "NetworkPowerPort" in found)
 
     def power(self, place: str, action: str) -> None:
         """Switch the place's power ``on`` or ``off`` (its NetworkPowerPort, through labgrid's driver)."""
@@ -144,12 +146,20 @@ class PlacePower:
         self.client = client
         self.place = place
         self._pending: threading.Thread | None = None
+        # Off as soon as it is asked (the board may go while labgrid-client still runs), on only once the
+        # switch has been done: until then the harness's reviver would connect to a port nothing is behind
+        # (ser2net accepts, finds no device and hangs up in the middle of pyserial's RFC 2217 negotiation).
+        self._on = True
 
     def off(self) -> None:
+        self._on = False
         self._switch("off")
 
     def on(self) -> None:
         self._switch("on")
+
+    def powered(self) -> bool:
+        return self._on
 
     def wait(self, timeout: float | None = None) -> None:
         """Until the last switch requested has been done."""
@@ -164,6 +174,7 @@ class PlacePower:
     def _call(self, action: str) -> None:
         try:
             self.client.power(self.place, action)
+            self._on = action == "on"
         except FarmError as err:
             # the run goes on without the board (it stays silent); say why on the console, as it happens
             print(f"warning: {' '.join(str(err).split())}", file=sys.stderr)
@@ -192,9 +203,10 @@ class AcquiredPlaces:
 
     def __exit__(self, kind: type[BaseException] | None, err: BaseException | None,
                  tb: TracebackType | None) -> None:
-        problems = self.release_all()
-        if problems and kind is None:
-            raise FarmError("; ".join(problems))
+        # The run is over (its report follows): a place that could not be released is said, not raised
+        for problem in self.release_all():
+            print(f"warning: {' '.join(problem.split())}; release it: labgrid-client -x "
+                  f"{self.client.address if self.client else ''} -p PLACE release", file=sys.stderr)
 
     def acquire_all(self) -> None:
         """Check that every place exists first (one call), then acquire them."""

@@ -37,6 +37,10 @@ class PowerSwitch(Protocol):
 
     def on(self) -> None: ...
 
+    def powered(self) -> bool:
+        """False from the moment the board is switched off until switching it on again has completed."""
+        ...
+
 
 def boards_dir_of(build: Path) -> Path:
     """Pid and URL files of the boards ``--start-boards`` keeps running for ``build``."""
@@ -162,6 +166,9 @@ class BoardLauncher:
         from codegen.emulator import pidfile_running
 
         src = self.sources[name]
+        switch = self.power.get(name)
+        if switch is not None and not switch.powered():
+            return None   # switched off by --kill: nothing answers behind its port until it is on again
         if src.how == "launched":
             b = self.emulated.get(name)
             return (b.url, True) if b is not None and b.is_running() else None

@@ -118,9 +118,13 @@ def default_build(root: Path = Path("build")) -> Path:
 
 
 def pick_samples(n_test: int, samples: int | None, seed: int) -> np.ndarray:
-    """Indices of a seeded subset of ``samples`` test samples (None or too many: all), in order."""
-    if samples is None or samples >= n_test:
+    """Indices of a seeded subset of ``samples`` test samples, in order (None: all). More than the test set
+    goes round it again, in order, until ``samples`` were sent: a soak run (bench/soak.py) needs more samples
+    than a small test set has, and the boards cannot tell a repeated sample from a new one."""
+    if samples is None or samples == n_test:
         return np.arange(n_test)
+    if samples > n_test:
+        return np.arange(samples) % n_test
     return np.sort(np.random.default_rng(seed).choice(n_test, size=samples, replace=False))
 
 
@@ -200,9 +204,8 @@ class RunPlan:
                                  f"sample K and booted again before sample M (omit :M to leave it down)")
 
     def sample_count(self, dep: Deployment) -> int:
-        """How many samples a run of this plan sends (the subset, at most the build's test set)."""
-        n_test = dep.info.dataset.test
-        return n_test if self.samples is None else min(self.samples, n_test)
+        """How many samples a run of this plan sends (the subset; beyond the test set it goes round again)."""
+        return dep.info.dataset.test if self.samples is None else self.samples
 
     def check(self, dep: Deployment) -> "RunPlan":
         """This plan with every node named as the deployment names it (a node answers to its name,
