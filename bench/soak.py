@@ -333,6 +333,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--build", type=Path, default=REPO / "build" / "soak-har",
                     help="a host.build of har on emulated boards (default build/soak-har)")
     ap.add_argument("--samples", type=int, default=SAMPLES, help=f"samples to send (default {SAMPLES})")
+    ap.add_argument("--loss", type=float, default=LOSS, help=f"frame loss on every link (default {LOSS:g})")
+    ap.add_argument("--corrupt", type=float, default=CORRUPT, help=f"bit flips per frame (default {CORRUPT:g})")
     ap.add_argument("--out", type=Path, default=REPO / "build" / "bench" / "soak", help="raw files (log, reports)")
     ap.add_argument("--json", type=Path, default=REPO / "BENCHMARKS.soak.json", help="the summary")
     ap.add_argument("--md", type=Path, default=None, help="also write the Markdown of the summary here")
@@ -342,8 +344,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: --samples {args.samples}: a soak needs at least 10 samples (the kills fall at 30-75 % "
               f"of the run)", file=sys.stderr)
         return 2
+    if not (0 <= args.loss <= 1 and 0 <= args.corrupt <= 1 and args.loss + args.corrupt <= 1):
+        print(f"error: --loss {args.loss:g} --corrupt {args.corrupt:g}: each must be a probability (0..1), and "
+              f"together at most 1 (one draw per frame decides both)", file=sys.stderr)
+        return 2
     try:
-        plan = SoakPlan(build=args.build, samples=args.samples, kills=default_kills(args.samples), out=args.out)
+        plan = SoakPlan(build=args.build, samples=args.samples, loss=args.loss, corrupt=args.corrupt,
+                        kills=default_kills(args.samples), out=args.out)
         res = summarize_raw(plan) if args.from_raw else soak(plan)
     except SoakError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -131,7 +131,7 @@ int main(int argc, char **argv)
     }
     rng_state = strtoull(argv[1], NULL, 0);
     long iterations = strtol(argv[2], NULL, 0);
-    node_platform_t plat = {sink, NULL, NULL, NULL, NULL, 1000, 2000};
+    node_platform_t plat = {sink, NULL, NULL, NULL, NULL, 1000, 2000, LINK_COUNTER_UNKNOWN};
     link_decoder_init(&out_dec, out_buf, sizeof out_buf, LINK_NODE_ANY);
     if (node_init(&node, &config, &plat, frame_buf, sizeof frame_buf, slots, sizeof slots, outs, sizeof outs) !=
         NODE_OK) {

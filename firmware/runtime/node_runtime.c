@@ -340,6 +340,11 @@ static void complete_sample(node_t *n, node_slot_t *slot, int expired)
         }
     }
 
+    if (cfg->reset != NULL) {
+        /* A new sample is a new sequence (the host reference resets its interpreter too). Before the count
+         * starts, so that a stateless node's count is exactly its inputs and invoke(). */
+        cfg->reset();
+    }
     if (n->plat.cycles_start != NULL) {
         n->plat.cycles_start();
     }
@@ -371,9 +376,6 @@ static void complete_sample(node_t *n, node_slot_t *slot, int expired)
     }
     int32_t rc = 0;
     if (any_data) {
-        if (cfg->reset != NULL) {
-            cfg->reset(); /* a new sample is a new sequence: the host reference resets its interpreter too */
-        }
         rc = cfg->invoke(in, n->out);
     }
     uint32_t cycles = n->plat.cycles_stop != NULL ? n->plat.cycles_stop() : 0u;
