@@ -17,6 +17,8 @@ Sections (each one fails on its own: the report then says "not measured" and why
                     ``python -m codegen verify --target qemu``.
 * ``corpus``     -- the op corpus of tests/op_corpus/ (LSTM, SVDF, 16x8, transpose conv, float I/O, shape ops) on
                     QEMU mps2-an386: instructions per inference, arena (with state), weights; bit-exact first.
+* ``soak``       -- only with ``--only soak`` (~20 min): 10,000 samples of ``har`` with 10 % loss, 10 % corruption and
+                    the edge killed and restarted twice (bench/soak.py): accounting, bit-exactness, host RSS, counters.
 * ``memory``     -- per node: the ELF's sections and its link map (weights, code by origin, arena, buffers,
                     stack); per MLPerf model: the generated module's arena vs its lower bound and vs TFLM's.
 * ``links``      -- bytes per inference per link, wire overhead (host.net.protocol framing), end-to-end latency on
@@ -41,9 +43,10 @@ from typing import Any, Callable
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/: the modules below, however this file is run
 
 from bench_builds import section_builds, section_toolchain  # noqa: E402
-from bench_common import REPO, SECTIONS, log, machine_info, rel  # noqa: E402
+from bench_common import DEFAULT_SECTIONS, REPO, SECTIONS, log, machine_info, rel  # noqa: E402
 from bench_compute import section_compute  # noqa: E402
 from bench_corpus import section_corpus  # noqa: E402
+from soak import section_soak  # noqa: E402
 from bench_links import section_links  # noqa: E402
 from bench_memory import section_memory  # noqa: E402
 from bench_resilience import section_resilience  # noqa: E402
@@ -51,7 +54,7 @@ from bench_resilience import section_resilience  # noqa: E402
 Section = Callable[[argparse.Namespace, dict[str, Any]], dict[str, Any]]
 #: What each section name runs; a section gets the arguments and the results so far (it may read earlier ones).
 SECTION_FUNCTIONS: dict[str, Section] = {
-    "builds": section_builds, "compute": section_compute, "corpus": section_corpus, "memory": section_memory,
+    "builds": section_builds, "compute": section_compute, "corpus": section_corpus, "soak": section_soak, "memory": section_memory,
     "links": section_links, "resilience": section_resilience, "toolchain": section_toolchain}
 
 
@@ -151,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     apply_defaults(args)
     args.work.mkdir(parents=True, exist_ok=True)
-    sections = [s for s in (args.only or SECTIONS) if s not in args.skip]
+    sections = [s for s in (args.only or DEFAULT_SECTIONS) if s not in args.skip]
     R = start_results(args, sections, argv)
     t_start = time.perf_counter()
     run_sections(args, R, sections)

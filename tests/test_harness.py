@@ -74,7 +74,7 @@ def _run_no_path(build: Path, dead: list[str], samples: int) -> dict:
     from host.net.records import RunConfig
     from host.net.reference import Reference, load_deployment
     from host.net.router import Network
-    from host.net.summary import summarize_run
+    from host.net.summary import RunTally, summarize_run
 
     with pytest.raises(ValueError, match="no path is left"):
         _run(build, dead=dead, samples=samples)
@@ -83,8 +83,10 @@ def _run_no_path(build: Path, dead: list[str], samples: int) -> dict:
     cfg = RunConfig(frozenset(dead), deadline_s=RunPlan(build).host_deadline_ms(dep) / 1000)
     with Network(dep) as net:
         run = net.run(items, cfg)
-        checks = [check_sample(dep, ref, r, it.sensors) for r, it in zip(run.records, items)]
-        s = summarize_run(dep, net.boards.hello, run, checks)
+        tally = RunTally(dep)
+        for r, it in zip(run.records, items):
+            tally.add(r, check_sample(dep, ref, r, it.sensors))
+        s = summarize_run(dep, net.boards.hello, run, tally)
     _accounts(s)
     return s
 
@@ -151,8 +153,20 @@ def test_no_failure_cli_bit_exact(build, tmp_path):
     assert "| none failed | 30 | 30 |" in (out / "harness.md").read_text()
 
 
-def test_drop_edge_uses_iot_skip(build):
+def test_drop_edge_uses_iot_skip(build, monkeypatch):
     """A failed edge: LINK_DOWN in its name, the fog takes the IoT skip, still bit-exact everywhere."""
+    import copy
+
+    import host.net.harness as harness
+    from host.net.checks import check_sample
+
+    whole = []   # the first samples as they were checked (the run keeps only what the report needs of them)
+
+    def keep(dep, ref, rec, sensors):
+        if len(whole) < 5:
+            whole.append(copy.deepcopy(rec))
+        return check_sample(dep, ref, rec, sensors)
+    monkeypatch.setattr(harness, "check_sample", keep)
     res = _run(build, dead=["edge"])
     s = _one(res)
     assert s["samples"]["answered"] == 20 and s["samples"]["degraded_answers"] == {"link_cut": 20}
@@ -165,7 +179,6 @@ def test_drop_edge_uses_iot_skip(build):
 
     # The check is not vacuous: a reference that differs in one byte of the fog's output flags the fog
     # (and only the fog: each node is checked on what its board really got).
-    from host.net.checks import check_sample
     from host.net.reference import Reference, load_deployment
 
     dep = load_deployment(build)
@@ -181,7 +194,8 @@ def test_drop_edge_uses_iot_skip(build):
             v[7] = v[7] + 1 if v[7] < 127 else v[7] - 1
         return out
     ref.runner = off_by_one
-    for rec in res.runs[0].records[:5]:
+    assert [r.k for r in whole] == [0, 1, 2, 3, 4]
+    for rec in whole:
         sensors = {k: v[0] for k, v in dep.sensor_inputs(x[rec.index:rec.index + 1]).items()}
         chk = check_sample(dep, ref, rec, sensors)
         assert chk.nodes == {"iot": "identical", "edge": "not_fed", "fog": "mismatch", "cloud": "identical"}
@@ -246,7 +260,7 @@ def test_board_killed_mid_run_and_back(build):
     assert back["sample"] == 11 and "rebooted" in back["detail"]
     # STATS: the counts before the reboot are in the run's totals (STATS read right before the kill).
     edge = s["nodes"]["edge"]
-    computed = sum("edge" in r.answers for r in recs)
+    computed = edge["compared"]   # the samples edge answered, each compared with the reference
     assert edge["reboots"] == 1 and edge["stats_segments"] == 2
     assert computed - 3 <= edge["stats_delta"]["samples"] <= computed and computed >= 16
     assert edge["stats_delta"]["samples"] > 24 - 12   # more than the boot after the reboot computed
@@ -337,3 +351,24 @@ def test_sweep_on_boards_matches_the_host(build):
         assert s["accuracy"]["boards"] == s["accuracy"]["int8_host"], s["config"]
     for setting, v in res.report["sweep"].items():
         assert v["boards"] == v["int8_host"], setting
+
+
+def test_board_deadline_grows_with_depth(build):
+    """Each level of nodes outwaits the one above it by half a deadline: a node whose first input comes at once (a skip, or the host's
+    LINK_DOWN for a failed node) must outwait an upstream node that waits its own deadline for a lost frame
+    (with one deadline everywhere the receiver gave up just before the sender's data came)."""
+    import re
+
+    from host.deploy.firmware_stage import node_depths
+    from host.deploy.manifest import read_manifest
+    from host.net.reference import load_deployment
+
+    man = read_manifest(build)
+    depths = node_depths(man.nodes, man.require_links())
+    assert depths == {"iot": 0, "edge": 1, "fog": 2, "cloud": 3}
+    base = man.stages.firmware.deadline_ms
+    for name, depth in depths.items():
+        header = (build / "nodes" / name / "fw" / "node_config.h").read_text()
+        got = int(re.search(r"#define NODE_CFG_DEADLINE_MS (\d+)u", header).group(1))
+        assert got == base * {0: 2, 1: 2, 2: 3, 3: 4}[depth] // 2, (name, got)
+    assert load_deployment(build).max_depth == 3

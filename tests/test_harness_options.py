@@ -200,18 +200,18 @@ def test_an_unused_skip_after_the_answer_is_not_a_missing_input(dep):
     from host.net.checks import check_sample
     from host.net.records import RunConfig, RunRecord
     from host.net.reference import Reference
-    from host.net.summary import summarize_run
+    from host.net.summary import RunTally, summarize_run
 
     ref = Reference(dep)
-    recs, checks = [], []
+    recs, tally = [], RunTally(dep)
     for late in (False, True, True):
         rec, sensors = _reference_record(dep, late)
         chk = check_sample(dep, ref, rec, sensors)
         assert set(chk.nodes.values()) == {"identical"} and chk.missing_links == []
         assert chk.unused_links == (["iot->fog"] if late else [])
         recs.append(rec)
-        checks.append(chk)
-    s = summarize_run(dep, {}, RunRecord(RunConfig(), records=recs), checks)
+        tally.add(rec, chk)
+    s = summarize_run(dep, {}, RunRecord(RunConfig(), records=recs), tally)
     sm = s["samples"]
     assert sm["degraded_answers"] == {} and sm["complete_answers"] == sm["answered"] == 3
     assert sm["unused_skip_late"] == 2
@@ -315,6 +315,57 @@ def test_short_result_is_a_bad_frame_not_a_crash(dep):
                    P.build_sample_payload(1234, bytes(10)))
     router.on_sample_frame(Conn("cloud"), good, good.encode()[:-1])
     assert run.records[0].outcome == "answered" and run.records[0].cycles == {"cloud": 1234}
+
+
+@needs_build
+def test_a_finished_sample_is_checked_and_let_go_once_settled(dep):
+    """A long run keeps no sample's tensors: a finished sample is checked (and folded into the run's tally) once
+    SETTLE_AFTER newer ones were sent, and only its SettledSample stays; a frame of it after that is stray.
+    The end of the run settles the rest, in order."""
+    from host.net import protocol as P
+    from host.net.faults import Faults
+    from host.net.records import RunConfig, RunRecord, SampleIn, SampleRecord, SettledSample
+    from host.net.router import SETTLE_AFTER, Router
+
+    checked: list[SampleRecord] = []
+
+    def settle(rec: SampleRecord) -> SettledSample:
+        assert rec.outputs == {"cloud->host": bytes(10)} or rec.k > 0   # checked with its tensors
+        checked.append(rec)
+        return rec.settled(["edge->fog"])
+
+    boards = _FakeBoards(dep)
+    run = RunRecord(RunConfig())
+    router = Router(dep, boards, run, Faults([]), settle)
+    x, y = dep.load_test_set()
+    item = SampleIn(0, int(y[0]), {s: v[0] for s, v in dep.sensor_inputs(x[:1]).items()})
+
+    class Conn:
+        node = dep.nodes["cloud"]
+
+    def result(seq: int) -> P.Frame:
+        return P.Frame(P.FrameType.RESULT, dep.nodes["cloud"].id, P.NODE_HOST, P.LINK_NONE, seq,
+                       P.build_sample_payload(1234, bytes(10)))
+
+    router.inject(0, item)
+    first = run.records[0]
+    router.on_sample_frame(Conn(), result(first.seq), result(first.seq).encode()[:-1])
+    for k in range(1, SETTLE_AFTER):
+        router.inject(k, item)
+    router.settle_old()
+    assert run.records[0] is first and not checked          # not yet: a frame of it could still come
+    router.inject(SETTLE_AFTER, item)
+    router.settle_old()
+    assert checked == [first]
+    kept = run.records[0]
+    assert isinstance(kept, SettledSample) and not hasattr(kept, "outputs")
+    assert (kept.outcome, kept.missing_links, len(kept.outputs_digest)) == ("answered", ("edge->fog",), 8)
+    assert isinstance(run.records[1], SampleRecord)         # not finished: kept whole
+    router.on_sample_frame(Conn(), result(first.seq), result(first.seq).encode()[:-1])
+    assert run.stray_frames == 1
+    router.settle_all()
+    assert [r.k for r in checked] == list(range(SETTLE_AFTER + 1))
+    assert all(isinstance(r, SettledSample) for r in run.records)
 
 
 # --------------------------------------------------------------------------------------- uploaded boards

@@ -111,7 +111,7 @@ def _same_answers(remote, direct) -> None:
     assert [s.index for s in r.records] == [s.index for s in d.records]
     for a, b in zip(r.records, d.records):
         assert (a.outcome, a.reason) == (b.outcome, b.reason), a.index
-        assert a.outputs == b.outputs and a.outputs, a.index
+        assert a.outputs_digest == b.outputs_digest is not None, a.index   # a hash of every tensor sent
     (rs,), (ds,) = remote.report["runs"], direct.report["runs"]
     assert rs["samples"]["accounted"] and rs["mismatches"] == []
     assert rs["bit_exact"]["identical"] == rs["bit_exact"]["compared"] == ds["bit_exact"]["compared"] > 0

@@ -94,7 +94,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--stop-after", choices=["train", "nodes", "firmware"], default="firmware",
                     help="last stage to run (default: firmware)")
     ap.add_argument("--deadline-ms", type=int, default=1000,
-                    help="how long a node waits for a sample's missing inputs before computing without them")
+                    help="how long a node waits for a sample's missing inputs before computing without them (default "
+                         "1000); a node d >= 2 links below the sensors waits (d+1)/2 x this, since an upstream node "
+                         "may itself wait its whole deadline before it sends")
     ap.add_argument("--int8-samples", type=int, default=None,
                     help="test samples for the int8 reference evaluation (default: the whole test set)")
     return ap

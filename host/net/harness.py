@@ -41,6 +41,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, NoReturn, Sequence
 
+import numpy as np
+
 from host.net.checks import check_sample
 from host.net.cycle_counts import counter_name
 from host.net.harness_report import print_console, progress_bar, write_reports
@@ -48,10 +50,10 @@ from host.net.labgrid_client import AcquiredPlaces
 from host.net.launch import BoardError, start_boards, stop_boards
 from host.net.plan import DEFAULT_SAMPLES, RunPlan, as_kill_spec, default_build, kill_spec, pick_samples, \
     port_spec
-from host.net.records import KillSpec, RunConfig, RunRecord, SampleIn
+from host.net.records import KillSpec, RunConfig, RunRecord, SampleIn, SampleRecord, SettledSample
 from host.net.reference import Deployment, DeploymentError, Reference, load_deployment
-from host.net.router import Hook, Network
-from host.net.summary import summarize_run, sweep_averages
+from host.net.router import Hook, Network, Settle
+from host.net.summary import RunTally, summarize_run, sweep_averages
 from host.net.transport import Boards
 
 
@@ -62,12 +64,36 @@ class HarnessResult:
     paths: dict[str, Path]
 
 
-def load_samples(dep: Deployment, samples: int | None, seed: int) -> list[SampleIn]:
+class RunSamples(Sequence[SampleIn]):
+    """A run's samples, each made when it is sent: the test samples it uses are quantized once, so a soak of
+    any length holds one index per sample (a sample repeats the test set's, going round it)."""
+
+    def __init__(self, dep: Deployment, samples: int | None, seed: int) -> None:
+        x, y = dep.load_test_set()
+        self.order = pick_samples(len(y), samples, seed)      # k -> test set index
+        self.used = np.unique(self.order)                     # the test samples the run uses, sorted
+        self.labels = y[self.used]
+        self.sensors = dep.sensor_inputs(x[self.used])        # sensor node -> int8 features, one row per used
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def __getitem__(self, k: int) -> SampleIn:   # type: ignore[override]  # one sample, no slices
+        i = int(self.order[k])
+        return SampleIn(i, int(self.labels[self._row(i)]), self.features(i))
+
+    def features(self, index: int) -> dict[str, np.ndarray]:
+        """The sensor nodes' int8 features of test sample ``index``."""
+        row = self._row(index)
+        return {s: v[row] for s, v in self.sensors.items()}
+
+    def _row(self, index: int) -> int:
+        return int(np.searchsorted(self.used, index))
+
+
+def load_samples(dep: Deployment, samples: int | None, seed: int) -> RunSamples:
     """The seeded subset of the build's test set, as the sensor nodes' int8 features."""
-    x, y = dep.load_test_set()
-    idx = pick_samples(len(y), samples, seed)
-    sensors = dep.sensor_inputs(x[idx])
-    return [SampleIn(int(i), int(y[i]), {s: sensors[s][k] for s in sensors}) for k, i in enumerate(idx)]
+    return RunSamples(dep, samples, seed)
 
 
 def board_table(dep: Deployment, boards: Boards) -> dict[str, dict[str, Any]]:
@@ -111,7 +137,6 @@ def run_plan(plan: RunPlan, *, hooks: dict[int, list[Hook]] | None = None, stop:
     dep = load_deployment(plan.build)
     plan = plan.check(dep)   # every node named as the deployment names it
     items = load_samples(dep, plan.samples, plan.seed)
-    by_index = {it.index: it.sensors for it in items}
     ref = Reference(dep)
     log = (lambda s: console.log(s)) if console is not None else None
     runs: list[RunRecord] = []
@@ -124,10 +149,11 @@ def run_plan(plan: RunPlan, *, hooks: dict[int, list[Hook]] | None = None, stop:
         for i, cfg in enumerate(plan.run_configs(dep)):
             if stop is not None and stop.is_set():
                 break
-            rec = _run_one(net, items, cfg, hooks if i == 0 else None, stop, abandon, console, progress)
-            checks = [check_sample(dep, ref, r, by_index[r.index]) for r in rec.records]
+            tally = RunTally(dep)
+            rec = _run_one(net, items, cfg, hooks if i == 0 else None, stop, abandon, console, progress,
+                           _settler(dep, ref, items, tally))
             runs.append(rec)
-            summaries.append(summarize_run(dep, net.boards.hello, rec, checks))
+            summaries.append(summarize_run(dep, net.boards.hello, rec, tally))
     report: dict[str, Any] = {
         "build": str(dep.build), "preset": dep.manifest.get("preset"), "scheme": dep.manifest.get("scheme"),
         "samples": len(items), "seed": plan.seed, "window": plan.window,
@@ -138,12 +164,23 @@ def run_plan(plan: RunPlan, *, hooks: dict[int, list[Hook]] | None = None, stop:
     return HarnessResult(report, runs, paths)
 
 
-def _run_one(net: Network, items: list[SampleIn], cfg: RunConfig, hooks: dict[int, list[Hook]] | None,
+def _settler(dep: Deployment, ref: Reference, items: RunSamples, tally: RunTally) -> Settle:
+    """The check of each sample as the run goes (host.net.router.SETTLE_AFTER): folded into ``tally``, and
+    only its :class:`~host.net.records.SettledSample` kept, so the run's memory does not grow with its length."""
+    def settle(rec: SampleRecord) -> SettledSample:
+        chk = check_sample(dep, ref, rec, items.features(rec.index))
+        tally.add(rec, chk)
+        return rec.settled(chk.missing_links)
+    return settle
+
+
+def _run_one(net: Network, items: Sequence[SampleIn], cfg: RunConfig, hooks: dict[int, list[Hook]] | None,
              stop: threading.Event | None, abandon: threading.Event | None, console: Any,
-             progress: bool) -> RunRecord:
+             progress: bool, settle: Settle) -> RunRecord:
     bar = progress_bar(console, progress, cfg.label, len(items))
     try:
-        return net.run(items, cfg, progress=bar.update if bar else None, hooks=hooks, stop=stop, abandon=abandon)
+        return net.run(items, cfg, progress=bar.update if bar else None, hooks=hooks, stop=stop, abandon=abandon,
+                       settle=settle)
     finally:
         if bar:
             bar.close()

@@ -174,7 +174,7 @@ def build_report(dep: Deployment, report: dict[str, Any]) -> str:
              "",
              f"Build `{report['build']}`; {report['samples']} test samples (seed {report['seed']}), up to "
              f"{report['window']} in flight, host deadline {report['deadline_ms']} ms, board deadline "
-             f"{dep.board_deadline_ms} ms. Accuracy: a sample without a result counts as the random guess "
+             f"{dep.board_deadline_ms} ms (1, 1.5, 2, … × by the node's depth, up to {dep.max_depth}). Accuracy: a sample without a result counts as the random guess "
              f"g = {_pct(dep.random_guess)} % (as in host/ml/evaluate.py); float = the float model on the whole "
              f"test set (the build's evaluation); int8 host = tflite_micro per node with the links that "
              f"actually reached each board; bit-exact = board answers (every DATA tensor and the RESULT of a "

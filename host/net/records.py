@@ -5,9 +5,10 @@ Kept apart from the router so that the checks, summaries and reports (:mod:`host
 """
 from __future__ import annotations
 
+import hashlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -22,6 +23,10 @@ REASONS = ("node_silent", "link_cut", "frame_lost", "corrupted", "deadline", "no
 #: the runtime), a producer that sent LINK_DOWN itself, or one that sent nothing on the link.
 DEGRADED_REASONS = ("node_silent", "link_cut", "corrupted", "frame_lost", "late", "upstream_down", "not_sent",
                     "deadline")
+
+
+#: the empty set of nodes every settled sample without a silent node shares
+_NONE: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -68,6 +73,39 @@ class SampleRecord:
     @property
     def latency(self) -> float | None:
         return None if self.t_done is None else self.t_done - self.t_sent
+
+    def settled(self, missing_links: Sequence[str]) -> "SettledSample":
+        """What is kept of this sample once it is checked (its tensors and routing are let go)."""
+        digest = None
+        if self.outputs:
+            h = hashlib.blake2b(digest_size=8)
+            for key in sorted(self.outputs):
+                h.update(key.encode() + b"\0" + len(self.outputs[key]).to_bytes(4, "little") + self.outputs[key])
+            digest = h.digest()
+        return SettledSample(self.k, self.index, self.label, self.seq, self.sent, self.outcome, self.reason,
+                             self.latency, self.dead or _NONE, frozenset(self.silent) or _NONE,
+                             tuple(missing_links), digest)
+
+
+@dataclass(frozen=True, slots=True)
+class SettledSample:
+    """A sample after its check (:func:`host.net.harness.run_plan` folds the check into the run's tally at
+    once): a few hundred bytes instead of every tensor and frame, so a long run's memory stays flat."""
+
+    k: int
+    index: int
+    label: int
+    seq: int
+    sent: bool
+    outcome: str | None
+    reason: str | None
+    latency: float | None
+    dead: frozenset[str]
+    silent: frozenset[str]
+    #: links that did not reach their consumer in time (the check's ``missing_links``)
+    missing_links: tuple[str, ...]
+    #: 8-byte hash of every tensor the boards sent for the sample (None: none): compares runs byte for byte
+    outputs_digest: bytes | None
 
 
 def reason_of(rec: SampleRecord, default: str) -> str:
@@ -147,7 +185,8 @@ class RunConfig:
 @dataclass
 class RunRecord:
     config: RunConfig
-    records: list[SampleRecord] = field(default_factory=list)
+    #: one per sample sent, in order; a SettledSample once it is checked (host.net.router.Router.settle_old)
+    records: list[SampleRecord | SettledSample] = field(default_factory=list)
     wire: dict[str, WireStats] = field(default_factory=lambda: defaultdict(WireStats))
     uart_rx: Counter = field(default_factory=Counter)   # bytes received from each board
     uart_tx: Counter = field(default_factory=Counter)   # bytes sent to each board

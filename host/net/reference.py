@@ -20,6 +20,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from host.deploy.firmware_stage import node_depths
 from host.deploy.int8_nodes import int8_zero
 from host.deploy.manifest import Manifest, ManifestError, manifest_path, read_manifest, to_json
 from host.deploy.quantize import NodeQuant, QParams, tflm_runner
@@ -100,6 +101,12 @@ class Deployment:
     @property
     def final_node(self) -> str:
         return next(n for n, d in self.nodes.items() if d.result)
+
+    @property
+    def max_depth(self) -> int:
+        """The most links on a path from a sensor to a node (host.deploy.firmware_stage.node_depths); a node's
+        board deadline grows with its depth (node_deadline_ms)."""
+        return max(node_depths(self.info.nodes, self.info.require_links()).values(), default=0)
 
     @property
     def sensors(self) -> list[str]:

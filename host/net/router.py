@@ -24,6 +24,7 @@ from __future__ import annotations
 import statistics
 import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
@@ -33,12 +34,19 @@ from host.net import protocol as P
 from host.net.faults import FrameAction, Faults, build_faults
 from host.net.launch import BoardLauncher, PowerSwitch
 from host.net.ports import Connection
-from host.net.records import BoardEvent, RunConfig, RunRecord, SampleIn, SampleRecord, reason_of
+from host.net.records import BoardEvent, RunConfig, RunRecord, SampleIn, SampleRecord, SettledSample, reason_of
 from host.net.reference import Deployment, LinkInfo
 from host.net.transport import DATA, LINK_DOWN, RESULT, Boards
 
 #: Called with the network before a given sample is sent (``Network.run``'s ``hooks``).
 Hook = Callable[["Network"], None]
+#: Checks a finished sample for good and returns what is kept of it (``Network.run``'s ``settle``).
+Settle = Callable[[SampleRecord], SettledSample]
+#: A finished sample is settled (checked, and its tensors let go) once this many newer ones were sent: no
+#: frame of it comes any more. A board forgets a sample 32 newer ones after it (the runtime drops its inputs
+#: as late), and a DATA frame carries one byte of its sample number, read as the sent sample nearest the
+#: newest one: from 128 behind it could not be told from a newer sample's anyway.
+SETTLE_AFTER = 128
 
 
 class Router:
@@ -46,7 +54,8 @@ class Router:
 
     It is the boards' :class:`~host.net.transport.BoardListener` while the run lasts."""
 
-    def __init__(self, dep: Deployment, boards: Boards, run: RunRecord, faults: Faults) -> None:
+    def __init__(self, dep: Deployment, boards: Boards, run: RunRecord, faults: Faults,
+                 settle: Settle | None = None) -> None:
         self.dep = dep
         self.boards = boards
         self.run = run
@@ -55,7 +64,9 @@ class Router:
         self.inflight: dict[int, SampleRecord] = {}      # seq -> samples not yet ended
         self._by_seq: dict[int, SampleRecord] = {}       # seq -> every sample of the run (late frames too)
         self._injected: int | None = None                # k of the newest sample sent (board events)
-        self._latencies: list[float] = []
+        self._settle = settle
+        self._unsettled: deque[SampleRecord] = deque()   # samples sent and not settled, oldest first
+        self._latencies: deque[float] = deque(maxlen=20)  # the newest answers' (a failed sample's pace)
         self._newest_answer: dict[str, int] = {}         # node -> newest seq it answered
         self._event_no = 0
         self._state = boards.state                       # the boards update these in place
@@ -73,13 +84,14 @@ class Router:
         rec = SampleRecord(k, s.index, s.label, seq, time.monotonic(), dead, set(silent - down))
         self.run.records.append(rec)
         self._by_seq[rec.seq] = rec
+        self._unsettled.append(rec)
         self._injected = k
         self.inflight[rec.seq] = rec
         if rec.silent and not self.dep.has_path(dead, self.faults.links_cut(k)):
             # Nothing can answer: failed, without sending. It holds its window slot for about one
             # sample's latency, so the run keeps its pace and a board that comes back is used again.
             rec.sent = False
-            lat = self._latencies[-20:]
+            lat = list(self._latencies)
             rec.hold_until = rec.t_sent + min(self.deadline_s, statistics.median(lat) if lat else 0.5)
             return
         for sensor, x in s.sensors.items():
@@ -103,6 +115,25 @@ class Router:
                     self._finish(rec, "failed", "node_silent")
             elif now - rec.t_sent > self.deadline_s:
                 self._finish(rec, "timed_out", reason_of(rec, "deadline"))
+
+    def settle_old(self) -> None:
+        """Settle the finished samples that SETTLE_AFTER newer ones were sent after, oldest first (so they
+        are checked in the order they were sent)."""
+        q = self._unsettled
+        while q and q[0].outcome is not None and (self._injected or 0) - q[0].k >= SETTLE_AFTER:
+            self._settle_one(q.popleft())
+
+    def settle_all(self) -> None:
+        """The run is over (its late frames read): settle every sample still open, in order."""
+        while self._unsettled:
+            self._settle_one(self._unsettled.popleft())
+
+    def _settle_one(self, rec: SampleRecord) -> None:
+        if self._settle is None:
+            return   # nobody checks the samples as they go (a bare Router): keep them whole
+        if self._by_seq.get(rec.seq) is rec:
+            del self._by_seq[rec.seq]   # a frame of it from now on is a stray one
+        self.run.records[rec.k] = self._settle(rec)
 
     def abandon_all(self) -> None:
         """Give up the samples in flight (a second Ctrl-C)."""
@@ -318,7 +349,7 @@ class Network:
         self.dep = dep
         launcher = BoardLauncher(dep, ports, boards_dir, power)
         self.boards = Boards(dep, launcher, baud=baud, hello_timeout=hello_timeout, log=log, coalesce_s=coalesce_s)
-        quiet_s = watchdog_s if watchdog_s is not None else max(4.0, 3 * dep.board_deadline_ms / 1000 + 1)
+        quiet_s = watchdog_s if watchdog_s is not None else max(4.0, max(3, dep.max_depth) * dep.board_deadline_ms / 1000 + 1)
         self.watchdog = Watchdog(self.boards, quiet_s)
 
     def __enter__(self) -> "Network":
@@ -339,18 +370,20 @@ class Network:
     def run(self, samples: Sequence[SampleIn], cfg: RunConfig, *,
             progress: Callable[[RunRecord], None] | None = None,
             hooks: Mapping[int, Sequence[Hook]] | None = None,
-            stop: threading.Event | None = None, abandon: threading.Event | None = None) -> RunRecord:
+            stop: threading.Event | None = None, abandon: threading.Event | None = None,
+            settle: Settle | None = None) -> RunRecord:
         """Stream ``samples`` through the boards under ``cfg``; every sample ends answered, timed out or failed.
 
         ``hooks[k]``: called before sample k is sent (before the faults' board actions). ``stop``: stop
         sending (the samples in flight still finish); ``abandon``: also give up the samples in flight
-        (interrupted).
+        (interrupted). ``settle``: checks each sample once no frame of it can come any more (in the order
+        they were sent) and returns what ``run.records`` keeps of it; without it every record is kept whole.
         """
         unknown = (set(cfg.dead) - set(self.dep.nodes)) | (set(cfg.cut_links) - set(self.dep.links))
         if unknown:
             raise ValueError(f"unknown node(s)/link(s) {sorted(unknown)}")
         run = RunRecord(cfg)
-        router = Router(self.dep, self.boards, run, build_faults(cfg, self.dep))
+        router = Router(self.dep, self.boards, run, build_faults(cfg, self.dep), settle)
         self.boards.listener, self.boards.tally = router, run
         try:
             run.t_start = time.monotonic()   # before the RESET: a board event during it is timed from here
@@ -368,6 +401,7 @@ class Network:
             while time.monotonic() < min(quiet_until, end):
                 if self.boards.pump(0.05):
                     quiet_until = time.monotonic() + 0.3
+            router.settle_all()
             run.stats_after = dict(self.boards.request_stats())
             if progress is not None:
                 progress(run)
@@ -401,6 +435,7 @@ class Network:
             self.boards.pump(0.02)
             now = time.monotonic()
             router.check_deadlines(now)
+            router.settle_old()
             self.watchdog.check(now, router.inflight.values())
             self.boards.probe_silent(now)
             self.boards.poll_stats(now)

@@ -1,13 +1,16 @@
 """What the report says about a run: outcomes and why, accuracy, bit-exactness, cycles, wire, STATS.
 
-:func:`summarize_run` turns a :class:`~host.net.records.RunRecord` and its
-:class:`~host.net.checks.SampleCheck` list into the run's part of the JSON report (the Markdown, the plot and
-the console tables of :mod:`host.net.harness_report` read the same document); :func:`sweep_averages` weighs
-the runs of a ``--sweep`` by the reliability settings.
+:class:`RunTally` folds each sample and its :class:`~host.net.checks.SampleCheck` in as soon as it is
+checked (so a long run keeps no sample's tensors); :func:`summarize_run` turns a
+:class:`~host.net.records.RunRecord` and its tally into the run's part of the JSON report (the Markdown, the
+plot and the console tables of :mod:`host.net.harness_report` read the same document);
+:func:`sweep_averages` weighs the runs of a ``--sweep`` by the reliability settings.
 """
 from __future__ import annotations
 
 import statistics
+from array import array
+from collections import Counter
 from typing import Any, Mapping, Sequence
 
 from boards import load_board
@@ -19,6 +22,10 @@ from host.net.records import OUTCOMES, RunRecord, SampleRecord
 from host.net.reference import Deployment
 
 ACCURACY_RULE = "a sample without a result counts as the random guess g (host/ml/evaluate.py)"
+#: the columns of the report's ``per_sample`` rows
+SAMPLE_FIELDS = ("index", "label", "outcome", "reason", "latency_ms", "board_pred", "int8_host_pred")
+#: mismatching outputs the report lists (the first ones, in the order the samples were sent)
+MAX_MISMATCHES = 50
 
 
 def node_cycles(per_sample: Sequence[int], ledger: StatsLedger, name: str) -> dict[str, Any] | None:
@@ -59,67 +66,106 @@ def _degraded_reason(r: SampleRecord, c: SampleCheck) -> str:
     return "deadline"            # delivered, but after the consumer had given up waiting for it
 
 
-def _samples(run: RunRecord, checks: list[SampleCheck]) -> dict[str, Any]:
+class NodeTally:
+    """One node's part of the per-sample checks, summed over a run."""
+
+    def __init__(self) -> None:
+        self.states: Counter = Counter()          # SampleCheck.nodes verdict -> samples
+        self.late_inferred = 0                    # inputs the check found came after the board's deadline
+        self.mux: dict[str, int] = {}             # the mux's choice -> samples it computed with it
+        self.cycles = array("q")                  # counts per sample (RESULT: the final node)
+
+
+class RunTally:
+    """A run's samples folded one by one, right after each one's check (:meth:`add`), in the order they were
+    sent: everything :func:`summarize_run` reports, without keeping the samples' tensors and frames."""
+
+    def __init__(self, dep: Deployment) -> None:
+        self.sent = 0
+        self.outcomes = dict.fromkeys(OUTCOMES, 0)
+        self.reasons: dict[str, dict[str, int]] = {o: {} for o in ("timed_out", "failed")}
+        self.degraded: dict[str, int] = {}
+        self.unused_late = 0
+        self.fed = 0                              # samples that went to the boards (the wire's per sample)
+        self.correct = self.ref_correct = self.ref_results = 0
+        self.nodes = {name: NodeTally() for name in dep.nodes}
+        self.latency_ms = array("d")              # answered samples
+        self.mismatches: list[dict[str, Any]] = []   # the first MAX_MISMATCHES
+        #: per sample: index, label, outcome, reason, latency ms, board class, int8 host class (SAMPLE_FIELDS)
+        self.rows: list[tuple[Any, ...]] = []
+
+    def add(self, r: SampleRecord, c: SampleCheck) -> None:
+        """Fold sample ``r`` and its check ``c`` in (samples come in the order they were sent)."""
+        self.sent += 1
+        self.fed += r.sent
+        if r.outcome in self.outcomes:
+            self.outcomes[r.outcome] += 1
+        if r.outcome in self.reasons:
+            counts = self.reasons[r.outcome]
+            counts[r.reason] = counts.get(r.reason, 0) + 1
+        if r.outcome == "answered":
+            if r.dead or c.missing_links:
+                why = _degraded_reason(r, c)
+                self.degraded[why] = self.degraded.get(why, 0) + 1
+            elif c.unused_links:
+                self.unused_late += 1
+            if r.latency is not None:
+                self.latency_ms.append(r.latency * 1e3)
+        self.correct += c.board_pred is not None and c.board_pred == r.label
+        self.ref_correct += c.ref_pred is not None and c.ref_pred == r.label
+        self.ref_results += c.ref_pred is not None
+        for name, t in self.nodes.items():
+            st = c.nodes.get(name)
+            t.states[st] += 1
+            t.late_inferred += len(c.late_links.get(name, ()))
+            if name in c.mux and st in ("identical", "mismatch"):
+                t.mux[c.mux[name]] = t.mux.get(c.mux[name], 0) + 1
+            if name in r.cycles:
+                t.cycles.append(r.cycles[name])
+        room = MAX_MISMATCHES - len(self.mismatches)
+        self.mismatches += [dict(m, sample=r.index, seq=r.seq) for m in c.mismatches[:max(0, room)]]
+        self.rows.append((r.index, r.label, r.outcome, r.reason,
+                          None if r.latency is None else round(r.latency * 1e3, 2), c.board_pred, c.ref_pred))
+
+
+def _samples(run: RunRecord, t: RunTally) -> dict[str, Any]:
     """Outcomes and reasons. Answered = complete + degraded (by reason); ``unused_skip_late`` counts complete
     answers whose unused skip input came only after the answer (not a missing input)."""
-    recs = run.records
-    outcomes = {o: sum(r.outcome == o for r in recs) for o in OUTCOMES}
-    reasons: dict[str, dict[str, int]] = {o: {} for o in ("timed_out", "failed")}
-    for r in recs:
-        if r.outcome in reasons:
-            reasons[r.outcome][r.reason] = reasons[r.outcome].get(r.reason, 0) + 1
-    degraded: dict[str, int] = {}
-    unused_late = 0
-    for r, c in zip(recs, checks):
-        if r.outcome != "answered":
-            continue
-        if r.dead or c.missing_links:
-            why = _degraded_reason(r, c)
-            degraded[why] = degraded.get(why, 0) + 1
-        elif c.unused_links:
-            unused_late += 1
-    complete = outcomes["answered"] - sum(degraded.values())
-    return {"sent": len(recs), **outcomes, "reasons": reasons, "complete_answers": complete,
-            "degraded_answers": degraded, "unused_skip_late": unused_late,
-            "accounted": sum(outcomes.values()) == len(recs), "interrupted": run.interrupted}
+    complete = t.outcomes["answered"] - sum(t.degraded.values())
+    return {"sent": t.sent, **t.outcomes, "reasons": t.reasons, "complete_answers": complete,
+            "degraded_answers": t.degraded, "unused_skip_late": t.unused_late,
+            "accounted": sum(t.outcomes.values()) == t.sent, "interrupted": run.interrupted}
 
 
-def _accuracy(dep: Deployment, run: RunRecord, checks: list[SampleCheck], answered: int) -> dict[str, Any]:
-    cfg, recs, g = run.config, run.records, dep.random_guess
-    n = len(recs)
-    correct = sum(c.board_pred is not None and c.board_pred == r.label for r, c in zip(recs, checks))
-    ref_correct = sum(c.ref_pred is not None and c.ref_pred == r.label for r, c in zip(recs, checks))
-    ref_results = sum(c.ref_pred is not None for c in checks)
+def _accuracy(dep: Deployment, run: RunRecord, t: RunTally, answered: int) -> dict[str, Any]:
+    cfg, g, n = run.config, dep.random_guess, t.sent
+    correct, ref_correct = t.correct, t.ref_correct
     return {"boards": (correct + g * (n - answered)) / n if n else None,
             "boards_answered_only": correct / answered if answered else None,
-            "int8_host": (ref_correct + g * (n - ref_results)) / n if n else None,
+            "int8_host": (ref_correct + g * (n - t.ref_results)) / n if n else None,
             "float_build": dep.float_accuracy(cfg.dead) if not cfg.cut_links else None,
             "random_guess": g, "correct_boards": correct, "correct_int8_host": ref_correct, "rule": ACCURACY_RULE}
 
 
-def _node(dep: Deployment, name: str, run: RunRecord, checks: list[SampleCheck], hello: P.Hello | None) \
-        -> dict[str, Any]:
+def _node(dep: Deployment, name: str, run: RunRecord, t: RunTally, hello: P.Hello | None) -> dict[str, Any]:
     """Bit-exactness, cycles and STATS of one node."""
-    st = [c.nodes.get(name) for c in checks]
-    ident, mism = st.count("identical"), st.count("mismatch")
-    counts = node_cycles([r.cycles[name] for r in run.records if name in r.cycles], run.stats, name)
+    nt = t.nodes[name]
+    st = nt.states
+    ident, mism = st["identical"], st["mismatch"]
+    counts = node_cycles(nt.cycles, run.stats, name)
     hz = hello.cpu_hz if hello else None
     compute = None
     if hello is not None and hz:   # without the HELLO's clock and counter the counts mean nothing
         meaning = count_meaning(hello.cycle_counter, load_board(dep.nodes[name].board).emulated, hz)
         compute = compute_figures(counts, meaning, hz)
-    mux: dict[str, int] = {}
-    for c in checks:
-        if name in c.mux and c.nodes.get(name) in ("identical", "mismatch"):
-            mux[c.mux[name]] = mux.get(c.mux[name], 0) + 1
     delta = run.stats.delta(name)
     return {
         "node_id": dep.nodes[name].id, "compared": ident + mism, "identical": ident, "mismatch": mism,
-        "no_output_agreed": st.count("no_output"), "silent": st.count("silent"), "not_fed": st.count("not_fed"),
-        "late_dropped": st.count("late"),
-        "late_inputs_inferred": sum(len(c.late_links.get(name, ())) for c in checks),
+        "no_output_agreed": st["no_output"], "silent": st["silent"], "not_fed": st["not_fed"],
+        "late_dropped": st["late"],
+        "late_inputs_inferred": nt.late_inferred,
         "bit_exact": (ident / (ident + mism)) if ident + mism else None,
-        "mux": mux or None,
+        "mux": dict(nt.mux) or None,
         "compute": compute.to_json() if compute else None, "cpu_hz": hz,
         "stats_delta": delta, "reboots": run.stats.reboots.get(name, 0),
         "stats_segments": len(run.stats.segments(name)), "corrupted_frames_sent": run.corrupted_to.get(name, 0),
@@ -130,9 +176,9 @@ def _node(dep: Deployment, name: str, run: RunRecord, checks: list[SampleCheck],
     }
 
 
-def _wire(dep: Deployment, run: RunRecord) -> dict[str, Any]:
+def _wire(dep: Deployment, run: RunRecord, t: RunTally) -> dict[str, Any]:
     """Frames and bytes per link, feeds first, in the deployment's link order."""
-    per_sample = max(1, sum(r.sent for r in run.records))
+    per_sample = max(1, t.fed)
     wire = {}
     for key, w in sorted(run.wire.items(), key=lambda kv: link_order(dep, kv[0])):
         d = w.to_dict()
@@ -146,19 +192,16 @@ def link_order(dep: Deployment, key: str) -> tuple[int, str]:
     return (names.index(key) if key in names else len(names), key)
 
 
-def summarize_run(dep: Deployment, hello: Mapping[str, P.Hello], run: RunRecord,
-                  checks: list[SampleCheck]) -> dict[str, Any]:
-    """Everything the report says about one run, JSON-ready (``hello``: the boards' HELLOs, for clocks)."""
-    cfg, recs = run.config, run.records
-    n = len(recs)
-    samples = _samples(run, checks)
+def summarize_run(dep: Deployment, hello: Mapping[str, P.Hello], run: RunRecord, tally: RunTally) -> dict[str, Any]:
+    """Everything the report says about one run, JSON-ready (``hello``: the boards' HELLOs, for clocks;
+    ``tally``: its samples and their checks)."""
+    cfg, n = run.config, tally.sent
+    samples = _samples(run, tally)
     answered = samples["answered"]
-    nodes = {name: _node(dep, name, run, checks, hello.get(name)) for name in dep.nodes}
+    nodes = {name: _node(dep, name, run, tally, hello.get(name)) for name in dep.nodes}
     compared = sum(v["compared"] for v in nodes.values())
     identical = sum(v["identical"] for v in nodes.values())
     wall = max(1e-9, run.t_end - (run.t_stream or run.t_start))
-    lat = [r.latency * 1e3 for r in recs if r.outcome == "answered" and r.latency is not None]
-    mismatches = [dict(m, sample=r.index, seq=r.seq) for r, c in zip(recs, checks) for m in c.mismatches]
     return {
         "label": cfg.label or dep.config_label(cfg.dead),
         "config": {"dead": sorted(cfg.dead), "cut_links": sorted(cfg.cut_links), "loss": cfg.loss,
@@ -168,22 +211,20 @@ def summarize_run(dep: Deployment, hello: Mapping[str, P.Hello], run: RunRecord,
                    "kills": [{"node": k.node, "at": k.at, "back": k.back} for k in cfg.kills]},
         "samples": samples,
         "availability": answered / n if n else None,
-        "accuracy": _accuracy(dep, run, checks, answered),
+        "accuracy": _accuracy(dep, run, tally, answered),
         "bit_exact": {"compared": compared, "identical": identical,
                       "fraction": identical / compared if compared else None},
         "nodes": nodes,
-        "wire": _wire(dep, run),
-        "latency_ms": distribution(lat),
+        "wire": _wire(dep, run, tally),
+        "latency_ms": distribution(tally.latency_ms),
         "throughput": {"wall_s": round(wall, 3), "answered_per_s": answered / wall, "sent_per_s": n / wall},
         "corrupt": {"frames_corrupted": int(sum(run.corrupted_to.values())),
                     "crc_drops_by_boards": sum((v["crc_drops"] or 0) for v in nodes.values())},
         "events": [e.to_dict() for e in run.events],
         "stray_frames": run.stray_frames,
-        "mismatches": mismatches[:50],
-        "sample_fields": ["index", "label", "outcome", "reason", "latency_ms", "board_pred", "int8_host_pred"],
-        "per_sample": [[r.index, r.label, r.outcome, r.reason,
-                        None if r.latency is None else round(r.latency * 1e3, 2), c.board_pred, c.ref_pred]
-                       for r, c in zip(recs, checks)],
+        "mismatches": list(tally.mismatches),
+        "sample_fields": list(SAMPLE_FIELDS),
+        "per_sample": [list(row) for row in tally.rows],
     }
 
 
