@@ -248,7 +248,7 @@ class EmulatedBoard:
                 if found:
                     self.pty_path = found.group(1)
                     return True
-            elif is_listening(self.port):
+            elif is_listening(self.port, self.proc.pid):
                 return True
             time.sleep(0.01)
         return False
@@ -381,19 +381,26 @@ def open_uart(url: str, timeout: float = 2.0, read_timeout: float = 0.05, alive:
             del port.reset_input_buffer
 
 
-def is_listening(port: int | None) -> bool:
-    """True if something on this machine listens on TCP ``port`` (QEMU's UART socket is up)."""
+def is_listening(port: int | None, pid: int | None = None) -> bool:
+    """True if something on this machine listens on TCP ``port`` (QEMU's UART socket is up); with ``pid``, only
+    if that process holds the listening socket.
+
+    The port came from :func:`free_port`, so another process (another harness, a parallel test) may have taken
+    it in between: its QEMU listens there while ours fails to bind it and is about to exit ("Address already
+    in use"). Taking that listener for ours connected the host to another process's board."""
     if port is None:
         return False
     want = f"{port:04X}"
+    owned = _socket_inodes(pid) if pid is not None else None
     try:
         with open("/proc/net/tcp") as f:
             next(f)
             for line in f:
                 parts = line.split()
-                local, state = parts[1], parts[3]
+                local, state, inode = parts[1], parts[3], parts[9]
                 if state == "0A" and local.endswith(":" + want):  # 0A = LISTEN
-                    return True
+                    if owned is None or inode in owned:
+                        return True
     except OSError:
         # No /proc: fall back to trying to bind the port (fails while QEMU holds it).
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -403,6 +410,21 @@ def is_listening(port: int | None) -> bool:
                 return True
         return False
     return False
+
+
+def _socket_inodes(pid: int) -> set[str] | None:
+    """The inodes of the sockets process ``pid`` has open (None if its fds cannot be read: no /proc)."""
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return None
+    out = set()
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if link.startswith("socket:["):
+                out.add(link[len("socket:["):-1])
+    return out
 
 
 def launch(board: str | Board, elf: str | Path, port: int | None = None, **kwargs: Any) -> EmulatedBoard:
