@@ -39,17 +39,32 @@ class ResilinetFrames(DeviceMonitorFilterBase):
                                  option("custom_resilinet_node"))
         self.lines = FrameLines(self.link.emulated)
         self._greeted = False
+        self._answered = False    # a STATS came back: the greeting reached the node
+        self._regreeted = False
 
     def set_running_terminal(self, terminal) -> None:
         super().set_running_terminal(terminal)
         if not self._greeted:   # called once per direction: greet once
             self._greeted = True
+            self._greet()
+
+    def _greet(self) -> None:
+        terminal = self.get_running_terminal()
+        if terminal is not None:   # None: the filter runs outside a monitor (its tests)
             terminal.serial.write(request_bytes("HELLO", self.link.double_nul)
                                   + request_bytes("STATS", self.link.double_nul))
 
     def rx(self, text: str) -> str:
         # latin-1 decoding maps every byte to the character of the same number: encode it back
-        return "".join(line + "\n" for line in self.lines.feed(text.encode("latin-1")))
+        lines = self.lines.feed(text.encode("latin-1"))
+        if not self._answered and any(" STATS: " in line for line in lines):
+            self._answered = True
+        elif not self._answered and not self._regreeted and any(" HELLO: " in line for line in lines):
+            # The node's boot HELLO: a board the monitor's connection just started (an emulated one) drops
+            # what reaches its UART before the firmware enabled it, so the greeting may be lost; ask again.
+            self._regreeted = True
+            self._greet()
+        return "".join(line + "\n" for line in lines)
 
     def tx(self, text: str) -> str:
         return "".join(request_bytes(KEYS[c], self.link.double_nul).decode("latin-1") for c in text if c in KEYS)

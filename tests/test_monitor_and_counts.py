@@ -185,7 +185,9 @@ def _read_until(fd: int, want: list[str], timeout: float) -> str:
                     reason="needs PlatformIO, arm-none-eabi-gcc and QEMU (scripts/setup.sh)")
 def test_pio_device_monitor_shows_an_uploaded_nodes_frames_as_lines(tmp_path: Path) -> None:
     """``pio run -t upload`` then ``pio device monitor`` as a user types them: the filter asks the node for HELLO and
-    STATS (0x00 doubled for the uploaded board's mux) and prints them as lines."""
+    STATS (0x00 doubled for the uploaded board's mux) and prints them as lines; it asks again after the node's boot
+    HELLO (the monitor's connection starts the emulated board, whose UART drops what comes before it is enabled:
+    the first greeting can be lost); a key asks again."""
     build = tmp_path / "build"
     pio_ini.write_ini("demo", [_node_files(build, "iot")], build)
     env = pio_core.offline_env()
@@ -220,4 +222,4 @@ def test_pio_device_monitor_shows_an_uploaded_nodes_frames_as_lines(tmp_path: Pa
     assert hello.strip().startswith(f"node {PLAIN.node_id} HELLO: model {PLAIN.model_hash.hex()}"), hello
     assert "cycle counter SysTick (counts are instructions (QEMU -icount))" in hello, hello
     rx = [int(line.split("STATS: rx ")[1].split()[0]) for line in text.splitlines() if "STATS: rx " in line]
-    assert len(rx) == 2 and rx[1] > rx[0] > 0, text   # the greeting's and the key's: each request counted
+    assert len(rx) >= 2 and rx[-1] > rx[0] > 0, text   # the greeting's and the key's requests reached the node
