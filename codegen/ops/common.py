@@ -63,15 +63,21 @@ def spatial_padding(ctx: OpContext, in_hw: tuple[int, int], k_hw: tuple[int, int
     return pads[0], pads[1]
 
 
-def bias_values(ctx: OpContext, channels: int) -> np.ndarray:
-    """The int32 bias (input 2), zeros when the op has none."""
-    b = ctx.optional(2)
+def const_bias(ctx: OpContext, channels: int, index: int = 2, dtype: str = "int32") -> np.ndarray | None:
+    """The op's bias (input ``index``, one ``dtype`` value per output channel), None when it has none."""
+    b = ctx.optional(index)
     if b is None:
-        return np.zeros(channels, dtype=np.int32)
-    data = ctx.const(b, "bias", "int32")
+        return None
+    data = ctx.const(b, "bias", dtype)
     if data.size != channels:
         raise ctx.fail(f"bias has {data.size} values for {channels} output channels")
-    return data.reshape(-1).astype(np.int32)
+    return data.reshape(-1).astype(np.dtype(dtype))
+
+
+def bias_values(ctx: OpContext, channels: int) -> np.ndarray:
+    """The int32 bias (input 2), zeros when the op has none."""
+    data = const_bias(ctx, channels)
+    return np.zeros(channels, dtype=np.int32) if data is None else data
 
 
 def weight_scales(ctx: OpContext, w: Tensor, channels: int, axis: int) -> tuple[float, ...]:

@@ -19,7 +19,7 @@ from ..graph import Tensor
 from ..scratch import Dims
 from ..step import ConstArray, Step
 from .base import Kernel, LowerFn
-from .common import dims, requant_arrays, spatial_padding, weight_scales, window_options
+from .common import const_bias, dims, requant_arrays, spatial_padding, weight_scales, window_options
 from .context import OpContext
 
 INT16_MIN = -32768
@@ -82,15 +82,11 @@ def activation_range_s16(ctx: OpContext, out: Tensor) -> tuple[int, int]:
 def bias_s64(ctx: OpContext, channels: int) -> np.ndarray:
     """The int64 bias (input 2) of a 16x8 conv / FC; zeros when the op has none (TFLM adds nothing then)."""
     b = ctx.optional(2)
-    if b is None:
-        return np.zeros(channels, dtype=np.int64)
-    if b.dtype != "int64":
+    if b is not None and b.dtype != "int64":
         raise ctx.fail(f"bias '{b.name}' is {b.dtype}; 16x8 kernels take the converter's default int64 bias",
                        "Re-convert without _experimental_full_integer_quantization_bias_type")
-    data = ctx.const(b, "bias", "int64")
-    if data.size != channels:
-        raise ctx.fail(f"bias has {data.size} values for {channels} output channels")
-    return data.reshape(-1).astype(np.int64)
+    data = const_bias(ctx, channels, 2, "int64")
+    return np.zeros(channels, dtype=np.int64) if data is None else data
 
 
 def _weight_arrays(ctx: OpContext, w: Tensor, cout: int, what: str) -> list[ConstArray]:

@@ -17,9 +17,9 @@ import numpy as np
 from .. import quant
 from ..step import ConstArray, Step
 from .base import Kernel
-from .common import dims, spatial_padding
 from .context import OpContext
 from .elementwise import broadcast_plan
+from .pooling import pool_step
 from .int16 import INT16_MAX, INT16_MIN, activation_range_s16, int16_activation
 
 ADD_S16 = Kernel("add_s16", "ops/elementwise_s16.c.j2", "arm_elementwise_s16.c")
@@ -86,21 +86,8 @@ def lower_pool_s16(ctx: OpContext) -> Step:
         raise ctx.fail("input and output scales differ (TFLM requires them equal for int16 pooling)")
     if len(x.shape) != 4 or len(y.shape) != 4:
         raise ctx.fail("expects 4-D NHWC input and output")
-    n, h, wd, c = x.shape
-    _, oh, ow, _ = y.shape
-    o = ctx.op.options
-    stride = (int(o.get("stride_h", 1)), int(o.get("stride_w", 1)))
-    k = (int(o.get("filter_height", 1)), int(o.get("filter_width", 1)))
-    pad = spatial_padding(ctx, (h, wd), k, (oh, ow), stride, (1, 1))
-    act_min, act_max = activation_range_s16(ctx, y)
     kernel = AVGPOOL_S16 if ctx.op.op_type == "AVERAGE_POOL_2D" else MAXPOOL_S16
-    return Step(
-        op_index=ctx.op.index, op_type=ctx.op.op_type, kernel=kernel.name, output_name=y.name,
-        inputs=[x.index], outputs=[y.index],
-        params=dict(input=x.index, output=y.index, stride=stride, padding=pad, act_min=act_min, act_max=act_max,
-                    input_dims=dims(n, h, wd, c), filter_dims=dims(1, k[0], k[1], 1), output_dims=dims(n, oh, ow, c)),
-        summary=f"16x8 {k[0]}x{k[1]} s{stride[0]}x{stride[1]} {list(x.shape)} -> {list(y.shape)}",
-    )
+    return pool_step(ctx, x, y, kernel, activation_range_s16(ctx, y), label="16x8 ")
 
 
 def softmax_lut(func: Callable[[np.float32], np.float32], lo: float, hi: float) -> np.ndarray:

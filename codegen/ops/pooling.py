@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from ..graph import Tensor
 from ..step import Step
 from .base import Kernel
 from .common import dims, spatial_padding
@@ -33,19 +34,25 @@ def lower_pool(ctx: OpContext) -> Step:
         raise ctx.fail("input and output quantization differ (TFLM requires them equal for int8 pooling)")
     if len(x.shape) != 4:
         raise ctx.fail("expects 4-D NHWC input")
+    kernel = AVGPOOL if ctx.op.op_type == "AVERAGE_POOL_2D" else MAXPOOL
+    return pool_step(ctx, x, y, kernel, ctx.act_range(y))
+
+
+def pool_step(ctx: OpContext, x: Tensor, y: Tensor, kernel: Kernel, act_range: tuple[int, int],
+              label: str = "") -> Step:
+    """The pooling step of any element type once its lowering checked the tensors: the window from the
+    op's options, SAME/VALID padding, the NHWC dimensions the ``pool`` templates read."""
     n, h, wd, c = x.shape
     _, oh, ow, _ = y.shape
     o = ctx.op.options
     stride = (int(o.get("stride_h", 1)), int(o.get("stride_w", 1)))
     k = (int(o.get("filter_height", 1)), int(o.get("filter_width", 1)))
     pad = spatial_padding(ctx, (h, wd), k, (oh, ow), stride, (1, 1))
-    act_min, act_max = ctx.act_range(y)
-    kernel = AVGPOOL if ctx.op.op_type == "AVERAGE_POOL_2D" else MAXPOOL
     return Step(
         op_index=ctx.op.index, op_type=ctx.op.op_type, kernel=kernel.name,
         output_name=y.name, inputs=[x.index], outputs=[y.index],
-        params=dict(input=x.index, output=y.index, stride=stride, padding=pad, act_min=act_min, act_max=act_max,
-                    input_dims=dims(n, h, wd, c), filter_dims=dims(1, k[0], k[1], 1),
+        params=dict(input=x.index, output=y.index, stride=stride, padding=pad, act_min=act_range[0],
+                    act_max=act_range[1], input_dims=dims(n, h, wd, c), filter_dims=dims(1, k[0], k[1], 1),
                     output_dims=dims(n, oh, ow, c)),
-        summary=f"{k[0]}x{k[1]} s{stride[0]}x{stride[1]} {list(x.shape)} -> {list(y.shape)}",
+        summary=f"{label}{k[0]}x{k[1]} s{stride[0]}x{stride[1]} {list(x.shape)} -> {list(y.shape)}",
     )

@@ -15,7 +15,7 @@ from .. import quant
 from ..scratch import Dims, align4
 from ..step import ConstArray, Step
 from .base import Kernel
-from .common import dims, out_size, pad_amount, requant_arrays, weight_scales, window_options
+from .common import const_bias, dims, out_size, pad_amount, requant_arrays, weight_scales, window_options
 from .context import PADDING, OpContext
 from .conv import convolve_s8_buffer_size
 
@@ -59,15 +59,10 @@ TRANSPOSE_CONV = Kernel("transpose_conv", "ops/transpose_conv.c.j2", "arm_transp
 def _bias(ctx: OpContext, channels: int) -> np.ndarray | None:
     """The int32 bias (input 3), None when the op has none (the kernel takes NULL)."""
     b = ctx.optional(3)
-    if b is None:
-        return None
-    if b.dtype == "int64":
+    if b is not None and b.dtype == "int64":
         raise ctx.fail(f"bias '{b.name}' is int64 (16x8 quantization); only int8 transpose convolution is supported",
                        "Quantize the model to int8 activations (TFLITE_BUILTINS_INT8)")
-    data = ctx.const(b, "bias", "int32")
-    if data.size != channels:
-        raise ctx.fail(f"bias has {data.size} values for {channels} output channels")
-    return data.reshape(-1).astype(np.int32)
+    return const_bias(ctx, channels, 3)
 
 
 def _tap_count(in_size: int, k: int, stride: int, pad: int, out: int) -> int:
