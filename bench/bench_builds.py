@@ -29,13 +29,16 @@ def _build_timings(manifest: Manifest, wall: float) -> dict[str, float | None]:
 
 
 def run_build(preset: str, scheme: str, out: Path, logs: Path, int8_samples: int | None, tag: str,
-              timeout: float = 1800) -> dict[str, Any]:
-    """One ``host.build`` into a fresh ``out``; its stage timings and where its outputs are."""
+              timeout: float = 1800, epochs: int | None = None) -> dict[str, Any]:
+    """One ``host.build`` into a fresh ``out``; its stage timings and where its outputs are (``epochs``: instead
+    of the preset's)."""
     if out.exists():
         shutil.rmtree(out)  # a fresh directory: the firmware stage compiles everything (no stale objects)
     cmd = [PY, "-m", "host.build", "--preset", preset, "--scheme", scheme, "--out", out, "--quiet"]
     if int8_samples is not None:
         cmd += ["--int8-samples", str(int8_samples)]
+    if epochs is not None:
+        cmd += ["--epochs", str(epochs)]
     rc, wall = run_cmd(cmd, logs / f"build-{tag}.log", timeout)
     if rc != 0 or not has_manifest(out):
         raise RuntimeError(f"host.build {preset}/{scheme} failed (exit {rc}): {tail(logs / f'build-{tag}.log')}")

@@ -11,7 +11,7 @@ from bench_common import PY, build_dirs, has_firmware, log, run_cmd, tail
 
 
 def run_harness(build: Path, out: Path, logs: Path, tag: str, samples: int, sweep: bool, window: int | None,
-                timeout: float) -> dict[str, Any]:
+                timeout: float, extra: list[str] | None = None) -> dict[str, Any]:
     """One ``host.harness`` run on a build; its JSON report, plus how the bench ran it (``_bench``)."""
     js = out / f"{tag}.json"
     if js.exists():
@@ -22,6 +22,7 @@ def run_harness(build: Path, out: Path, logs: Path, tag: str, samples: int, swee
         cmd.append("--sweep")
     if window is not None:
         cmd += ["--window", str(window)]
+    cmd += list(extra or [])
     rc, wall = run_cmd(cmd, logs / f"harness-{tag}.log", timeout)
     if not js.exists():
         raise RuntimeError(f"host.harness exit {rc}, no JSON written: {tail(logs / f'harness-{tag}.log')}")

@@ -7,6 +7,7 @@ from typing import Any
 
 from bench_common import Manifest, BAUDS, BITS_PER_BYTE, resilinet_builds
 from bench_harness import harness_runs, none_failed_run
+from bench_links_compressed import compressed_builds
 
 
 def frame_sizes(tensor_bytes: int, result: bool = False) -> dict[str, int]:
@@ -45,7 +46,7 @@ def deployment_graph(man: Manifest) -> dict[str, Any]:
     for n, model in models.items():
         for o in model.outputs:
             for l in o.links:
-                frames.append((l, n, links[l].dst, links[l].bytes))
+                frames.append((l, n, links[l].dst, links[l].wire_bytes or links[l].bytes))  # packed if coded
             if o.result:
                 frames.append((f"{n}->host", n, "host", o.bytes))
     return {"frames": frames, "waits": waits}
@@ -141,6 +142,7 @@ def section_links(args: argparse.Namespace, R: dict[str, Any]) -> dict[str, Any]
         "cycles_per_instruction": 1.0,
         "frame_size": "worst case (every byte non-zero), host.net.protocol.encoded_len_max"}, "presets": {}, "errors": {}}
     comp = R.get("compute", {}).get("nodes", {})
+    computes: dict[str, dict[str, float]] = {}
     for preset, d, man in resilinet_builds(R):
         g = deployment_graph(man)
         links = []
@@ -161,16 +163,8 @@ def section_links(args: argparse.Namespace, R: dict[str, Any]) -> dict[str, Any]
         per_node = comp.get(preset, {})
         compute_s = {n: per_node[n]["instructions_dsp"] / real.clock_hz for n in man.nodes if n in per_node}
         missing = [n for n in man.nodes if n not in per_node]
-        proj = {}
-        for bd in BAUDS:
-            for star in (True, False):
-                lat = simulate_latency(g, compute_s, bd, star)
-                thr = throughput_bound(g, compute_s, bd, star)
-                proj[f"{bd} {'star' if star else 'direct'}"] = {
-                    "baud": bd, "topology": "star via host router" if star else "direct link wires",
-                    "latency_ms": lat["latency_s"] * 1e3 if lat["latency_s"] is not None else None,
-                    "compute_ms": lat["compute_s_sum"] * 1e3,
-                    "throughput_samples_per_s": thr["samples_per_s"], "bottleneck": thr["bottleneck"]}
+        computes[preset] = compute_s
+        proj = project_deployment(g, compute_s)
         emu: dict[str, Any] = {}
         lat_run = H.get("latency", {}).get(preset)
         if lat_run:
@@ -189,5 +183,22 @@ def section_links(args: argparse.Namespace, R: dict[str, Any]) -> dict[str, Any]
             "wire_bytes_per_inference_worst": sum(l["frame_worst"] for l in links),
             "harness_error": H.get("errors", {}).get(f"{preset}/resilinet"),
         }
+    res["compressed"] = compressed_builds(
+        args, R, res["presets"], lambda man, preset: project_deployment(deployment_graph(man), computes[preset]))
     return res
+
+
+def project_deployment(g: dict[str, Any], compute_s: dict[str, float]) -> dict[str, Any]:
+    """Latency and throughput of one deployment graph at every baud rate, star and direct."""
+    proj = {}
+    for bd in BAUDS:
+        for star in (True, False):
+            lat = simulate_latency(g, compute_s, bd, star)
+            thr = throughput_bound(g, compute_s, bd, star)
+            proj[f"{bd} {'star' if star else 'direct'}"] = {
+                "baud": bd, "topology": "star via host router" if star else "direct link wires",
+                "latency_ms": lat["latency_s"] * 1e3 if lat["latency_s"] is not None else None,
+                "compute_ms": lat["compute_s_sum"] * 1e3,
+                "throughput_samples_per_s": thr["samples_per_s"], "bottleneck": thr["bottleneck"]}
+    return proj
 

@@ -28,6 +28,12 @@ Method (exact, not sampled):
   ``other`` = total - sum of ops (slightly negative: the per-op figures include the timer reads).
 * The outputs of the un-instrumented run are compared with the ``tflite_micro`` interpreter (``--no-check``
   skips it): a fast kernel that computes the wrong bytes is not measured.
+* ``cycles=True`` (``--cycles``): the same QEMU run also loads the cycle-estimate plugin (codegen/cycles.py,
+  docs/cycle-estimate.md) with its window from ``bench_window_begin`` (called just before the first timer read
+  of the total) to ``bench_window_end`` (just after the second): the total's instructions + a few (the marker
+  call and the two timer reads), and their estimated Cortex-M4 cycles. Per op: a third copy of the module,
+  ``<name>_cyc``, calls ``bench_window_begin`` before every op (the plugin then starts a new window, a lap), so
+  each op's estimate includes the marker call (2 instructions, 6 cycles, and any register moves it causes).
 * Inputs: one uniform random int8 sample (seed 0). The kernels have no data-dependent loops (except the
   softmax's exp, a few instructions), so another input changes the count by at most a few instructions.
 """
@@ -48,6 +54,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from codegen.emit import build_module, write_module  # noqa: E402
+from codegen.ops.context import LoweringOptions  # noqa: E402
 from codegen.footprint import CORTEX_M4_FLAGS  # noqa: E402
 from codegen.semihost import LINKER_LD, STARTUP_C  # noqa: E402
 from codegen.verify import random_samples, tflm_reference  # noqa: E402
@@ -79,8 +86,13 @@ def _c_array(name: str, values: object) -> str:
     return f"static const int8_t {name}[{max(flat.size, 1)}] = {{{','.join(map(str, flat.tolist()))}}};"
 
 
-def _instrument(c_source: str, name: str) -> tuple[str, list[int]]:
-    """Insert a timer read before every op of ``<name>_invoke`` and before its final ``return 0;``.
+#: BENCH_MARK of the cycle-estimate copy: a call of the plugin's lap marker (one window per op).
+_LAP_HEADER = "#include <stdint.h>\nvoid bench_window_begin(void);\n#define BENCH_MARK(k) bench_window_begin()\n"
+
+
+def _instrument(c_source: str, name: str, header: str | None = None) -> tuple[str, list[int]]:
+    """Insert a timer read (or ``header``'s BENCH_MARK) before every op of ``<name>_invoke`` and before its
+    final ``return 0;``.
 
     Returns the new source and the op index each mark precedes (the last mark precedes the return)."""
     ops: list[int] = []
@@ -93,8 +105,8 @@ def _instrument(c_source: str, name: str) -> tuple[str, list[int]]:
     body = re.sub(r"^( {4})/\* op #(\d+) ", mark, c_source[start:], flags=re.M)
     end = body.rindex("    return 0;\n}")
     body = body[:end] + f"    BENCH_MARK({len(ops)});\n" + body[end:]
-    header = ("#include <stdint.h>\nextern volatile uint32_t bench_marks[];\n"
-              f"#define BENCH_MARK(k) (bench_marks[k] = *(volatile uint32_t *)0x{TIMER + 4:08X}u)\n")
+    header = header or ("#include <stdint.h>\nextern volatile uint32_t bench_marks[];\n"
+                        f"#define BENCH_MARK(k) (bench_marks[k] = *(volatile uint32_t *)0x{TIMER + 4:08X}u)\n")
     return header + c_source[:start] + body, ops
 
 
@@ -129,6 +141,9 @@ _MAIN_HELPERS_C = [
     "    b[--i] = ' ';",
     "    sh_puts(b + i);",
     "}",
+    "/* The cycle-estimate plugin's window markers (codegen/cycles.py): outside the timed stretch. */",
+    "__attribute__((noinline)) void bench_window_begin(void) { __asm__ volatile(\"\"); }",
+    "__attribute__((noinline)) void bench_window_end(void) { __asm__ volatile(\"\" ::: \"memory\"); }",
     "__attribute__((noinline)) static uint32_t cal_loop(uint32_t n)",
     "{",
     "    const uint32_t t0 = BENCH_TIMER_VALUE;",
@@ -138,22 +153,29 @@ _MAIN_HELPERS_C = [
 ]
 
 
-def _generate(model: Path, name: str, gen: Path):
-    """Write the module twice into ``gen``: as is (the total) and with a timer mark around every op.
+def _generate(model: Path, name: str, gen: Path, cycles: bool = False, options: LoweringOptions = LoweringOptions()):
+    """Write the module twice into ``gen``: as is (the total) and with a timer mark around every op (and with
+    ``cycles`` a third time, ``<name>_cyc``, with a call of the cycle estimate's lap marker before every op).
 
     Returns the plain module, its ``write_module`` info and the op index each mark precedes."""
-    module = build_module(model, name=name)
+    module = build_module(model, name=name, options=options)
     info = write_module(module, gen)
-    inst = build_module(model, name=name + "_ops")
+    inst = build_module(model, name=name + "_ops", options=options)
     ops_info = write_module(inst, gen)
     inst_src, marks = _instrument(ops_info.c_path.read_text(), inst.name)
     ops_info.c_path.write_text(inst_src)
+    if cycles:
+        cyc_info = write_module(build_module(model, name=name + "_cyc", options=options), gen)
+        cyc_src, _ = _instrument(cyc_info.c_path.read_text(), name + "_cyc", _LAP_HEADER)
+        cyc_info.c_path.write_text(cyc_src)
     return module, info, marks
 
 
-def _main_c(name: str, info, xs: list, want: list | None, n_marks: int) -> str:
-    """main.c: calibrate the timer, time the plain ``invoke`` (and check its outputs), then the marked one."""
+def _main_c(name: str, info, xs: list, want: list | None, n_marks: int, cycles: bool = False) -> str:
+    """main.c: calibrate the timer, time the plain ``invoke`` (and check its outputs), then the marked one (and
+    with ``cycles`` the lap-marked one, for the cycle estimate per op)."""
     lines = ["#include <stdint.h>", "#include <string.h>", f'#include "{name}.h"', f'#include "{name}_ops.h"',
+             *([f'#include "{name}_cyc.h"'] if cycles else []),
              "void sh_puts(const char *s);", _TIMER_C,
              f"volatile uint32_t bench_marks[{n_marks + 1}];"]
     lines += [_c_array(f"in_{k}", x) for k, x in enumerate(xs)]
@@ -174,9 +196,11 @@ def _main_c(name: str, info, xs: list, want: list | None, n_marks: int) -> str:
     for n in _CAL_LOOPS:
         lines.append(f'    sh_puts("C"); put_u({n}u, cal_loop({n}u));')
     lines += [
+        "    bench_window_begin();",
         "    uint32_t t0 = BENCH_TIMER_VALUE;",
         f"    int32_t rc = {name}_invoke(in, out);",
         "    uint32_t t1 = BENCH_TIMER_VALUE;",
+        "    bench_window_end();",
         '    sh_puts("T"); put_u((uint32_t)rc, t0 - t1);',
     ]
     if want is not None:
@@ -186,6 +210,7 @@ def _main_c(name: str, info, xs: list, want: list | None, n_marks: int) -> str:
         f"    rc = {name}_ops_invoke(in, out);",
         '    sh_puts("R"); put_u((uint32_t)rc, 0u);',
         f"    for (uint32_t k = 0; k < {n_marks}u; k++) {{ sh_puts(\"M\"); put_u(k, bench_marks[k] - bench_marks[k + 1]); }}",
+        *([f"    {name}_cyc_invoke(in, out);", "    bench_window_end();"] if cycles else []),
         '    sh_puts("END\\n");',
         "    return 0;",
         "}",
@@ -208,11 +233,11 @@ def _link(work: Path, gen: Path, kernels: Path, extra_flags: tuple[str, ...]) ->
     return elf
 
 
-def _run_qemu(elf: Path) -> str:
-    """Run the image on mps2-an386 with ``-icount``; its semihosting output."""
+def _run_qemu(elf: Path, plugin: list[str] = ()) -> str:
+    """Run the image on mps2-an386 with ``-icount`` (and ``plugin``: -plugin arguments); its semihosting output."""
     run = subprocess.run(["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none",
                           "-icount", f"shift={ICOUNT_SHIFT}", "-semihosting-config", "enable=on,target=native",
-                          "-kernel", str(elf)], capture_output=True, text=True, timeout=1800)
+                          "-kernel", str(elf), *plugin], capture_output=True, text=True, timeout=1800)
     text = run.stdout + run.stderr
     if run.returncode != 0 or "END" not in text:
         raise RuntimeError(f"QEMU failed ({run.returncode}):\n{text}")
@@ -243,20 +268,46 @@ def _parse_output(text: str, name: str) -> tuple[int, dict[int, int]]:
     return total_ticks, per_mark
 
 
+def _cycle_plugin(elf: Path, out: Path) -> list[str]:
+    """-plugin arguments of the cycle estimate around the total (flash = the image's FLASH region at 0)."""
+    from boards import load_board
+    from codegen.cycles import config_for, plugin_args
+
+    out.unlink(missing_ok=True)
+    return plugin_args(config_for(elf, "bench_window_begin", "bench_window_end", load_board("qemu_an386")), out)
+
+
+def _cycles_records(out: Path, n_ops: int) -> tuple[dict, list[dict]]:
+    """The plugin's windows as plain data (JSON): the total's, and one per op of the lap-marked copy."""
+    from dataclasses import asdict
+
+    from codegen.cycles import read_windows
+
+    windows = read_windows(out)
+    if len(windows) != n_ops + 2:  # the total, one per op, the tail (return and the end marker)
+        raise RuntimeError(f"cycle estimate: expected {n_ops + 2} windows in {out}, found {len(windows)}")
+    return asdict(windows[0]), [asdict(w) for w in windows[1:-1]]
+
+
 def measure(model: Path, kernels: Path, work: Path, check: bool = True, seed: int = 0,
-            extra_flags: tuple[str, ...] = ()) -> dict:
+            extra_flags: tuple[str, ...] = (), cycles: bool = False,
+            options: LoweringOptions = LoweringOptions()) -> dict:
     """Build, run and return ``{"model", "macs", "total", "ops": [...], "check"}`` for one model.
 
-    ``extra_flags`` go to GCC after the Cortex-M4 flags (``-U__ARM_FEATURE_DSP``: the kernels' plain-C path)."""
+    ``cycles``: also ``"cycles"``, the estimate of :mod:`codegen.cycles` (a dict of its ``CycleWindow``).
+
+    ``extra_flags`` go to GCC after the Cortex-M4 flags (``-U__ARM_FEATURE_DSP``: the kernels' plain-C path).
+    ``options``: codegen's lowering choices (e.g. ``wide_fc_weights``, ``--wide-fc``)."""
     work.mkdir(parents=True, exist_ok=True)
     gen = work / "gen"
     gen.mkdir(exist_ok=True)
     name = re.sub(r"[^0-9A-Za-z_]", "_", model.stem)
-    module, info, marks = _generate(model, name, gen)
+    module, info, marks = _generate(model, name, gen, cycles, options)
     data = random_samples(info, 1, seed)
     want = tflm_reference(model, info, data) if check else None
-    (work / "main.c").write_text(_main_c(name, info, data[0], None if want is None else want[0], len(marks)))
-    text = _run_qemu(_link(work, gen, kernels, extra_flags))
+    (work / "main.c").write_text(_main_c(name, info, data[0], None if want is None else want[0], len(marks), cycles))
+    elf = _link(work, gen, kernels, extra_flags)
+    text = _run_qemu(elf, _cycle_plugin(elf, work / "cycles.txt") if cycles else [])
     total_ticks, per_mark = _parse_output(text, name)
     steps = {s.op_index: s for s in module.steps}
     ops = []
@@ -265,8 +316,14 @@ def measure(model: Path, kernels: Path, work: Path, check: bool = True, seed: in
         ops.append({"index": op_index, "type": s.op_type, "category": _category(s),
                     "summary": s.summary, "macs": int(s.macs), "elements": _elements(s, module.graph),
                     "instructions": _ticks_to_insns(per_mark[k])})
-    return {"model": model.stem, "macs": int(module.macs), "total": _ticks_to_insns(total_ticks), "ops": ops,
-            "check": None if want is None else ("MISMATCH" not in text)}
+    result = {"model": model.stem, "macs": int(module.macs), "total": _ticks_to_insns(total_ticks), "ops": ops,
+              "check": None if want is None else ("MISMATCH" not in text)}
+    if cycles:
+        result["cycles"], per_op = _cycles_records(work / "cycles.txt", len(marks))
+        for op, w in zip(ops, per_op):
+            op["cycles"], op["cycles_flash_reads"], op["cycles_flash_misses"] = (w["cycles"], w["flash_reads"],
+                                                                                w["flash_misses"])
+    return result
 
 
 def _per_category(result: dict) -> "OrderedDict[str, dict]":
@@ -297,6 +354,10 @@ def print_report(result: dict, before: dict | None = None, per_op: bool = False)
     if before is not None:
         print(f"   before: {before['total']:,} ({_fmt_ratio(before['total'], macs)}/MAC) -> "
               f"{100.0 * (total - before['total']) / before['total']:+.1f} %")
+    if "cycles" in result:
+        c = result["cycles"]
+        print(f"   estimated cycles (Cortex-M4 TRM, 0 wait states): {c['cycles']:,} over {c['instructions']:,} "
+              f"instructions; {c['flash_reads']:,} flash reads ({c['flash_misses']:,} miss the ART model)")
     cats = _per_category(result)
     bcats = _per_category(before) if before is not None else {}
     head = f"   {'op type':<22} {'ops':>3} {'MACs':>11} {'instructions':>13} {'share':>6} {'ins/MAC':>8} {'ins/elem':>8}"
@@ -332,6 +393,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="also measure firmware/cmsis_nn as of this git revision and show before/after")
     ap.add_argument("--no-check", action="store_true", help="skip the comparison with tflite_micro")
     ap.add_argument("--per-op", action="store_true", help="also list every op")
+    ap.add_argument("--wide-fc", action="store_true", help="codegen --wide-fc: int16 fully connected weights")
+    ap.add_argument("--cycles", action="store_true", help="also estimate Cortex-M4 cycles (codegen/cycles.py)")
     args = ap.parse_args(argv)
 
     models = args.models
@@ -356,7 +419,8 @@ def main(argv: list[str] | None = None) -> int:
                 r = measure(model, base / "firmware" / "cmsis_nn", work / "baseline" / model.stem, check=False)
                 before[r["model"]] = r
         for model in models:
-            r = measure(model, args.kernels.resolve(), work / model.stem, check=not args.no_check)
+            r = measure(model, args.kernels.resolve(), work / model.stem, check=not args.no_check, cycles=args.cycles,
+                        options=LoweringOptions(wide_fc_weights=args.wide_fc))
             results[r["model"]] = r
             print_report(r, before.get(r["model"]), per_op=args.per_op)
     if args.json:

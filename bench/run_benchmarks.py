@@ -15,6 +15,8 @@ Sections (each one fails on its own: the report then says "not measured" and why
                     models and every node of the two builds; DSP kernels and the same kernels' plain-C path
                     (``-U__ARM_FEATURE_DSP``: ``resilinet_dsp.h`` then sets ``RESILINET_HAS_DSP 0``); cross-check with
                     ``python -m codegen verify --target qemu``.
+* ``stress``     -- randomized kernel stress test: >= 100 k random single-op cases on host, host-dsp (and a
+  share on qemu) vs tflite_micro (bench/bench_stress.py)
 * ``corpus``     -- the op corpus of tests/op_corpus/ (LSTM, SVDF, 16x8, transpose conv, float I/O, shape ops) on
                     QEMU mps2-an386: instructions per inference, arena (with state), weights; bit-exact first.
 * ``soak``       -- only with ``--only soak`` (~20 min): 10,000 samples of ``har`` with 10 % loss, 10 % corruption and
@@ -26,6 +28,12 @@ Sections (each one fails on its own: the report then says "not measured" and why
 * ``resilience`` -- the paper's table: float (build/experiments), int8 host (build manifests), boards
                     (``host.harness --sweep``), next to the path-probability cap.
 * ``toolchain``  -- wall time of each host.build stage (median over the runs), ``codegen generate`` on ResNet-8.
+* ``user_model`` -- a user's own Keras model (Keras Applications' MobileNet, alpha 0.25) split over four emulated
+                  boards with ``host.build --model`` (bench/bench_user_model.py): per node layers, MACs, flash,
+                  RAM; ``host.harness`` with nothing failed and fog / edge dropped, bit-exact (~15 min).
+* ``distribute`` -- fashion trained with ``--distribute none``, ``mirrored`` and ``multiworker`` (2 local workers,
+                  ``host.ml.launch_workers``; bench/bench_distribute.py): wall time, equal worker weights, weight
+                  difference and accuracy per failure configuration vs one device (~5 min).
 
 Timings are medians of repeated runs; comparisons are ratios measured in the same run. Not part of make test.
 """
@@ -50,12 +58,16 @@ from soak import section_soak  # noqa: E402
 from bench_links import section_links  # noqa: E402
 from bench_memory import section_memory  # noqa: E402
 from bench_resilience import section_resilience  # noqa: E402
+from bench_stress import section_stress  # noqa: E402
+from bench_user_model import section_user_model  # noqa: E402
+from bench_distribute import section_distribute  # noqa: E402
 
 Section = Callable[[argparse.Namespace, dict[str, Any]], dict[str, Any]]
 #: What each section name runs; a section gets the arguments and the results so far (it may read earlier ones).
 SECTION_FUNCTIONS: dict[str, Section] = {
-    "builds": section_builds, "compute": section_compute, "corpus": section_corpus, "soak": section_soak, "memory": section_memory,
-    "links": section_links, "resilience": section_resilience, "toolchain": section_toolchain}
+    "builds": section_builds, "compute": section_compute, "corpus": section_corpus, "stress": section_stress, "soak": section_soak, "memory": section_memory,
+    "links": section_links, "resilience": section_resilience, "toolchain": section_toolchain,
+    "user_model": section_user_model, "distribute": section_distribute}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

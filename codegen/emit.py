@@ -15,9 +15,10 @@ from . import scratch as scr
 from .errors import CodegenError
 from .graph import Graph, Quantization
 from .lowering import lower_graph
+from .ops.context import LoweringOptions
 from .ops.data_movement import ALIAS
 from .planner import MemoryPlan, plan_memory
-from .step import ConstArray, Step
+from .step import BUILDS_COUNTED, ConstArray, Step
 from .tflite_reader import read_tflite
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -84,13 +85,13 @@ class Module:
     def weight_bytes(self) -> int:
         """Weights, biases and other constant tensors the ops read (flash), as stored in the model."""
         data = {t for s in self.steps for t in s.const_inputs}
-        return (sum(a.nbytes for s in self.steps for a in s.consts if a.is_weight)
+        return (sum(a.nbytes for s in self.steps for a in s.consts if a.is_weight and a.build in BUILDS_COUNTED)
                 + sum(self.graph.tensors[t].nbytes for t in data))
 
     @property
     def quant_param_bytes(self) -> int:
         """Per-channel multiplier/shift tables derived on the host (flash)."""
-        return sum(a.nbytes for s in self.steps for a in s.consts if not a.is_weight)
+        return sum(a.nbytes for s in self.steps for a in s.consts if not a.is_weight and a.build in BUILDS_COUNTED)
 
     @property
     def io_bytes(self) -> int:
@@ -176,7 +177,7 @@ def _float_io_grid(graph: Graph, t: int) -> Quantization | None:
 
 def build_module(model_path: str | Path, name: str | None = None,
                  backends: tuple[str, ...] = scr.DEFAULT_BACKENDS, inplace: bool = True,
-                 probe_tensors: Sequence[int] = ()) -> Module:
+                 probe_tensors: Sequence[int] = (), options: LoweringOptions = LoweringOptions()) -> Module:
     """Read, lower, plan and render ``model_path`` in memory (nothing is written).
 
     ``probe_tensors`` (tensor indices) become extra outputs after the model's own, for layer-by-layer
@@ -192,7 +193,7 @@ def build_module(model_path: str | Path, name: str | None = None,
         graph.output_names.append(graph.tensors[t].name)
         graph.output_positions.append(-1)
     name = sanitize_name(name if name else model_path.stem)
-    steps = lower_graph(graph, backends)
+    steps = lower_graph(graph, backends, options)
     if len(graph.inputs) == 0 or len(graph.outputs) == 0:
         raise CodegenError(f"{model_path}: model has no inputs or no outputs")
     if len(graph.inputs) > 1 and len(set(graph.input_names)) != len(graph.input_names):
@@ -326,11 +327,15 @@ def _uses_ext_kernels(steps: list[Step]) -> bool:
     return any(ops.kernel(s.kernel).extension for s in steps)
 
 
+#: The preprocessor line an array of each ConstArray.build is emitted under ("" = none).
+_BUILD_GUARDS = {"": "", "resilinet": "#ifndef RESILINET_USE_CMSIS_NN", "cmsis_nn": "#ifdef RESILINET_USE_CMSIS_NN"}
+
+
 def _array_dict(module_name: str, a: ConstArray) -> dict[str, object]:
     return dict(cname=f"{module_name}_{a.key}", ctype=a.ctype, size=max(int(a.values.size), 1),
                 body=_array_body(a.values if a.values.size else np.zeros(1, dtype=np.int64),
                                  24 if a.ctype == "int8_t" else 8),
-                comment=_c_string(a.comment))
+                comment=_c_string(a.comment), guard=_BUILD_GUARDS[a.build])
 
 
 def write_module(module: Module, out_dir: str | Path) -> ModuleInfo:
@@ -353,9 +358,10 @@ def write_module(module: Module, out_dir: str | Path) -> ModuleInfo:
 
 def generate_module(model_path: str | Path, out_dir: str | Path, name: str | None = None,
                     backends: tuple[str, ...] = scr.DEFAULT_BACKENDS,
-                    probe_tensors: Sequence[int] = ()) -> ModuleInfo:
+                    probe_tensors: Sequence[int] = (), options: LoweringOptions = LoweringOptions()) -> ModuleInfo:
     """Generate ``<out_dir>/<name>.c`` and ``<name>.h`` for ``model_path`` (name defaults to the file stem)."""
-    return write_module(build_module(model_path, name=name, backends=backends, probe_tensors=probe_tensors), out_dir)
+    return write_module(build_module(model_path, name=name, backends=backends, probe_tensors=probe_tensors,
+                                     options=options), out_dir)
 
 
 def activation_tensors(model_path: str | Path) -> list[int]:

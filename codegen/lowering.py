@@ -11,10 +11,12 @@ from . import scratch as scr
 from .errors import NOT_SUPPORTED, UnsupportedOpError, UnsupportedOpsError, shorten
 from .graph import Graph
 from .ops import OPS, SUPPORTED_OPS, OpContext, OpDef
+from .ops.context import LoweringOptions
 from .step import Step
 
 
-def lower_graph(graph: Graph, backends: tuple[str, ...] = scr.DEFAULT_BACKENDS) -> list[Step]:
+def lower_graph(graph: Graph, backends: tuple[str, ...] = scr.DEFAULT_BACKENDS,
+                options: LoweringOptions = LoweringOptions()) -> list[Step]:
     """Lower every operator of ``graph``.
 
     Raises :class:`UnsupportedOpsError` listing every op that cannot be lowered (not only the first), and
@@ -25,7 +27,7 @@ def lower_graph(graph: Graph, backends: tuple[str, ...] = scr.DEFAULT_BACKENDS) 
     for op in graph.operators:
         if op.index in skipped:
             continue
-        ctx = OpContext(graph, op)
+        ctx = OpContext(graph, op, options)
         op_def = OPS.get(op.op_type)
         try:
             if op_def is None:

@@ -2,14 +2,20 @@
 
 * Reshape-like ops alias their input (same bytes, no code). Elementwise kernels that read each element
   before writing it (ADD, MUL, requantize) may write over an input that dies at that op.
+* Window kernels with a "may overlap" rule (``Kernel.overlap``: convolution, pooling) may start their output
+  a few bytes below an input that dies at that op, TinyEngine-style: the rule (codegen/ops/overlap.py) gives
+  the least distance at which the kernel's loop order never overwrites an input byte before its last read.
+  The pair becomes one block of ``max(out, distance + in)`` bytes (a group of tensors at fixed offsets).
 * Model inputs and outputs are not in the arena: the kernels read ``in[k]`` and write ``out[k]``
   (the caller's buffers) directly, so no copies are needed at either end.
 * Scratch is planned like a tensor that lives for one op only, inside the same arena.
 * State (LSTM/SVDF variable tensors, ``Step.state``) is planned like a tensor live at every step, so no other
   buffer ever takes its bytes and it survives from one invocation to the next.
 * Offsets come from first-fit placement (TFLM's GreedyMemoryPlanner idea) tried under several
-  orderings; the best is kept. The lower bound is the largest sum of buffer sizes live at any one op:
-  no placement can use less.
+  orderings; the best is kept. The lower bound is the largest sum of block sizes live at any one op, where
+  a block is a tensor, a scratch buffer, or a group of tensors the plan lets share bytes (aliases, in-place
+  and overlapping outputs, counted at its full extent): no placement of these blocks can use less. Without
+  overlaps it is the classic bound (sum of live tensors); with them it is lower by the bytes they save.
 """
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .graph import Graph
+from .ops import KERNELS
 from .ops.data_movement import COPY
 from .step import Step
 
@@ -34,6 +41,8 @@ class Buffer:
     scratch_of: int | None = None  # step index, for scratch buffers
     offset: int = -1
     is_state: bool = False  # a variable tensor: live at every step and between invocations
+    #: tensor -> its bytes' offset from the buffer's start (non-zero where an output overlaps its input)
+    tensor_offsets: dict[int, int] = field(default_factory=dict)
 
     def overlaps_in_time(self, other: "Buffer") -> bool:
         return self.first <= other.last and other.first <= self.last
@@ -48,6 +57,17 @@ class Location:
 
     kind: str
     index: int
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """A step whose output shares bytes with the input that dies there: the input starts ``distance`` bytes
+    after the output (0: exactly in place, elementwise)."""
+
+    step: int
+    output: int
+    input: int
+    distance: int
 
 
 @dataclass
@@ -65,6 +85,8 @@ class MemoryPlan:
     strategy: str = ""
     #: variable tensor -> (arena offset, bytes): state kept between invocations
     state: dict[int, tuple[int, int]] = field(default_factory=dict)
+    #: in-place steps (output over a dying input), in step order
+    overlaps: list[Overlap] = field(default_factory=list)
 
     @property
     def state_bytes(self) -> int:
@@ -91,20 +113,39 @@ class MemoryPlan:
 
 
 class _Groups:
-    """Union-find over tensor indices; a group is one storage location."""
+    """Union-find over tensor indices; a group is one storage block. Each tensor sits at a byte offset in its
+    group's block (``offset``): 0 for aliases and elementwise in-place ops, the overlap distance for a window
+    kernel whose output starts below its input (ops/overlap.py)."""
 
     def __init__(self) -> None:
         self.parent: dict[int, int] = {}
+        self.rel: dict[int, int] = {}  # offset of a tensor relative to its parent
 
     def find(self, t: int) -> int:
         self.parent.setdefault(t, t)
+        self.rel.setdefault(t, 0)
+        path = []
         while self.parent[t] != t:
-            self.parent[t] = self.parent[self.parent[t]]
+            path.append(t)
             t = self.parent[t]
+        for p in reversed(path):  # compress: each now points at the root, its offset summed along the way
+            if self.parent[p] != t:
+                self.rel[p] += self.rel[self.parent[p]]
+                self.parent[p] = t
         return t
 
-    def union(self, keep: int, other: int) -> None:
-        self.parent[self.find(other)] = self.find(keep)
+    def offset(self, t: int) -> int:
+        """Byte offset of ``t`` relative to its group's root."""
+        self.find(t)
+        return self.rel[t]
+
+    def union(self, keep: int, other: int, delta: int = 0) -> None:
+        """Merge ``other``'s group into ``keep``'s, with ``other`` at ``offset(keep) + delta``."""
+        rk, ro = self.find(keep), self.find(other)
+        if rk == ro:
+            return
+        self.rel[ro] = self.offset(keep) + delta - self.offset(other)
+        self.parent[ro] = rk
 
 
 def _align(x: int, a: int) -> int:
@@ -168,18 +209,34 @@ class _Liveness:
         return max((s for t in members for s in self.readers.get(t, []) + [self.producer.get(t, -1)]), default=-1)
 
 
-def plan_memory(graph: Graph, steps: list[Step], alignment: int = 4, inplace: bool = True) -> MemoryPlan:
-    """Assign storage to every tensor the steps touch. May turn an alias step into a copy (see below)."""
+def plan_memory(graph: Graph, steps: list[Step], alignment: int = 4, inplace: bool = True,
+                overlap: bool = True) -> MemoryPlan:
+    """Assign storage to every tensor the steps touch. May turn an alias step into a copy (see below).
+
+    With ``inplace``, elementwise outputs take a dying input's bytes and window kernels with a "may overlap"
+    rule start their output just below their dying input. Merging a pair into one block keeps the block for
+    the pair's whole lifetime, which can cost more than it saves; so the plan is made with and without the
+    window overlaps and the smaller arena is kept, the overlapped one on a tie (``overlap=False``: only
+    without)."""
+    plan = _plan(graph, steps, alignment, inplace, overlap=False)
+    if inplace and overlap:
+        overlapped = _plan(graph, steps, alignment, inplace, overlap=True)
+        if overlapped.arena_size <= plan.arena_size:
+            plan = overlapped
+    plan.validate()
+    return plan
+
+
+def _plan(graph: Graph, steps: list[Step], alignment: int, inplace: bool, overlap: bool) -> MemoryPlan:
     groups = _Groups()
     # External storage a group is pinned to: ("input", k), ("output", k) or ("const", tensor).
     pinned: dict[int, tuple[str, int]] = {}
     output_copies = _pin_external(graph, steps, groups, pinned)
     _alias_reshapes(steps, groups, pinned)
     live = _Liveness.of(steps)
-    if inplace:
-        _share_inplace(graph, steps, groups, pinned, live)
+    overlaps = _share_inplace(graph, steps, groups, pinned, live, overlap, alignment) if inplace else []
     roots = _storage_groups(graph, steps, groups)
-    root_buffer = _tensor_buffers(graph, roots, pinned, live)
+    root_buffer = _tensor_buffers(graph, roots, pinned, live, groups)
     buffers = list(root_buffer.values()) + _state_buffers(graph, steps)
     for i, step in enumerate(steps):
         if step.scratch_bytes > 0:
@@ -191,11 +248,9 @@ def plan_memory(graph: Graph, steps: list[Step], alignment: int = 4, inplace: bo
     scratch = {b.scratch_of: (b.offset, b.size) for b in buffers if b.scratch_of is not None}
     state = {b.tensors[0]: (b.offset, b.size) for b in buffers if b.is_state}
     locations.update({t: Location("arena", offset) for t, (offset, _) in state.items()})
-    plan = MemoryPlan(arena_size=arena_size, lower_bound=bound, alignment=alignment,
+    return MemoryPlan(arena_size=arena_size, lower_bound=bound, alignment=alignment,
                       buffers=buffers, locations=locations, scratch=scratch, output_copies=output_copies,
-                      strategy=strategy, state=state)
-    plan.validate()
-    return plan
+                      strategy=strategy, state=state, overlaps=overlaps)
 
 
 def _state_buffers(graph: Graph, steps: list[Step]) -> list[Buffer]:
@@ -242,25 +297,40 @@ def _alias_reshapes(steps: list[Step], groups: _Groups, pinned: dict[int, tuple[
             step.kernel = COPY.name
             step.alias_of = None
             continue
-        groups.union(rx, ry)
+        groups.union(step.alias_of, step.outputs[0])  # same bytes: the output at the input's offset
         if px is None and py is not None:
             pinned[groups.find(rx)] = py
 
 
 def _share_inplace(graph: Graph, steps: list[Step], groups: _Groups, pinned: dict[int, tuple[str, int]],
-                   live: _Liveness) -> None:
-    """Let an elementwise output take the bytes of an input that dies at the same step."""
+                   live: _Liveness, overlap: bool, alignment: int) -> list[Overlap]:
+    """Let an output take the bytes of an input that dies at the same step: elementwise kernels at the
+    input's own offset (``Step.inplace``), window kernels with a "may overlap" rule (``Kernel.overlap``)
+    starting that many bytes (aligned up) below the input."""
+    shared: list[Overlap] = []
     for i, step in enumerate(steps):
-        for out, inp in step.inplace:
+        for out, inp, delta in _inplace_candidates(graph, step, overlap):
             ro, ri = groups.find(out), groups.find(inp)
             if ro == ri or ro in pinned or ri in pinned:
                 continue
-            if graph.tensors[out].nbytes != graph.tensors[inp].nbytes:
-                continue
             if live.last_use(groups, ri) != i or live.producer.get(out) != i:
                 continue
-            groups.union(ri, ro)
+            delta = _align(delta, alignment)
+            groups.union(inp, out, -delta)
+            shared.append(Overlap(i, out, inp, delta))
             break  # one output, one donor
+    return shared
+
+
+def _inplace_candidates(graph: Graph, step: Step, overlap: bool) -> list[tuple[int, int, int]]:
+    """(output, input, bytes the input starts after the output) pairs ``step``'s kernel allows."""
+    pairs = [(out, inp, 0) for out, inp in step.inplace if graph.tensors[out].nbytes == graph.tensors[inp].nbytes]
+    rule = KERNELS[step.kernel].overlap if step.kernel in KERNELS else None
+    if overlap and rule is not None and step.inputs and step.outputs:
+        delta = rule(step.params)
+        if delta is not None:
+            pairs.append((step.outputs[0], step.inputs[0], delta))
+    return pairs
 
 
 def _storage_groups(graph: Graph, steps: list[Step], groups: _Groups) -> dict[int, list[int]]:
@@ -277,8 +347,9 @@ def _storage_groups(graph: Graph, steps: list[Step], groups: _Groups) -> dict[in
 
 
 def _tensor_buffers(graph: Graph, roots: dict[int, list[int]], pinned: dict[int, tuple[str, int]],
-                    live: _Liveness) -> dict[int, Buffer]:
-    """One arena buffer per group that is not external storage and is live at some step."""
+                    live: _Liveness, groups: _Groups) -> dict[int, Buffer]:
+    """One arena buffer per group that is not external storage and is live at some step: it spans its
+    tensors at their offsets in the group (one tensor, or a chain of outputs overlapping their inputs)."""
     root_buffer: dict[int, Buffer] = {}
     for root, tensors in sorted(roots.items()):
         if root in pinned:
@@ -287,9 +358,12 @@ def _tensor_buffers(graph: Graph, roots: dict[int, list[int]], pinned: dict[int,
                  + [s for t in tensors for s in live.readers.get(t, [])])
         if not times:
             continue
+        base = min(groups.offset(t) for t in tensors)
+        offsets = {t: groups.offset(t) - base for t in sorted(tensors)}
         root_buffer[root] = Buffer(name=graph.tensors[min(tensors)].name,
-                                   size=max(graph.tensors[t].nbytes for t in tensors),
-                                   first=min(times), last=max(times), tensors=sorted(tensors))
+                                   size=max(offsets[t] + graph.tensors[t].nbytes for t in tensors),
+                                   first=min(times), last=max(times), tensors=sorted(tensors),
+                                   tensor_offsets=offsets)
     return root_buffer
 
 
@@ -319,16 +393,15 @@ def _place(buffers: list[Buffer], alignment: int, bound: int) -> tuple[int, str]
 
 def _locations(roots: dict[int, list[int]], pinned: dict[int, tuple[str, int]],
                root_buffer: dict[int, Buffer]) -> dict[int, Location]:
-    """Where each tensor lives: its pinned external buffer or its group's arena offset."""
+    """Where each tensor lives: its pinned external buffer or its place in its group's arena block."""
     locations: dict[int, Location] = {}
     for root, tensors in roots.items():
         if root in pinned:
             kind, index = pinned[root]
-            loc = Location(kind, index)
+            for t in tensors:
+                locations[t] = Location(kind, index)
         elif root in root_buffer:
-            loc = Location("arena", root_buffer[root].offset)
-        else:
-            continue
-        for t in tensors:
-            locations[t] = loc
+            block = root_buffer[root]
+            for t in tensors:
+                locations[t] = Location("arena", block.offset + block.tensor_offsets[t])
     return locations

@@ -20,6 +20,10 @@ Instruction count per inference: QEMU runs with ``-icount shift=0``, where virtu
 ``counts * 1e9 / cpu_hz`` -- deterministic, to within one SysTick count (40 instructions on mps2-an386 at
 25 MHz, 6 on netduinoplus2 at 168 MHz), and including the few instructions of the two timer calls. The
 boot-time calibration loop checks that conversion. These are instructions, not cycles.
+
+Estimated cycles: with ``cycles=True`` (the default) QEMU also loads our cycle-estimate plugin
+(:mod:`codegen.cycles`, docs/cycle-estimate.md) with its window from ``board_cycles_start`` to
+``board_cycles_stop``: the first window is the boot calibration, then one per sample (:attr:`RunStats.estimate`).
 """
 from __future__ import annotations
 
@@ -35,6 +39,7 @@ from typing import Sequence
 from boards import load_board
 
 from . import toolchain as tc
+from .cycles import CycleEstimate, CycleWindow, board_flash_settings, config_for, plugin_args, read_windows
 from .emit import ModuleInfo
 from .emulator import EmulatedBoard, instructions_per_count
 from .verify import Runner, Sample, Target, kernels_dir, pack_sample, register_target, unpack_sample
@@ -142,6 +147,15 @@ class RunStats:
     instructions: list[int] = field(default_factory=list)   # counts * 1e9 / cpu_hz (icount shift 0)
     calibration_error: float = 0.0                           # relative, of the conversion on a known loop
     seconds: float = 0.0
+    cycle_windows: list[CycleWindow] = field(default_factory=list)  # the plugin's, one per inference
+
+    @property
+    def estimate(self) -> CycleEstimate | None:
+        """Estimated cycles of the median inference (by cycles), with our boards' flash wait states."""
+        if not self.cycle_windows:
+            return None
+        ordered = sorted(self.cycle_windows, key=lambda w: w.cycles)
+        return CycleEstimate(ordered[(len(ordered) - 1) // 2], board_flash_settings())
 
     @property
     def resolution(self) -> float:
@@ -153,18 +167,20 @@ class RunStats:
         if not ins:
             return f"{self.board}: no inference ran"
         spread = "" if min(ins) == max(ins) else f" (min {min(ins):,}, max {max(ins):,})"
-        return (f"{self.board} ({self.machine}, QEMU -icount shift=0): {statistics.median(ins):,.0f} instructions "
+        line = (f"{self.board} ({self.machine}, QEMU -icount shift=0): {statistics.median(ins):,.0f} instructions "
                 f"per inference{spread}, +-{self.resolution:.0f} (one SysTick count); {len(ins)} inferences, "
                 f"{self.seconds:.1f} s")
+        est = self.estimate
+        return line if est is None else line + "\n" + est.summary()
 
 
 class QemuRunner(Runner):
     """Runs samples through the driver image on an emulated board (one QEMU per :meth:`run`)."""
 
     def __init__(self, board: str, elf: Path, module: ModuleInfo, work_dir: Path, timeout_s: float,
-                 verbose: bool) -> None:
+                 verbose: bool, cycles: bool = True) -> None:
         self.board, self.elf, self.module, self.work_dir = board, elf, module, work_dir
-        self.timeout_s, self.verbose = timeout_s, verbose
+        self.timeout_s, self.verbose, self.cycles = timeout_s, verbose, cycles
         self.stats: RunStats | None = None
 
     def _read_exact(self, port, n: int, deadline: float, qemu) -> bytes:
@@ -192,7 +208,12 @@ class QemuRunner(Runner):
         t0 = time.monotonic()
         ins, outs = self.module.inputs, self.module.outputs
         total_in, total_out = sum(s.nbytes for s in ins), sum(s.nbytes for s in outs)
-        with EmulatedBoard(self.board, self.elf, icount_shift=0, workdir=self.work_dir, name="verify") as qemu:
+        cycles_out = Path(self.work_dir).resolve() / f"{self.module.name}.cycles"
+        cycles_out.unlink(missing_ok=True)
+        extra = (plugin_args(config_for(self.elf, "board_cycles_start", "board_cycles_stop", load_board(self.board)),
+                             cycles_out) if self.cycles else [])
+        with EmulatedBoard(self.board, self.elf, icount_shift=0, workdir=self.work_dir, name="verify",
+                           extra_args=extra) as qemu:
             port = qemu.connect(timeout=10.0, read_timeout=0.2)
             deadline = time.monotonic() + self.timeout_s
             self._expect(port, BOOT_MAGIC, deadline, qemu)
@@ -220,6 +241,8 @@ class QemuRunner(Runner):
                 stats.instructions.append(round(counts * stats.resolution))
                 results.append(unpack_sample(outs, data))
         stats.seconds = time.monotonic() - t0
+        # Closed windows: the boot calibration, then one per sample (QEMU has exited: the file is complete).
+        stats.cycle_windows = read_windows(cycles_out)[1:]
         self.stats = stats
         if self.verbose:
             print(stats.summary())
@@ -233,6 +256,7 @@ class QemuTarget(Target):
     board: str = "qemu_an386"
     timeout_s: float = 300.0      # per sample
     verbose: bool = True          # print the instruction count per inference after each run
+    cycles: bool = True           # also estimate cycles (codegen.cycles: QEMU with our TCG plugin)
     last_runner: QemuRunner | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -240,7 +264,7 @@ class QemuTarget(Target):
 
     def build(self, module: ModuleInfo, work_dir: Path) -> Runner:
         elf = build_image(self.board, module, work_dir)
-        self.last_runner = QemuRunner(self.board, elf, module, work_dir, self.timeout_s, self.verbose)
+        self.last_runner = QemuRunner(self.board, elf, module, work_dir, self.timeout_s, self.verbose, self.cycles)
         return self.last_runner
 
     @property

@@ -36,7 +36,7 @@ def format_report(module: Module) -> str:
         f"quant tables     {module.quant_param_bytes:,} bytes (derived on the host: per-channel multipliers/shifts, "
         "activation tables; flash)",
         f"arena bytes      {plan.arena_size:,} (activations + scratch, RAM; placement '{plan.strategy}')",
-        f"arena lower bnd  {plan.lower_bound:,} (largest sum of buffers live at one op; arena is {gap:+.1f} %)",
+        f"arena lower bnd  {plan.lower_bound:,} (largest sum of blocks live at one op, an overlapping pair as one; arena is {gap:+.1f} %)",
         f"scratch bytes    {plan.scratch_bytes:,} (largest per-op scratch, planned inside the arena)",
         f"state bytes      {plan.state_bytes:,} (variable tensors kept between invocations, e.g. LSTM/SVDF state; "
         f"inside the arena, set by {module.name}_reset())",

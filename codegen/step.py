@@ -18,6 +18,10 @@ from . import scratch as scr
 CTYPE_BYTES: dict[str, int] = {"int8_t": 1, "int16_t": 2, "int32_t": 4, "int64_t": 8}
 
 
+#: ConstArray.build values whose arrays are in our own build's flash (the figures codegen reports).
+BUILDS_COUNTED = ("", "resilinet")
+
+
 @dataclass
 class ConstArray:
     """A const array emitted into flash."""
@@ -28,6 +32,10 @@ class ConstArray:
     comment: str = ""
     #: True for model weights/biases (reported as weight bytes), False for derived quantization data.
     is_weight: bool = True
+    #: Which kernel library the array is for: "" both; "resilinet" only our kernels (a layout Arm's API lacks,
+    #: emitted under ``#ifndef RESILINET_USE_CMSIS_NN``); "cmsis_nn" only Arm's (the CMSIS-NN layout it
+    #: replaces). Flash figures count the arrays of our build (BUILDS_COUNTED).
+    build: str = ""
 
     @property
     def nbytes(self) -> int:

@@ -20,6 +20,7 @@ from typing import Callable, Sequence
 import jinja2
 import numpy as np
 
+from .ops.context import LoweringOptions
 from .emit import TEMPLATES_DIR, IoSpec, ModuleInfo, activation_tensors, generate_module
 from .toolchain import cache_root
 
@@ -302,7 +303,8 @@ def compare(module: ModuleInfo, got: Sequence[Sample], want: Sequence[Sample]) -
 
 def verify_model(model_path: str | Path, samples: int = 50, seed: int = 0, inputs: str | Path | None = None,
                  target: str | Target = "host", work_dir: str | Path | None = None,
-                 name: str | None = None, all_tensors: bool = False) -> VerifyResult:
+                 name: str | None = None, all_tensors: bool = False,
+                 options: LoweringOptions = LoweringOptions()) -> VerifyResult:
     """Generate, build and run ``model_path`` on ``target``; compare every output byte with TFLM.
 
     ``all_tensors`` also exposes every intermediate activation as an extra output and compares it with
@@ -312,7 +314,7 @@ def verify_model(model_path: str | Path, samples: int = 50, seed: int = 0, input
     probes = activation_tensors(model_path) if all_tensors else []
     with tempfile.TemporaryDirectory(prefix="codegen-verify-") as tmp:
         root = Path(work_dir) if work_dir is not None else Path(tmp)
-        module = generate_module(model_path, root / "module", name=name, probe_tensors=probes)
+        module = generate_module(model_path, root / "module", name=name, probe_tensors=probes, options=options)
         data = load_samples(inputs, module) if inputs is not None else random_samples(module, samples, seed)
         runner = tgt.build(module, root / "build")
         got = runner.run(data)

@@ -64,4 +64,37 @@ def md_links(R: dict[str, Any]) -> str:
     out.append(table(["preset", "emulated p50 ms, one sample at a time", "emulated p50 ms / samples/s, 3 in flight",
                       "compute ms, all nodes (180 MHz, CPI 1)", "115200 star: latency / throughput",
                       "115200 direct", "921600 star", "921600 direct"], rows))
+    out.append(md_compressed(L.get("compressed") or {}))
     return "".join(out) + "\n"
+
+
+def _avg(acc: dict[str, Any] | None, setting: str) -> str:
+    v = ((acc or {}).get("float_average") or {}).get(setting)
+    return pct(v) if v is not None else "–"
+
+
+def md_compressed(C: dict[str, Any]) -> str:
+    """The compressed builds (issue 19): bytes, projections and accuracy beside the uncompressed build's."""
+    if not C:
+        return ""
+    out = ["\n**Compressed links** (`examples/link_codes/<preset>_compressed.toml`: low-bit link codes, learned "
+           "bottlenecks; docs/protocol.md \"Packed tensors\"). Same projection model and compute per node as above; "
+           "accuracy: float, whole test set (`evaluation.json`), uncompressed = the ResiliNet build above.\n\n"]
+    rows = []
+    for preset, c in C.items():
+        if c.get("error"):
+            out.append(f"({preset}: {c['error']})\n")
+            continue
+        p, u = c["projection"], c["uncompressed_projection"]
+        runs = "; ".join(f"{'drop ' + r['drop'] if r['drop'] else 'none failed'}: {r['answered']} answered, "
+                         f"{(r.get('bit_exact') or {}).get('identical')}/{(r.get('bit_exact') or {}).get('compared')} "
+                         f"identical" for r in c.get("emulated", []))
+        rows.append([preset, f"{n0(c['uncompressed_bytes_per_inference'])} → {n0(c['inter_node_bytes_per_inference'])}",
+                     *(f"{f2(u[k]['latency_ms'], 1)} → {f2(p[k]['latency_ms'], 1)} ms / "
+                       f"{f2(p[k]['throughput_samples_per_s'], 1)} per s" for k in
+                       ("115200 star", "115200 direct", "921600 star", "921600 direct")),
+                     f"{_avg(c.get('uncompressed_accuracy'), 'Hazardous')} → {_avg(c.get('accuracy'), 'Hazardous')}",
+                     runs])
+    out.append(table(["preset", "B between nodes / inference", "115200 star", "115200 direct", "921600 star",
+                      "921600 direct", "Hazardous avg % (float)", "emulated boards (bit-exact)"], rows))
+    return "".join(out)

@@ -25,7 +25,11 @@ def md_resilience(R: dict[str, Any]) -> str:
         "int8 and boards columns exist only for the schemes that were built (`--all-schemes` builds all four).\n\n")
     for preset, p in S.get("presets", {}).items():
         ds = p.get("dataset")
-        synth = " — **synthetic stand-in data** (MHEALTH is not on this machine)" if preset == "health" else ""
+        synth = {"health": " — **synthetic stand-in data** (MHEALTH is not on this machine)",
+                 "camera": " — **stand-in data**: six synthetic views of CIFAR-10 automobile/horse/truck images, "
+                           "not the paper's multi-view set (docs/datasets.md); 9 boards, ResiliNet only, trained 12 epochs "
+                           "(spec: 50), swept with 12 samples per failure configuration"
+                 }.get(preset, "")
         out.append(f"### {preset} (dataset `{ds}`{synth})\n\n")
         rows = []
         for sch in SCHEMES:

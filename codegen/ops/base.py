@@ -14,6 +14,9 @@ from .context import OpContext
 
 #: Scratch bytes a kernel needs for one step, from that step's ``params`` and a backend ("c" or "dsp").
 ScratchFn = Callable[[Mapping[str, Any], str], int]
+#: A kernel's "may overlap" rule: from a step's ``params``, the least bytes its input must start after its output
+#: so that no input byte is overwritten before its last read (None: no overlap for this geometry); ops/overlap.py.
+OverlapFn = Callable[[Mapping[str, Any]], "int | None"]
 #: Lowers one operator (wrapped in its :class:`OpContext`) to a :class:`Step`, or raises UnsupportedOpError.
 LowerFn = Callable[[OpContext], Step]
 
@@ -32,6 +35,10 @@ class Kernel:
     scratch: ScratchFn | None = None
     #: True for kernels declared in ``resilinet_nn_ext.h`` (not part of the CMSIS-NN API).
     extension: bool = False
+    #: The output of a step may share bytes with its first input, starting this many bytes below it, when the
+    #: input dies at the step (the planner's in-place overlap); None: never. Depends on the kernel's loop
+    #: order, so whoever changes that order re-derives the rule (codegen/README.md, "In-place rules").
+    overlap: OverlapFn | None = None
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,8 @@ op type, its index and its output tensor: the user sees which layer to change, a
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .. import quant
@@ -17,12 +19,22 @@ ACTIVATIONS = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH", 5
 PADDING = {0: "SAME", 1: "VALID"}
 
 
+@dataclass(frozen=True)
+class LoweringOptions:
+    """Choices a user makes for the whole module (CLI flags of ``python -m codegen generate`` / ``verify``)."""
+
+    #: FULLY_CONNECTED weights widened to int16 for our kernels (resilinet_fully_connected_s8_s16w): ~1.6x fewer
+    #: instructions per MAC on DSP cores, twice the flash of the FC weights, so opt-in.
+    wide_fc_weights: bool = False
+
+
 class OpContext:
     """Helpers bound to one op, so checks can raise errors that name it."""
 
-    def __init__(self, graph: Graph, op: Operator) -> None:
+    def __init__(self, graph: Graph, op: Operator, options: LoweringOptions = LoweringOptions()) -> None:
         self.graph = graph
         self.op = op
+        self.options = options
         first_out = op.outputs[0] if op.outputs else -1
         self.output_name = graph.tensors[first_out].name if first_out >= 0 else "?"
 

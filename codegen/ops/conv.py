@@ -3,10 +3,14 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+import numpy as np
+
 from .. import quant
 from ..scratch import Dims, align4
-from ..step import Step
+from ..graph import Tensor
+from ..step import ConstArray, Step
 from .base import Kernel
+from .overlap import RasterOverlap
 from .common import dims, requant_arrays, spatial_padding, weight_and_bias_arrays, weight_scales, window_options
 from .context import OpContext
 
@@ -40,7 +44,27 @@ def conv_scratch(params: Mapping[str, Any], backend: str) -> int:
                                            Dims.of(params["output_dims"]), backend)
 
 
-CONV = Kernel("conv", "ops/conv.c.j2", "arm_convolve_s8.c", scratch=conv_scratch)
+# Every arm_convolve_s8.c path walks output pixels in raster order, two at a time (im2col of two columns, or
+# the 1x1 plain-C path re-reading one pixel's channels while writing it): two pixels in flight.
+CONV = Kernel("conv", "ops/conv.c.j2", "arm_convolve_s8.c", scratch=conv_scratch,
+              overlap=RasterOverlap(pixels_in_flight=2))
+
+
+def widened_weights_s16w(wdata: np.ndarray) -> np.ndarray:
+    """The int16 weight layout of ``resilinet_convolve_wrapper_s8_s16w`` (arm_nnsupportfunctions.h,
+    resilinet_nn_mat_mult_kernel_s16w): rows zero-padded to a multiple of 4; per group of four entries the lanes
+    in the im2col columns' order (e0, e2, e1, e3), so the DSP inner loop multiplies words as loaded; two output
+    channels interleaved group by group (an odd last channel alone). Costs one extra byte of flash per weight,
+    saves the SXTB16 widening of every weight word on every output pixel pair."""
+    cout = wdata.shape[0]
+    rows = wdata.reshape(cout, -1).astype(np.int16)
+    k4 = align4(rows.shape[1])
+    padded = np.zeros((cout, k4), dtype=np.int16)
+    padded[:, :rows.shape[1]] = rows
+    groups = padded.reshape(cout, k4 // 4, 4)[:, :, [0, 2, 1, 3]]
+    pairs = cout // 2
+    paired = groups[:2 * pairs].reshape(pairs, 2, k4 // 4, 4).transpose(0, 2, 1, 3).reshape(-1)
+    return np.concatenate([paired, groups[2 * pairs:].reshape(-1)])
 
 
 def lower_conv(ctx: OpContext) -> Step:
@@ -72,7 +96,16 @@ def lower_conv(ctx: OpContext) -> Step:
             input_dims=dims(n, h, wd, c), filter_dims=dims(cout, kh, kw, cin),
             bias_dims=dims(1, 1, 1, cout), output_dims=dims(n, oh, ow, oc),
         ),
-        consts=[*weight_and_bias_arrays(ctx, w, wdata, cout, "filter"), *requant_arrays(ctx, mults, shifts)],
+        consts=[*_conv_weight_arrays(ctx, w, wdata, cout), *requant_arrays(ctx, mults, shifts)],
         macs=n * oh * ow * cout * kh * kw * cin,
         summary=f"{kind} conv s{stride[0]}x{stride[1]} {list(x.shape)} -> {list(y.shape)}",
     )
+
+
+def _conv_weight_arrays(ctx: OpContext, w: Tensor, wdata: np.ndarray, cout: int) -> list[ConstArray]:
+    """Our kernels read the int16 layout (widened_weights_s16w); a build against Arm's CMSIS-NN the int8 filter."""
+    weights, bias = weight_and_bias_arrays(ctx, w, wdata, cout, "filter")
+    weights.build = "cmsis_nn"
+    wide = ConstArray(ctx.key("weights16"), "int16_t", widened_weights_s16w(wdata),
+                      f"filter {list(w.shape)}, int16 s16w layout", build="resilinet")
+    return [weights, wide, bias]

@@ -1,4 +1,5 @@
-"""DEPTHWISE_CONV_2D -> ``arm_depthwise_conv_wrapper_s8`` (firmware/cmsis_nn/arm_depthwise_conv_s8.c)."""
+"""DEPTHWISE_CONV_2D -> ``arm_depthwise_conv_wrapper_s8`` (firmware/cmsis_nn/arm_depthwise_conv_s8.c, which runs the
+row-buffer kernel of resilinet_nn_depthwise_rows_s8.c when given its scratch)."""
 from __future__ import annotations
 
 from typing import Any, Mapping
@@ -24,10 +25,36 @@ def depthwise_conv_wrapper_s8_buffer_size(pad_hw: tuple[int, int], dilation_hw: 
     return input_dims.c * filter_dims.w * filter_dims.h * 2
 
 
+#: Limits of the row-buffer kernel (firmware/cmsis_nn/resilinet_nn_depthwise_rows_s8.c, DW_ROWS_MAX_*), its
+#: band of int16 rows (DW_BAND_BYTES) and the words after each channel's weights (DW_WK_EXTRA).
+ROWS_MAX_KH, ROWS_MAX_KW, BAND_BYTES, WK_EXTRA = 16, 64, 8192, 7
+
+
+def depthwise_rows_buffer_size(stride_hw: tuple[int, int], pad_hw: tuple[int, int], dilation_hw: tuple[int, int],
+                               ch_mult: int, input_dims: Dims, filter_dims: Dims, output_dims: Dims) -> int | None:
+    """``resilinet_nn_depthwise_rows_s8_get_buffer_size``, or None where that kernel does not apply.
+
+    A band of int16 input rows per widened channel (four channels at a time when the multiplier is 1 and
+    C % 4 == 0; the whole padded input when it fits BAND_BYTES), the packed weights and requantization words of
+    one channel group, 4 bytes to align the start."""
+    kh, kw = filter_dims.h, filter_dims.w
+    if dilation_hw != (1, 1) or not (1 <= kh <= ROWS_MAX_KH and 1 <= kw <= ROWS_MAX_KW):
+        return None
+    rw = (input_dims.w + 2 * pad_hw[1] + 2 * stride_hw[1] + 5) & ~1
+    group = 4 if ch_mult == 1 and input_dims.c % 4 == 0 else 1
+    all_rows = (output_dims.h - 1) * stride_hw[0] + kh
+    band_rows = max(kh, min(all_rows, BAND_BYTES // (group * rw * 2)))
+    kwp = (kw + 1) // 2
+    return 4 + group * band_rows * rw * 2 + group * ch_mult * (kh * kwp + WK_EXTRA) * 4
+
+
 def depthwise_scratch(params: Mapping[str, Any], backend: str) -> int:
-    return depthwise_conv_wrapper_s8_buffer_size(params["padding"], params["dilation"], Dims.of(params["input_dims"]),
-                                                 Dims.of(params["filter_dims"]), Dims.of(params["output_dims"]),
-                                                 backend)
+    """Our wrapper's row-buffer scratch, or Arm's number where it is larger (a module runs with either library)."""
+    shapes = Dims.of(params["input_dims"]), Dims.of(params["filter_dims"]), Dims.of(params["output_dims"])
+    arm = depthwise_conv_wrapper_s8_buffer_size(params["padding"], params["dilation"], *shapes, backend)
+    rows = depthwise_rows_buffer_size(tuple(params["stride"]), tuple(params["padding"]), tuple(params["dilation"]),
+                                      params["ch_mult"], *shapes)
+    return arm if rows is None else max(arm, rows)
 
 
 DEPTHWISE_CONV = Kernel("dwconv", "ops/depthwise_conv.c.j2", "arm_depthwise_conv_s8.c", scratch=depthwise_scratch)

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+import numpy as np
+
 from .. import quant
-from ..scratch import Dims
-from ..step import Step
+from ..scratch import Dims, align4
+from ..step import ConstArray, Step
 from .base import Kernel
 from .common import dims, requant_arrays, weight_and_bias_arrays, weight_scales
 from .context import OpContext
@@ -22,6 +24,21 @@ def fully_connected_scratch(params: Mapping[str, Any], backend: str) -> int:
 
 
 FULLY_CONNECTED = Kernel("fc", "ops/fully_connected.c.j2", "arm_fully_connected_s8.c", scratch=fully_connected_scratch)
+
+
+def widened_fc_weights_s16w(wdata: np.ndarray) -> np.ndarray:
+    """The int16 weight layout of ``resilinet_fully_connected_s8_s16w`` (arm_fully_connected_s8.c): rows zero-padded
+    to a multiple of 4; rows in blocks of four, per group of four entries each row's lanes (e0, e2, e1, e3); the
+    ``C_out % 4`` last rows one at a time. One byte of flash more per weight (``--wide-fc``)."""
+    cout = wdata.shape[0]
+    rows = wdata.reshape(cout, -1).astype(np.int16)
+    k4 = align4(rows.shape[1])
+    padded = np.zeros((cout, k4), dtype=np.int16)
+    padded[:, :rows.shape[1]] = rows
+    groups = padded.reshape(cout, k4 // 4, 4)[:, :, [0, 2, 1, 3]]
+    blocks = cout // 4
+    interleaved = groups[:4 * blocks].reshape(blocks, 4, k4 // 4, 4).transpose(0, 2, 1, 3).reshape(-1)
+    return np.concatenate([interleaved, groups[4 * blocks:].reshape(-1)])
 
 
 def lower_fully_connected(ctx: OpContext) -> Step:
@@ -44,8 +61,14 @@ def lower_fully_connected(ctx: OpContext) -> Step:
     act_min, act_max = ctx.act_range(y)
     per_channel = w.quant is not None and w.quant.per_channel
     consts = weight_and_bias_arrays(ctx, w, wdata, cout, "weights")
+    wide = ctx.options.wide_fc_weights
+    if wide:
+        # Our kernels read int16 weights; a build against Arm's CMSIS-NN the int8 ones (only one is compiled).
+        consts[0].build = "cmsis_nn"
+        consts.insert(1, ConstArray(ctx.key("weights16"), "int16_t", widened_fc_weights_s16w(wdata),
+                                    f"weights {list(w.shape)}, int16 s16w layout", build="resilinet"))
     params: dict[str, Any] = dict(
-        input=x.index, output=y.index, per_channel=per_channel,
+        input=x.index, output=y.index, per_channel=per_channel, wide=wide,
         input_offset=-x.quant.zero_point, output_offset=y.quant.zero_point, act_min=act_min, act_max=act_max,
         input_dims=dims(batches, 1, 1, depth), filter_dims=dims(depth, 1, 1, cout),
         bias_dims=dims(1, 1, 1, cout), output_dims=dims(batches, 1, 1, cout),

@@ -6,6 +6,7 @@ from typing import Any, Mapping
 from ..graph import Tensor
 from ..step import Step
 from .base import Kernel
+from .overlap import RasterOverlap
 from .common import dims, spatial_padding
 from .context import OpContext
 
@@ -21,8 +22,10 @@ def avgpool_scratch(params: Mapping[str, Any], backend: str) -> int:
 
 
 # One template for both: they share the parameter block and differ only in the call.
-AVGPOOL = Kernel("avgpool", "ops/pool.c.j2", "arm_pool_s8.c", scratch=avgpool_scratch)
-MAXPOOL = Kernel("maxpool", "ops/pool.c.j2", "arm_pool_s8.c")
+# Both walk output pixels in raster order, one at a time, reading each channel's window while writing it.
+AVGPOOL = Kernel("avgpool", "ops/pool.c.j2", "arm_pool_s8.c", scratch=avgpool_scratch,
+                 overlap=RasterOverlap(pixels_in_flight=1))
+MAXPOOL = Kernel("maxpool", "ops/pool.c.j2", "arm_pool_s8.c", overlap=RasterOverlap(pixels_in_flight=1))
 
 
 def lower_pool(ctx: OpContext) -> Step:

@@ -268,11 +268,13 @@ static void convolve_dsp(const cmsis_nn_context *ctx,
                          const int8_t *input_data,
                          const cmsis_nn_dims *filter_dims,
                          const int8_t *filter_data,
+                         const int16_t *filter_w16,
                          const int32_t *bias_data,
                          const cmsis_nn_dims *output_dims,
                          int8_t *output_data)
 {
     const int32_t n = filter_dims->h * filter_dims->w * input_dims->c;
+    const resilinet_u32a *const w16 = (const resilinet_u32a *)(const void *)filter_w16;
     const int32_t out_c = output_dims->c;
     const int32_t out_w = output_dims->w;
     const int32_t out_hw = output_dims->h * out_w;
@@ -302,13 +304,28 @@ static void convolve_dsp(const cmsis_nn_context *ctx,
                 ox = 0;
                 oy++;
             }
-            resilinet_nn_mat_mult_kernel_s8_s16(cols, 1, n, filter_data, out_c, &rq, out + pix * out_c,
-                                                out + (pix + 1) * out_c);
+            if (w16 != NULL)
+            {
+                resilinet_nn_mat_mult_kernel_s16w(cols, 1, (n + 3) & ~3, w16, out_c, &rq, out + pix * out_c,
+                                                  out + (pix + 1) * out_c);
+            }
+            else
+            {
+                resilinet_nn_mat_mult_kernel_s8_s16(cols, 1, n, filter_data, out_c, &rq, out + pix * out_c,
+                                                    out + (pix + 1) * out_c);
+            }
         }
         if (pix < out_hw)
         {
             im2col_dsp(in, &geom, oy, ox, cols, 2);
-            resilinet_nn_mat_mult_kernel_s8_s16(cols, 0, n, filter_data, out_c, &rq, out + pix * out_c, NULL);
+            if (w16 != NULL)
+            {
+                resilinet_nn_mat_mult_kernel_s16w(cols, 0, (n + 3) & ~3, w16, out_c, &rq, out + pix * out_c, NULL);
+            }
+            else
+            {
+                resilinet_nn_mat_mult_kernel_s8_s16(cols, 0, n, filter_data, out_c, &rq, out + pix * out_c, NULL);
+            }
         }
     }
 }
@@ -320,10 +337,12 @@ static void convolve_1x1_dsp(const cmsis_nn_context *ctx,
                              const cmsis_nn_dims *input_dims,
                              const int8_t *input_data,
                              const int8_t *filter_data,
+                             const int16_t *filter_w16,
                              const int32_t *bias_data,
                              const cmsis_nn_dims *output_dims,
                              int8_t *output_data)
 {
+    const resilinet_u32a *const w16 = (const resilinet_u32a *)(const void *)filter_w16;
     const int32_t in_c = input_dims->c;
     const int32_t out_c = output_dims->c;
     const int32_t out_w = output_dims->w;
@@ -356,8 +375,17 @@ static void convolve_1x1_dsp(const cmsis_nn_context *ctx,
             {
                 col_pixel_dsp(x[1], in_c, p->input_offset, cols + 2, 4);
             }
-            resilinet_nn_mat_mult_kernel_s8_s16(cols, two, in_c, filter_data, out_c, &rq, out + pix * out_c,
-                                                two ? out + (pix + 1) * out_c : NULL);
+            int8_t *const out1 = two ? out + (pix + 1) * out_c : NULL;
+            if (w16 != NULL)
+            {
+                resilinet_nn_mat_mult_kernel_s16w(cols, two, (in_c + 3) & ~3, w16, out_c, &rq, out + pix * out_c,
+                                                  out1);
+            }
+            else
+            {
+                resilinet_nn_mat_mult_kernel_s8_s16(cols, two, in_c, filter_data, out_c, &rq, out + pix * out_c,
+                                                    out1);
+            }
         }
     }
 }
@@ -404,8 +432,8 @@ arm_cmsis_nn_status arm_convolve_s8(const cmsis_nn_context *ctx,
     conv_geom_t geom;
     if (((uintptr_t)ctx->buf & 3u) == 0 && conv_geom(&geom, input_dims, filter_dims, conv_params))
     {
-        convolve_dsp(ctx, conv_params, quant_params, input_dims, input_data, filter_dims, filter_data, bias_data,
-                     output_dims, output_data);
+        convolve_dsp(ctx, conv_params, quant_params, input_dims, input_data, filter_dims, filter_data, NULL,
+                     bias_data, output_dims, output_data);
         return ARM_CMSIS_NN_SUCCESS;
     }
 #endif
@@ -472,7 +500,7 @@ static arm_cmsis_nn_status convolve_1x1(const cmsis_nn_context *ctx,
 #if RESILINET_HAS_DSP
     if (buf_ok(ctx, conv_1x1_buffer_size_dsp(input_dims)))
     {
-        convolve_1x1_dsp(ctx, p, q, input_dims, input_data, filter_data, bias_data, output_dims, output_data);
+        convolve_1x1_dsp(ctx, p, q, input_dims, input_data, filter_data, NULL, bias_data, output_dims, output_data);
         return ARM_CMSIS_NN_SUCCESS;
     }
 #else
@@ -642,6 +670,229 @@ int32_t arm_convolve_wrapper_s8_get_buffer_size_mve(const cmsis_nn_conv_params *
     /* Four int8 im2col columns rounded up to whole 8-lane vectors (CMSIS-NN MVE sizing). */
     const int32_t col = (input_dims->c * filter_dims->w * filter_dims->h + 7) / 8;
     return 4 * col * 8;
+}
+
+/* ------------------------------------------------------------------------------------------------------
+ * resilinet_convolve_wrapper_s8_s16w: the same convolutions with the weights widened to int16 by codegen at
+ * generate time (layout: resilinet_nn_mat_mult_kernel_s16w in arm_nnsupportfunctions.h). Not CMSIS-NN API:
+ * generated modules call it unless built with -DRESILINET_USE_CMSIS_NN (then arm_convolve_wrapper_s8 on the
+ * int8 weights). Scratch: arm_convolve_wrapper_s8_get_buffer_size's number.
+ * ------------------------------------------------------------------------------------------------------ */
+
+/* Lane of entry r (0..3) of a group in the s16w layout: [e0|e2] [e1|e3]. */
+static inline int32_t w16_lane(int32_t r)
+{
+    return r == 1 ? 2 : (r == 2 ? 1 : r);
+}
+
+/* int16 column (x + input_offset; 0 for padding) of output pixel (oy, ox) in the weights' lane order (entry k at
+ * (k & ~3) + w16_lane(k & 3)), zero-padded to k4. */
+static void im2col_lanes_s16(const int8_t *input,
+                             const cmsis_nn_dims *input_dims,
+                             const cmsis_nn_dims *filter_dims,
+                             const cmsis_nn_conv_params *p,
+                             int32_t oy,
+                             int32_t ox,
+                             int32_t k4,
+                             int16_t *col)
+{
+    const int32_t in_c = input_dims->c;
+    int32_t k = 0;
+    for (int32_t ky = 0; ky < filter_dims->h; ky++)
+    {
+        const int32_t iy = oy * p->stride.h - p->padding.h + ky * p->dilation.h;
+        for (int32_t kx = 0; kx < filter_dims->w; kx++)
+        {
+            const int32_t ix = ox * p->stride.w - p->padding.w + kx * p->dilation.w;
+            const int32_t ok = iy >= 0 && iy < input_dims->h && ix >= 0 && ix < input_dims->w;
+            const int8_t *src = input + (iy * input_dims->w + ix) * in_c;
+            for (int32_t c = 0; c < in_c; c++, k++)
+            {
+                col[(k & ~3) + w16_lane(k & 3)] = ok ? (int16_t)((int32_t)src[c] + p->input_offset) : 0;
+            }
+        }
+    }
+    for (; k < k4; k++)
+    {
+        col[(k & ~3) + w16_lane(k & 3)] = 0;
+    }
+}
+
+/* Two columns (lane order) against every output channel of the s16w weights, requantized into out0 and out1
+ * (out1 NULL: col1 is ignored). Each weight is loaded once for both columns. */
+static void w16_columns_c(const int16_t *col0,
+                          const int16_t *col1,
+                          int32_t k4,
+                          const int16_t *w,
+                          const int32_t *bias,
+                          const cmsis_nn_per_channel_quant_params *q,
+                          const cmsis_nn_conv_params *p,
+                          int32_t out_c,
+                          int8_t *out0,
+                          int8_t *out1)
+{
+    const int16_t *c1 = out1 != NULL ? col1 : col0;
+    int32_t oc = 0;
+    for (; oc + 2 <= out_c; oc += 2)
+    {
+        int32_t a00 = 0, a01 = 0, a10 = 0, a11 = 0;
+        const int16_t *x0 = col0, *x1 = c1;
+        for (int32_t g = k4 >> 2; g > 0; g--)
+        {
+            /* Entries of the group: channel oc at w[0..3], channel oc + 1 at w[4..7] (same lane order); written
+             * out, as GCC does not unroll it. */
+            int32_t u = x0[0], v = x1[0], w0 = w[0], w1 = w[4];
+            a00 += u * w0;
+            a01 += v * w0;
+            a10 += u * w1;
+            a11 += v * w1;
+            u = x0[1], v = x1[1], w0 = w[1], w1 = w[5];
+            a00 += u * w0;
+            a01 += v * w0;
+            a10 += u * w1;
+            a11 += v * w1;
+            u = x0[2], v = x1[2], w0 = w[2], w1 = w[6];
+            a00 += u * w0;
+            a01 += v * w0;
+            a10 += u * w1;
+            a11 += v * w1;
+            u = x0[3], v = x1[3], w0 = w[3], w1 = w[7];
+            a00 += u * w0;
+            a01 += v * w0;
+            a10 += u * w1;
+            a11 += v * w1;
+            x0 += 4;
+            x1 += 4;
+            w += 8;
+        }
+        conv_finish(bias, q, p, oc, a00, out0 + oc);
+        conv_finish(bias, q, p, oc + 1, a10, out0 + oc + 1);
+        if (out1 != NULL)
+        {
+            conv_finish(bias, q, p, oc, a01, out1 + oc);
+            conv_finish(bias, q, p, oc + 1, a11, out1 + oc + 1);
+        }
+    }
+    if (oc < out_c)
+    {
+        int32_t a0 = 0, a1 = 0;
+        for (int32_t i = 0; i < k4; i++)
+        {
+            a0 += col0[i] * w[i];
+            a1 += c1[i] * w[i];
+        }
+        conv_finish(bias, q, p, oc, a0, out0 + oc);
+        if (out1 != NULL)
+        {
+            conv_finish(bias, q, p, oc, a1, out1 + oc);
+        }
+    }
+}
+
+/* 1x1 without a buffer: every product read through the layout (slow; only when no scratch is given). */
+static void w16_pixel_direct_c(const int8_t *x,
+                               int32_t in_c,
+                               const int16_t *w,
+                               const int32_t *bias,
+                               const cmsis_nn_per_channel_quant_params *q,
+                               const cmsis_nn_conv_params *p,
+                               int32_t out_c,
+                               int8_t *out)
+{
+    const int32_t k4 = (in_c + 3) & ~3;
+    for (int32_t oc = 0; oc < out_c; oc++)
+    {
+        const int32_t width = (oc | 1) < out_c ? 8 : 4;
+        const int16_t *row = w + (oc >> 1) * 2 * k4 + (oc & 1) * 4;
+        int32_t acc = 0;
+        for (int32_t c = 0; c < in_c; c++)
+        {
+            acc += ((int32_t)x[c] + p->input_offset) * row[(c >> 2) * width + w16_lane(c & 3)];
+        }
+        conv_finish(bias, q, p, oc, acc, out + oc);
+    }
+}
+
+arm_cmsis_nn_status resilinet_convolve_wrapper_s8_s16w(const cmsis_nn_context *ctx,
+                                                       const cmsis_nn_conv_params *p,
+                                                       const cmsis_nn_per_channel_quant_params *q,
+                                                       const cmsis_nn_dims *input_dims,
+                                                       const int8_t *input_data,
+                                                       const cmsis_nn_dims *filter_dims,
+                                                       const int16_t *filter_data,
+                                                       const cmsis_nn_dims *bias_dims,
+                                                       const int32_t *bias_data,
+                                                       const cmsis_nn_dims *output_dims,
+                                                       int8_t *output_data)
+{
+    (void)bias_dims;
+    if (filter_dims->c != input_dims->c)
+    {
+        return ARM_CMSIS_NN_NO_IMPL_ERROR;
+    }
+    const int32_t is_1x1 = conv_is_1x1(p, filter_dims);
+    const int32_t k4 = (filter_dims->h * filter_dims->w * input_dims->c + 3) & ~3;
+    /* Two int16 columns (a 1x1 call may come with less: it then reads the input directly). */
+    const int32_t has_col = ctx != NULL && ctx->buf != NULL && ((uintptr_t)ctx->buf & 1u) == 0 &&
+        ctx->size >= 2 * k4 * (int32_t)sizeof(int16_t);
+    if (!is_1x1 && (!has_col || ctx->size < arm_convolve_s8_get_buffer_size(input_dims, filter_dims)))
+    {
+        return ARM_CMSIS_NN_ARG_ERROR;
+    }
+#if RESILINET_HAS_DSP
+    if (((uintptr_t)filter_data & 3u) == 0)
+    {
+        if (is_1x1 && buf_ok(ctx, conv_1x1_buffer_size_dsp(input_dims)))
+        {
+            convolve_1x1_dsp(ctx, p, q, input_dims, input_data, NULL, filter_data, bias_data, output_dims,
+                             output_data);
+            return ARM_CMSIS_NN_SUCCESS;
+        }
+        conv_geom_t geom;
+        if (!is_1x1 && ((uintptr_t)ctx->buf & 3u) == 0 && conv_geom(&geom, input_dims, filter_dims, p))
+        {
+            convolve_dsp(ctx, p, q, input_dims, input_data, filter_dims, NULL, filter_data, bias_data, output_dims,
+                         output_data);
+            return ARM_CMSIS_NN_SUCCESS;
+        }
+    }
+#endif
+    /* Plain C (and the DSP build's fallbacks): output pixels in raster order, two at a time when there are
+     * columns for them. */
+    const int32_t out_c = output_dims->c;
+    const int32_t out_w = output_dims->w;
+    const int32_t out_hw = output_dims->h * out_w;
+    const int32_t in_size = input_dims->h * input_dims->w * input_dims->c;
+    for (int32_t b = 0; b < input_dims->n; b++)
+    {
+        const int8_t *in = input_data + b * in_size;
+        int8_t *out = output_data + b * out_hw * out_c;
+        for (int32_t pix = 0; pix < out_hw;)
+        {
+            const int32_t oy = pix / out_w, ox = pix % out_w;
+            if (has_col)
+            {
+                int16_t *const col0 = (int16_t *)ctx->buf;
+                int16_t *const col1 = col0 + k4;
+                const int32_t two = pix + 1 < out_hw;
+                im2col_lanes_s16(in, input_dims, filter_dims, p, oy, ox, k4, col0);
+                if (two)
+                {
+                    im2col_lanes_s16(in, input_dims, filter_dims, p, (pix + 1) / out_w, (pix + 1) % out_w, k4, col1);
+                }
+                w16_columns_c(col0, col1, k4, filter_data, bias_data, q, p, out_c, out + pix * out_c,
+                              two ? out + (pix + 1) * out_c : NULL);
+                pix += 1 + two;
+            }
+            else
+            {
+                const int8_t *x = in + (oy * p->stride.h * input_dims->w + ox * p->stride.w) * input_dims->c;
+                w16_pixel_direct_c(x, input_dims->c, filter_data, bias_data, q, p, out_c, out + pix * out_c);
+                pix++;
+            }
+        }
+    }
+    return ARM_CMSIS_NN_SUCCESS;
 }
 
 #endif /* RESILINET_USE_CMSIS_NN */

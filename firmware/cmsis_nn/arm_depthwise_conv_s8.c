@@ -500,6 +500,16 @@ arm_cmsis_nn_status arm_depthwise_conv_wrapper_s8(const cmsis_nn_context *ctx,
                                                   const cmsis_nn_dims *output_dims,
                                                   int8_t *output_data)
 {
+    /* The row-buffer kernel (resilinet_nn_depthwise_rows_s8.c) whenever the caller gave it its scratch; the
+     * kernels below need none, so a module sized for Arm's numbers still runs, on them. */
+    const int32_t rows = resilinet_nn_depthwise_rows_s8_get_buffer_size(dw_conv_params, input_dims, filter_dims,
+                                                                        output_dims);
+    if (rows >= 0 && ctx != NULL && ctx->buf != NULL && ctx->size >= rows)
+    {
+        return resilinet_nn_depthwise_rows_s8(ctx, dw_conv_params, quant_params, input_dims, input_data, filter_dims,
+                                              filter_data, bias_data, output_dims, output_data);
+    }
+    (void)bias_dims;
     if (dw_conv_params->ch_mult == 1 && dw_conv_params->dilation.w == 1 && dw_conv_params->dilation.h == 1)
     {
         return arm_depthwise_conv_s8_opt(ctx, dw_conv_params, quant_params, input_dims, input_data, filter_dims,
@@ -564,6 +574,14 @@ int32_t arm_depthwise_conv_wrapper_s8_get_buffer_size(const cmsis_nn_dw_conv_par
                                                       const cmsis_nn_dims *filter_dims,
                                                       const cmsis_nn_dims *output_dims)
 {
+    /* Our wrapper runs the row-buffer kernel when it gets this much (more than Arm asks for, like the 1x1
+     * convolutions: see the README); both backends use it. */
+    const int32_t rows = resilinet_nn_depthwise_rows_s8_get_buffer_size(dw_conv_params, input_dims, filter_dims,
+                                                                        output_dims);
+    if (rows >= 0)
+    {
+        return rows;
+    }
 #if defined(ARM_MATH_DSP) || RESILINET_HAS_DSP
     return arm_depthwise_conv_wrapper_s8_get_buffer_size_dsp(dw_conv_params, input_dims, filter_dims, output_dims);
 #else

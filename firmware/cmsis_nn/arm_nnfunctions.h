@@ -544,6 +544,38 @@ arm_cmsis_nn_status arm_softmax_s16(const int16_t *input,
                                     const cmsis_nn_softmax_lut_s16 *softmax_params,
                                     int16_t *output);
 
+/* Not CMSIS-NN: arm_convolve_wrapper_s8 with the weights codegen widened to int16 at generate time (the layout
+ * of resilinet_nn_mat_mult_kernel_s16w, arm_nnsupportfunctions.h; out_c * align4(KH*KW*C_in) values, 4-byte
+ * aligned for the DSP path). Same parameters, results and scratch (arm_convolve_wrapper_s8_get_buffer_size). */
+arm_cmsis_nn_status resilinet_convolve_wrapper_s8_s16w(const cmsis_nn_context *ctx,
+                                                       const cmsis_nn_conv_params *conv_params,
+                                                       const cmsis_nn_per_channel_quant_params *quant_params,
+                                                       const cmsis_nn_dims *input_dims,
+                                                       const int8_t *input_data,
+                                                       const cmsis_nn_dims *filter_dims,
+                                                       const int16_t *filter_data,
+                                                       const cmsis_nn_dims *bias_dims,
+                                                       const int32_t *bias_data,
+                                                       const cmsis_nn_dims *output_dims,
+                                                       int8_t *output_data);
+
+/* Not CMSIS-NN: arm_fully_connected_s8 / _per_channel_s8 with the weights codegen widened to int16 (layout in
+ * arm_fully_connected_s8.c; out_c * align4(depth) values, 4-byte aligned for the DSP path); mult/shift: one value
+ * (per_channel = 0) or one per output row. No scratch. */
+arm_cmsis_nn_status resilinet_fully_connected_s8_s16w(const cmsis_nn_context *ctx,
+                                                      const cmsis_nn_fc_params *fc_params,
+                                                      const int32_t *mult,
+                                                      const int32_t *shift,
+                                                      int32_t per_channel,
+                                                      const cmsis_nn_dims *input_dims,
+                                                      const int8_t *input_data,
+                                                      const cmsis_nn_dims *filter_dims,
+                                                      const int16_t *filter_data,
+                                                      const cmsis_nn_dims *bias_dims,
+                                                      const int32_t *bias_data,
+                                                      const cmsis_nn_dims *output_dims,
+                                                      int8_t *output_data);
+
 #ifdef __cplusplus
 }
 #endif

@@ -183,6 +183,24 @@ static inline int8_t resilinet_nn_requantize_clamp(const int32_t acc,
     return (int8_t)v;
 }
 
+/* Depthwise convolution through per-channel int16 row buffers (resilinet_nn_depthwise_rows_s8.c): any channel
+ * multiplier, kernels up to 16 x 64, no dilation. Scratch: resilinet_nn_depthwise_rows_s8_get_buffer_size()
+ * bytes in ctx (-1: shape not supported; the call then returns ARM_CMSIS_NN_ARG_ERROR, as with less scratch). */
+int32_t resilinet_nn_depthwise_rows_s8_get_buffer_size(const cmsis_nn_dw_conv_params *dw_conv_params,
+                                                       const cmsis_nn_dims *input_dims,
+                                                       const cmsis_nn_dims *filter_dims,
+                                                       const cmsis_nn_dims *output_dims);
+arm_cmsis_nn_status resilinet_nn_depthwise_rows_s8(const cmsis_nn_context *ctx,
+                                                   const cmsis_nn_dw_conv_params *dw_conv_params,
+                                                   const cmsis_nn_per_channel_quant_params *quant_params,
+                                                   const cmsis_nn_dims *input_dims,
+                                                   const int8_t *input_data,
+                                                   const cmsis_nn_dims *filter_dims,
+                                                   const int8_t *filter_data,
+                                                   const int32_t *bias_data,
+                                                   const cmsis_nn_dims *output_dims,
+                                                   int8_t *output_data);
+
 /* Dot products shared by FC, 1x1 and generic convolution (resilinet_nn_dot_s8.c). */
 
 /* sum_i w[i] * (x[i] + x_offset) over n int8 pairs. */
@@ -309,6 +327,19 @@ void resilinet_nn_mat_mult_kernel_s8_s16(const resilinet_u32a *cols,
                                          const resilinet_nn_requant_params *rq,
                                          int8_t *out0,
                                          int8_t *out1);
+
+/* The same with the weights in the layout codegen prepares for resilinet_convolve_wrapper_s8_s16w (int16,
+ * k4 = k rounded up to 4, zero-padded): per channel pair and group of four entries, the four words
+ * [w0e0|w0e2] [w0e1|w0e3] [w1e0|w1e2] [w1e1|w1e3]; an odd last channel has two words per group. w must be
+ * word-aligned (LDRD). */
+void resilinet_nn_mat_mult_kernel_s16w(const resilinet_u32a *cols,
+                                       int32_t two,
+                                       int32_t k4,
+                                       const resilinet_u32a *w,
+                                       int32_t out_c,
+                                       const resilinet_nn_requant_params *rq,
+                                       int8_t *out0,
+                                       int8_t *out1);
 
 /* acc[r] += sum_{j < 4g} w[r*d + j] * (x[j] + offset) for r = 0..3, off2 = resilinet_dup16(offset), g >= 1
  * (resilinet_nn_dot_s8.c). */

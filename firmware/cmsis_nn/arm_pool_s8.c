@@ -158,6 +158,11 @@ arm_cmsis_nn_status arm_max_pool_s8(const cmsis_nn_context *ctx,
     const int32_t in_h = input_dims->h;
     const int32_t in_w = input_dims->w;
     const int32_t ch = input_dims->c;
+#if RESILINET_HAS_DSP
+    /* The activation range in every lane (int8 values, so the byte replication is exact). */
+    const uint32_t act_lo = 0x01010101u * (uint8_t)(int8_t)MAX(pool_params->activation.min, -128);
+    const uint32_t act_hi = 0x01010101u * (uint8_t)(int8_t)MIN(pool_params->activation.max, 127);
+#endif
     for (int32_t b = 0; b < input_dims->n; b++)
     {
         const int8_t *in = input_data + b * in_h * in_w * ch;
@@ -172,7 +177,26 @@ arm_cmsis_nn_status arm_max_pool_s8(const cmsis_nn_context *ctx,
                 const int32_t kx_start = MAX(0, -x0);
                 const int32_t kx_end = MIN(filter_dims->w, in_w - x0);
                 int8_t *out = output_data + ((b * output_dims->h + oy) * output_dims->w + ox) * ch;
-                for (int32_t c = 0; c < ch; c++)
+                int32_t c = 0;
+#if RESILINET_HAS_DSP
+                /* Four channels per word: SSUB8 + SEL per window position, then the activation clamp. */
+                for (; c + 4 <= ch; c += 4)
+                {
+                    uint32_t m = 0x80808080u;
+                    for (int32_t ky = ky_start; ky < ky_end; ky++)
+                    {
+                        const int8_t *row = in + ((y0 + ky) * in_w + x0) * ch + c;
+                        for (int32_t kx = kx_start; kx < kx_end; kx++)
+                        {
+                            m = resilinet_max_s8x4(m, resilinet_read_u32(row + kx * ch));
+                        }
+                    }
+                    m = resilinet_max_s8x4(m, act_lo);
+                    m = resilinet_min_s8x4(m, act_hi);
+                    memcpy(out + c, &m, sizeof(m));
+                }
+#endif
+                for (; c < ch; c++)
                 {
                     int32_t m = NN_Q7_MIN;
                     for (int32_t ky = ky_start; ky < ky_end; ky++)

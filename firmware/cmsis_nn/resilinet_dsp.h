@@ -60,6 +60,15 @@ static inline int32_t resilinet_smlatt(uint32_t a, uint32_t b, int32_t acc)
 {
     return (int32_t)((uint32_t)acc + (uint32_t)(resilinet_hi16(a) * resilinet_hi16(b)));
 }
+/* SMLABT / SMLATB: bottom lane of a times top lane of b (top of a times bottom of b), added to acc. */
+static inline int32_t resilinet_smlabt(uint32_t a, uint32_t b, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)(resilinet_lo16(a) * resilinet_hi16(b)));
+}
+static inline int32_t resilinet_smlatb(uint32_t a, uint32_t b, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)(resilinet_hi16(a) * resilinet_lo16(b)));
+}
 
 /* SMMULR: high word of a*b rounded, (a*b + 2^31) >> 32. */
 static inline int32_t resilinet_smmulr(int32_t a, int32_t b)
@@ -92,6 +101,8 @@ static inline int32_t resilinet_ssat8_asr1(int32_t x)
 #define resilinet_smlad(a, b, acc) __smlad((int32_t)(a), (int32_t)(b), (acc))
 #define resilinet_smlabb(a, b, acc) __smlabb((int32_t)(a), (int32_t)(b), (acc))
 #define resilinet_smlatt(a, b, acc) __smlatt((int32_t)(a), (int32_t)(b), (acc))
+#define resilinet_smlabt(a, b, acc) __smlabt((int32_t)(a), (int32_t)(b), (acc))
+#define resilinet_smlatb(a, b, acc) __smlatb((int32_t)(a), (int32_t)(b), (acc))
 
 /* SMMULR: high word of a*b rounded, (a*b + 2^31) >> 32 (GCC does not form it from C). */
 static inline int32_t resilinet_smmulr(int32_t a, int32_t b)
@@ -149,6 +160,36 @@ static inline uint32_t resilinet_pkhbt16(uint32_t a, uint32_t b) { return (a & 0
 
 /* PKHTB a, b, ASR #16 : hi lane of a on top, hi lane of b at the bottom. */
 static inline uint32_t resilinet_pkhtb16(uint32_t a, uint32_t b) { return (a & 0xFFFF0000u) | (b >> 16); }
+
+/* Lane-wise max / min of four int8 lanes: SSUB8 (sets the GE flag of each lane where a >= b) then SEL. One asm
+ * statement, so nothing can come between the two and the GE flags. */
+#if defined(RESILINET_EMULATE_DSP)
+static inline uint32_t resilinet_s8x4_pick(uint32_t a, uint32_t b, int32_t want_max)
+{
+    uint32_t r = 0;
+    for (int32_t i = 0; i < 32; i += 8)
+    {
+        const int32_t x = (int32_t)(int8_t)(uint8_t)(a >> i), y = (int32_t)(int8_t)(uint8_t)(b >> i);
+        r |= (uint32_t)(uint8_t)(want_max ? (x >= y ? x : y) : (x >= y ? y : x)) << i;
+    }
+    return r;
+}
+static inline uint32_t resilinet_max_s8x4(uint32_t a, uint32_t b) { return resilinet_s8x4_pick(a, b, 1); }
+static inline uint32_t resilinet_min_s8x4(uint32_t a, uint32_t b) { return resilinet_s8x4_pick(a, b, 0); }
+#else
+static inline uint32_t resilinet_max_s8x4(uint32_t a, uint32_t b)
+{
+    uint32_t r;
+    __asm__("ssub8 %0, %1, %2\n\tsel %0, %1, %2" : "=&r"(r) : "r"(a), "r"(b) : "cc");
+    return r;
+}
+static inline uint32_t resilinet_min_s8x4(uint32_t a, uint32_t b)
+{
+    uint32_t r;
+    __asm__("ssub8 %0, %1, %2\n\tsel %0, %2, %1" : "=&r"(r) : "r"(a), "r"(b) : "cc");
+    return r;
+}
+#endif
 
 /* A 32-bit word that may alias any other type (int16 im2col entries written one by one, read as pairs).
  * Accesses through it must be 4-byte aligned; GCC may merge two of them into LDRD / STRD. */
