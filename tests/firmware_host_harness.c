@@ -68,11 +68,12 @@ static int32_t model(const int8_t *const in[], int8_t *const out[])
     return (in[1][1] == 0x7F && in[1][2] == 0x7F) ? 9 : 0; /* rare model error */
 }
 
-static const node_link_in_t links_in[3] = {{1, 1, N, -3}, {3, 4, N, -3}, {2, 0, N, 5}};
+static const node_link_in_t links_in[3] = {{1, 1, N, -3, 8, -128}, {3, 4, N, -3, 8, -128}, {2, 0, N, 5, 8, -128}};
 static const node_input_t inputs[2] = {{NODE_INPUT_MUX, 2, {0, 1}, N}, {NODE_INPUT_LINK, 1, {2}, N}};
 static const node_output_t outputs[2] = {{N, 0}, {N, 0}};
 static const node_link_out_t links_out[3] = {
-    {LINK_TYPE_RESULT, LINK_NONE, 0, 0}, {LINK_TYPE_DATA, 7, 6, 1}, {LINK_TYPE_DATA, 8, 3, 0}};
+    {LINK_TYPE_RESULT, LINK_NONE, 0, 0, 8, -128}, {LINK_TYPE_DATA, 7, 6, 1, 8, -128},
+    {LINK_TYPE_DATA, 8, 3, 0, 8, -128}};
 static const node_config_t config = {
     .node_id = 5, .n_links_in = 3, .n_inputs = 2, .n_outputs = 2, .n_links_out = 3, .n_slots = 3,
     .deadline_ticks = 30, .arena_bytes = 0, .model_hash = {1, 2, 3, 4, 5, 6, 7, 8},

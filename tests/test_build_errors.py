@@ -145,8 +145,8 @@ def test_a_network_the_topology_cannot_build_fails_before_training(tmp_path: Pat
     before any training (the same shape error used to surface at the first training step)."""
     out = tmp_path / "b"
     res = host_build("--preset", topology(tmp_path, health_npz, name="skewed", edge_units=8), "--out", str(out))
-    one_error(res, "topology skewed (partition 1, scheme resilinet): node f (mux) receives e->f with shape 8 and "
-                   "s->f with shape 16, which must be equal", alone=False)
+    one_error(res, "topology skewed (partition 1): skip link s->f delivers 16 to node f, whose input from e->f is 8: "
+                   "they must be equal; give s->f a projection that outputs 8", alone=False)
     assert "Epoch" not in res.stdout and "stage 2" not in res.stdout
     nothing_written(out)
 

@@ -77,3 +77,15 @@ def test_bad_runs_and_jobs_are_one_line_errors(tiny_topology, capsys):
         assert experiments.main(["average", "--preset", tiny_topology, opt, "0"]) == 2
         err = capsys.readouterr().err
         assert err == f"error: {opt} must be at least 1, got 0\n"
+
+
+def test_weights_of_another_network_is_one_line_error(tmp_path, tiny_topology, capsys):
+    import keras
+
+    other = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    path = tmp_path / "other.weights.h5"
+    other.save_weights(path)
+    assert experiments.main(["average", "--preset", tiny_topology, "--schemes", "vanilla", "--epochs", "1",
+                             "--weights", str(path), "--out", str(tmp_path / "w")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --weights {path}") and err.count("\n") == 1

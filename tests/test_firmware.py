@@ -705,6 +705,7 @@ def test_runtime_under_sanitizers_on_the_host(tmp_path) -> None:
     subprocess.run(["gcc", "-std=c11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-fsanitize=address,undefined",
                     "-fno-sanitize-recover=all", f"-I{fw / 'link'}", f"-I{fw / 'runtime'}",
                     str(REPO / "tests" / "firmware_host_harness.c"), str(fw / "runtime" / "node_runtime.c"),
+                    str(fw / "runtime" / "aggregate.c"), str(fw / "runtime" / "link_pack.c"),
                     *map(str, sorted((fw / "link").glob("*.c"))), "-o", str(exe)], check=True)
     for seed in (1, 2, 3):
         res = subprocess.run([str(exe), str(seed), "150000"], capture_output=True, text=True, timeout=120)

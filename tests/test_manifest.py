@@ -69,7 +69,7 @@ def test_write_then_read_is_the_same_manifest_byte_for_byte(tmp_path: Path) -> N
     assert back == m and dumps(back) == path.read_text()
     data = json.loads(path.read_text())
     # version 1's layout: the version key, a node's int8 model fields inline, absent stages left out
-    assert list(data)[:2] == ["manifest_version", "preset"] and data["manifest_version"] == 1
+    assert list(data)[:2] == ["manifest_version", "preset"] and data["manifest_version"] == MANIFEST_VERSION
     assert list(data["nodes"]["iot"])[:4] == ["role", "failable", "aggregation", "features"]
     assert list(data["nodes"]["iot"])[-5:] == ["board", "node_id", "firmware", "platformio", "emulator"]
     assert data["links"]["iot->cloud"]["scale"] == 0.0176 and data["links"]["iot->cloud"]["zero_point"] == -128
@@ -137,8 +137,8 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
     ("nodes/cloud/firmware/model_hash", "CDCDCDCDCDCDCDCD", "nodes.cloud.firmware.model_hash",
      "not a 16-digit hex hash"),
     ("nodes/cloud/firmware/model_hash", "cdcd", "nodes.cloud.firmware.model_hash", "not a 16-digit hex hash"),
-    ("manifest_version", 2, "manifest_version", "is 2; this checkout reads version 1"),
-    ("manifest_version", "1", "manifest_version", "is '1'; this checkout reads version 1"),
+    ("manifest_version", 3, "manifest_version", "is 3; this checkout reads version 1, 2"),
+    ("manifest_version", "1", "manifest_version", "is '1'; this checkout reads version 1, 2"),
     ("manifest_version", KeyError, "manifest_version", "missing"),
     ("sensor_links", KeyError, "sensor_links", "missing: the build stopped before stage firmware"),
     ("nodes/iot/firmware", KeyError, "nodes.iot.firmware", "missing: the build stopped before stage firmware"),

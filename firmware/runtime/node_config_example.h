@@ -18,9 +18,9 @@
 #endif
 
 static const node_link_in_t node_links_in[2] = {
-    /* link, src, bytes, zero_point */
-    {1, 0, 16, (-3)},
-    {2, 0, 16, 5},
+    /* link, src, bytes, zero_point, bits (on the wire), lo (int8 of code 0) */
+    {1, 0, 16, (-3), 8, (-128)},
+    {2, 0, 16, 5, 8, (-128)},
 };
 
 static const node_input_t node_inputs[2] = {
@@ -36,9 +36,9 @@ static const node_output_t node_outputs[2] = {
 };
 
 static const node_link_out_t node_links_out[2] = {
-    /* type, link, dst, output */
-    {LINK_TYPE_DATA, 5, 3, 0},
-    {LINK_TYPE_DATA, 6, 4, 1},
+    /* type, link, dst, output, bits (on the wire), lo (int8 of code 0) */
+    {LINK_TYPE_DATA, 5, 3, 0, 8, (-128)},
+    {LINK_TYPE_DATA, 6, 4, 1, 8, (-128)},
 };
 
 static const node_config_t node_config = {

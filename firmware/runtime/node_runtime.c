@@ -3,6 +3,9 @@
 
 #include <string.h>
 
+#include "aggregate.h"
+#include "link_pack.h"
+
 /* ---- Configuration ------------------------------------------------------------ */
 
 size_t node_slot_bytes(const node_config_t *cfg)
@@ -43,7 +46,7 @@ node_status_t node_check_config(const node_config_t *cfg)
     for (size_t i = 0; i < cfg->n_links_in; i++) {
         const node_link_in_t *l = &cfg->links_in[i];
         if (l->src > LINK_NODE_MAX || l->link > LINK_DATA_LINK_MAX || l->bytes == 0u ||
-            l->bytes > LINK_MAX_PAYLOAD) {
+            !link_pack_bits_ok(l->bits) || link_packed_bytes(l->bytes, l->bits) > LINK_MAX_PAYLOAD) {
             return NODE_ERR_CONFIG;
         }
         for (size_t j = 0; j < i; j++) { /* a DATA frame names only its link: ids must be unique */
@@ -55,15 +58,18 @@ node_status_t node_check_config(const node_config_t *cfg)
     for (size_t k = 0; k < cfg->n_inputs; k++) {
         const node_input_t *in = &cfg->inputs[k];
         size_t want = in->kind == NODE_INPUT_LINK || in->kind == NODE_INPUT_AVERAGE ? 1u : 2u;
-        size_t most = in->kind == NODE_INPUT_LINK      ? 1u
-                      : in->kind == NODE_INPUT_STANDBY ? 2u
-                                                       : NODE_MUX_MAX;
+        size_t most = in->kind == NODE_INPUT_LINK ? 1u : NODE_MUX_MAX;
         if (in->kind > NODE_INPUT_AVERAGE || in->n_links < want || in->n_links > most) {
             return NODE_ERR_CONFIG;
         }
-        if (in->kind == NODE_INPUT_STANDBY) { /* the guard is only looked at, not read */
-            uint8_t guard = in->links[0], li = in->links[1];
-            if (guard >= cfg->n_links_in || li >= cfg->n_links_in || cfg->links_in[li].bytes != in->bytes) {
+        if (in->kind == NODE_INPUT_STANDBY) { /* the guards are only looked at, not read */
+            uint8_t li = in->links[in->n_links - 1u];
+            for (size_t j = 0; j < in->n_links; j++) {
+                if (in->links[j] >= cfg->n_links_in) {
+                    return NODE_ERR_CONFIG;
+                }
+            }
+            if (cfg->links_in[li].bytes != in->bytes) {
                 return NODE_ERR_CONFIG;
             }
             uses[li]++;
@@ -92,8 +98,15 @@ node_status_t node_check_config(const node_config_t *cfg)
         const node_link_out_t *lo = &cfg->links_out[j];
         if ((lo->type != LINK_TYPE_DATA && lo->type != LINK_TYPE_RESULT) ||
             lo->output >= cfg->n_outputs || lo->dst > LINK_NODE_MAX ||
-            (lo->type == LINK_TYPE_DATA && lo->link > LINK_DATA_LINK_MAX)) {
+            (lo->type == LINK_TYPE_DATA && lo->link > LINK_DATA_LINK_MAX) || !link_pack_bits_ok(lo->bits)) {
             return NODE_ERR_CONFIG;
+        }
+        for (size_t k = 0; k < j; k++) { /* one output is packed once: its DATA links share bits and lo */
+            const node_link_out_t *other = &cfg->links_out[k];
+            if (other->output == lo->output && other->type == LINK_TYPE_DATA && lo->type == LINK_TYPE_DATA &&
+                (other->bits % 8u != lo->bits % 8u || (lo->bits % 8u != 0u && other->lo != lo->lo))) {
+                return NODE_ERR_CONFIG;
+            }
         }
     }
     return NODE_OK;
@@ -210,34 +223,6 @@ static void clear_samples(node_t *n)
     n->done_valid = 0u;
 }
 
-/* Input k resolved: its value is settled (DATA or fill) whatever else arrives. */
-static int input_resolved(const node_input_t *in, const uint8_t *state)
-{
-    if (in->kind == NODE_INPUT_STANDBY) {
-        uint8_t guard = state[in->links[0]];
-        return guard == NODE_LINK_DATA || (guard == NODE_LINK_DOWN && state[in->links[1]] != NODE_LINK_WAITING);
-    }
-    if (in->kind == NODE_INPUT_AVERAGE) { /* every replica counts: wait for all of them */
-        for (size_t j = 0; j < in->n_links; j++) {
-            if (state[in->links[j]] == NODE_LINK_WAITING) {
-                return 0;
-            }
-        }
-        return 1;
-    }
-    for (size_t j = 0; j < in->n_links; j++) {
-        uint8_t st = state[in->links[j]];
-        if (st == NODE_LINK_DATA) {
-            return 1;
-        }
-        if (st == NODE_LINK_WAITING) {
-            return 0;
-        }
-        /* DOWN: a mux goes on to its next link */
-    }
-    return 1; /* all down */
-}
-
 /* Remember that sample `seq` is done. */
 static void mark_done(node_t *n, uint16_t seq)
 {
@@ -260,7 +245,7 @@ static int slot_ready(const node_t *n, const node_slot_t *slot)
 {
     const node_config_t *cfg = n->cfg;
     for (size_t k = 0; k < cfg->n_inputs; k++) {
-        if (!input_resolved(&cfg->inputs[k], slot->state)) {
+        if (!node_input_resolved(&cfg->inputs[k], slot->state)) {
             return 0;
         }
     }
@@ -277,36 +262,6 @@ static void send_link_down(node_t *n, uint16_t seq, uint8_t reason)
     }
 }
 
-/* The mean of the replicas of an AVERAGE input whose DATA came, written over
- * the first replica's buffer (the slot owns it; it is read before it is
- * written, element by element); NULL if none came.  All replicas share one
- * zero point and scale, so the mean of the codes is the code of the mean:
- * sum / count rounded half away from zero, as host/ml/split.py computes. */
-static const int8_t *average_replicas(node_t *n, node_slot_t *slot, const node_input_t *inp)
-{
-    const int8_t *src[NODE_MUX_MAX];
-    int32_t count = 0;
-    for (size_t j = 0; j < inp->n_links; j++) {
-        uint8_t li = inp->links[j];
-        if (slot->state[li] == NODE_LINK_DATA) {
-            src[count++] = slot->buf + n->link_offset[li];
-        }
-    }
-    if (count <= 1) {
-        return count == 1 ? src[0] : NULL;
-    }
-    int8_t *dst = slot->buf + n->link_offset[inp->links[0]];
-    for (size_t i = 0; i < inp->bytes; i++) {
-        int32_t sum = 0;
-        for (int32_t j = 0; j < count; j++) {
-            sum += src[j][i];
-        }
-        int32_t mag = ((sum < 0 ? -sum : sum) + count / 2) / count;
-        dst[i] = (int8_t)(sum < 0 ? -mag : mag);
-    }
-    return dst;
-}
-
 /* Compute sample `slot` with what it has (waiting links count as missing) and
  * send the outputs, or LINK_DOWN if it has no usable input.  Frees the slot.
  * `expired`: given up waiting (deadline or eviction), not ready by itself. */
@@ -320,24 +275,8 @@ static void complete_sample(node_t *n, node_slot_t *slot, int expired)
     for (size_t i = 0; i < cfg->n_links_in; i++) {
         any_data |= slot->state[i] == NODE_LINK_DATA;
     }
-    /* Links that were still awaited when the sample was given up: for a plain
-     * input its one link, for a mux the links before the first that came. */
     for (size_t k = 0; k < cfg->n_inputs && expired; k++) {
-        const node_input_t *inp = &cfg->inputs[k];
-        if (inp->kind == NODE_INPUT_STANDBY) {
-            n->counters.input_timeouts += slot->state[inp->links[1]] == NODE_LINK_WAITING &&
-                                          slot->state[inp->links[0]] != NODE_LINK_DATA;
-            continue;
-        }
-        for (size_t j = 0; j < inp->n_links; j++) {
-            uint8_t st = slot->state[inp->links[j]];
-            if (st == NODE_LINK_DATA && inp->kind != NODE_INPUT_AVERAGE) {
-                break;
-            }
-            if (st == NODE_LINK_WAITING) {
-                n->counters.input_timeouts++;
-            }
-        }
+        n->counters.input_timeouts += node_input_timeouts(&cfg->inputs[k], slot->state);
     }
 
     if (cfg->reset != NULL) {
@@ -349,30 +288,7 @@ static void complete_sample(node_t *n, node_slot_t *slot, int expired)
         n->plat.cycles_start();
     }
     for (size_t k = 0; k < cfg->n_inputs; k++) {
-        const node_input_t *inp = &cfg->inputs[k];
-        /* the link whose buffer feeds (or, zero-filled, stands for) this input */
-        uint8_t fill = inp->kind == NODE_INPUT_STANDBY ? inp->links[1] : inp->links[0];
-        in[k] = NULL;
-        if (inp->kind == NODE_INPUT_STANDBY) {
-            if (slot->state[inp->links[0]] != NODE_LINK_DATA && slot->state[fill] == NODE_LINK_DATA) {
-                in[k] = slot->buf + n->link_offset[fill];
-            }
-        } else if (inp->kind == NODE_INPUT_AVERAGE) {
-            in[k] = average_replicas(n, slot, inp);
-        } else {
-            for (size_t j = 0; j < inp->n_links; j++) {
-                uint8_t li = inp->links[j];
-                if (slot->state[li] == NODE_LINK_DATA) {
-                    in[k] = slot->buf + n->link_offset[li];
-                    break;
-                }
-            }
-        }
-        if (in[k] == NULL) { /* missing: the real value 0 (a node with no data at all sends nothing, below) */
-            int8_t *buf = slot->buf + n->link_offset[fill];
-            memset(buf, (uint8_t)cfg->links_in[fill].zero_point, inp->bytes);
-            in[k] = buf;
-        }
+        in[k] = node_input_tensor(n, slot, &cfg->inputs[k]);
     }
     int32_t rc = 0;
     if (any_data) {
@@ -405,11 +321,20 @@ static void complete_sample(node_t *n, node_slot_t *slot, int expired)
     /* RESULT carries the final node's cycles per sample; a DATA frame is the tensor
      * alone (2 header bytes), the other nodes' cycles travel in STATS. */
     uint8_t cyc[LINK_CYCLES_LEN];
+    uint32_t packed = 0u; /* outputs already packed in place (bit per output) */
     link_cycles_pack(cycles, cyc);
     for (size_t j = 0; j < cfg->n_links_out; j++) {
         const node_link_out_t *lo = &cfg->links_out[j];
-        link_chunk_t chunks[2] = {{cyc, sizeof cyc},
-                                  {(const uint8_t *)n->out[lo->output], cfg->outputs[lo->output].bytes}};
+        size_t len = cfg->outputs[lo->output].bytes;
+        if (lo->type == LINK_TYPE_DATA && lo->bits % 8u != 0u) {
+            /* Low-bit link: clamp and pack the output in place, once (its DATA links share bits). */
+            if (!((packed >> lo->output) & 1u)) {
+                link_pack(n->out[lo->output], (uint8_t *)n->out[lo->output], len, lo->bits, lo->lo);
+                packed |= 1u << lo->output;
+            }
+            len = link_packed_bytes(len, lo->bits);
+        }
+        link_chunk_t chunks[2] = {{cyc, sizeof cyc}, {(const uint8_t *)n->out[lo->output], len}};
         if (lo->type == LINK_TYPE_DATA) {
             send_frame(n, lo->type, lo->dst, lo->link, seq, &chunks[1], 1u);
         } else {
@@ -502,8 +427,9 @@ static void on_sample_frame(node_t *n, const link_frame_t *f, uint32_t now)
         send_error(n, seq, NODE_ERROR_UNKNOWN_LINK, "unknown link, src", v, 2u);
         return;
     }
-    if (data && f->len != cfg->links_in[li].bytes) {
-        uint32_t v[3] = {f->hdr.link, f->len, cfg->links_in[li].bytes};
+    const size_t wire = link_packed_bytes(cfg->links_in[li].bytes, cfg->links_in[li].bits);
+    if (data && f->len != wire) {
+        uint32_t v[3] = {f->hdr.link, f->len, (uint32_t)wire};
         n->counters.bad_tensors++;
         send_error(n, seq, NODE_ERROR_TENSOR_SIZE, "tensor size: link, got, want", v, 3u);
         return;
@@ -532,7 +458,9 @@ static void on_sample_frame(node_t *n, const link_frame_t *f, uint32_t now)
         return;
     }
     if (data) {
-        memcpy(slot->buf + n->link_offset[li], f->payload, cfg->links_in[li].bytes);
+        /* a packed tensor is unpacked into the int8 codes the model reads (lo + c) */
+        link_unpack(f->payload, slot->buf + n->link_offset[li], cfg->links_in[li].bytes, cfg->links_in[li].bits,
+                    cfg->links_in[li].lo);
         slot->state[li] = NODE_LINK_DATA;
     } else {
         slot->state[li] = NODE_LINK_DOWN;

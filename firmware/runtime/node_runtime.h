@@ -45,7 +45,7 @@ extern "C" {
 #ifndef NODE_MAX_SLOTS
 #define NODE_MAX_SLOTS 4u     /* samples in flight */
 #endif
-#define NODE_MUX_MAX 4u       /* links of one mux (or replicas of one averaged part) */
+#define NODE_MUX_MAX 8u       /* links of one mux, standby (guards + skip) or averaged part */
 
 /* Every tensor buffer starts on a 4-byte boundary. */
 #define NODE_ALIGN(n) ((((size_t)(n)) + 3u) & ~(size_t)3u)
@@ -78,6 +78,8 @@ typedef struct {
     uint8_t src;        /* producer node id (the frame's `src`; 0 = the host) */
     uint16_t bytes;     /* tensor bytes (DATA payload = 4 + bytes) */
     int8_t zero_point;  /* int8 code of the real value 0: the fill of a missing tensor */
+    uint8_t bits;       /* bits per element on the wire: 4 or 2 = packed (link_pack.h); 0 or 8 = int8 */
+    int8_t lo;          /* packed links: the int8 value of code 0 */
 } node_link_in_t;
 
 typedef enum {
@@ -89,12 +91,14 @@ typedef enum {
      * All links of one mux share one scale and zero point, so this is a pointer
      * choice.  If none came, the node has no usable input for the sample. */
     NODE_INPUT_MUX = 1,
-    /* Second and later skips of a mux node (several skips into one node, e.g.
-     * two sensors into the fog): links[0] is the guard, the link from below of
-     * the node's mux (not read here); links[1] is this input's skip.  While the
-     * guard's DATA came the input is the real value 0 (links[1]'s zero point);
-     * otherwise it is links[1] (or 0 if that is missing too).  The model adds
-     * its inputs, so the node computes "below, else the sum of the skips". */
+    /* A skip of a mux node that is not its pointer mux (the second and later
+     * skips, e.g. two sensors into the fog; or every skip of a node with several
+     * normal links, e.g. the camera preset's f2): links[0..n_links-2] are the
+     * guards, the node's normal links (not read here); links[n_links-1] is this
+     * input's skip.  While any guard's DATA came the input is the real value 0
+     * (the skip's zero point); otherwise it is the skip (or 0 if that is missing
+     * too).  The model adds the skips to its merged normal inputs, so the node
+     * computes "the normal links if any came, else the sum of the skips". */
     NODE_INPUT_STANDBY = 2,
     /* Distilled students (NoNN's successor): links[0..n_links-1] each carry a
      * replica of one part.  The input is the mean of the replicas whose DATA
@@ -107,7 +111,7 @@ typedef enum {
 /* One model input and where it comes from. */
 typedef struct {
     uint8_t kind;                /* node_input_kind_t */
-    uint8_t n_links;             /* LINK: 1; MUX: 2..NODE_MUX_MAX; STANDBY: 2; AVERAGE: 1..NODE_MUX_MAX */
+    uint8_t n_links;             /* LINK: 1; MUX, STANDBY: 2..NODE_MUX_MAX; AVERAGE: 1..NODE_MUX_MAX */
     uint8_t links[NODE_MUX_MAX]; /* indices into node_config_t.links_in */
     uint16_t bytes;              /* model input bytes (= the bytes of each of its links) */
 } node_input_t;
@@ -124,6 +128,9 @@ typedef struct {
     uint8_t link;   /* link id; LINK_NONE for a RESULT */
     uint8_t dst;    /* consumer node id (0 = the host) */
     uint8_t output; /* index of the model output it carries */
+    uint8_t bits;   /* DATA: bits per element on the wire (4 or 2 = packed, 0 or 8 = int8); every DATA
+                       link of one output uses the same bits (the output is packed once, in place) */
+    int8_t lo;      /* packed links: the int8 value of code 0 */
 } node_link_out_t;
 
 typedef struct {

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from host.ml.datasets import Dataset, UnknownDatasetError, check_dataset_name
-from host.ml.topology import Topology
+from host.ml.topology import Topology, TopologyError
 
 
 class BuildInputError(ValueError):
@@ -57,8 +57,11 @@ def check_graph(topo: Topology, scheme: str, ds: Dataset, *, epochs: int | None 
     from host.ml.train import TrainConfig, build_for
 
     cfg = TrainConfig.from_topology(topo, scheme=scheme, epochs=epochs, seed=seed)
+    check_imported_input(topo, ds)
     try:
         model = build_for(topo, ds, cfg)
+    except TopologyError:
+        raise  # a link that does not fit its receiver: named with both shapes and the fix (check_link_shapes)
     except Exception as err:  # noqa: BLE001 - any failure to build is reported as the topology's
         raise BuildInputError(f"{_where(topo, scheme)}: the network cannot be built: {_first_line(err)}"
                               f"{_layer_hint(err)}") from None
@@ -66,6 +69,7 @@ def check_graph(topo: Topology, scheme: str, ds: Dataset, *, epochs: int | None 
         _check_aggregations(model, topo, scheme, cfg.skips)
         x = np.zeros((1, *ds.x_train.shape[1:]), np.float32)
         model({"x": x, "alive": np.ones((1, len(topo.failure_order)), np.float32)})
+        check_imported_nodes(model, topo, scheme, ds, cfg.skips)
     except BuildInputError:
         raise
     except Exception as err:  # noqa: BLE001
@@ -88,15 +92,24 @@ def _check_aggregations(model: Any, topo: Topology, scheme: str, skips: Any) -> 
         links = used.incoming(node, skips=False) + [l for l in used.incoming(node) if l.skip]
         inputs = layer.input if isinstance(layer.input, (list, tuple)) else [layer.input]
         shapes = [tuple(t.shape[1:]) for t in inputs[: len(links)]]
-        mode = layer.mode
-        same = (lambda s: s) if mode in ("sum", "mux") else (lambda s: s[:-1])  # concat/average: all but channels
-        first = same(shapes[0])
-        for link, shape in zip(links[1:], shapes[1:]):
-            if same(shape) != first:
+        # The normal links are joined by the node's merge (sum: equal shapes; concat/average: all but the
+        # channels); the skips are then added to the merged tensor, so each must have its shape.
+        merge, k = layer.merge, layer.n_normal
+        same = (lambda s: s) if merge == "sum" else (lambda s: s[:-1])
+        for link, shape in zip(links[1:k], shapes[1:k]):
+            if same(shape) != same(shapes[0]):
                 raise BuildInputError(
-                    f"{_where(topo, scheme)}: node {node} ({mode}) receives {links[0].name} with shape "
+                    f"{_where(topo, scheme)}: node {node} ({merge}) receives {links[0].name} with shape "
                     f"{_shape(shapes[0])} and {link.name} with shape {_shape(shape)}, which "
-                    f"{'must be equal' if mode in ('sum', 'mux') else 'must agree but for the channels'}: change "
+                    f"{'must be equal' if merge == 'sum' else 'must agree but for the channels'}: change "
+                    f"the layers of the nodes before it (partition {topo.partition}) or the link's projection")
+        merged = tuple(layer.output[0].shape[1:])
+        normal = links[0].name if k == 1 else f"its {k} normal links ({merge})"
+        for link, shape in zip(links[k:], shapes[k:]):
+            if shape != merged:
+                raise BuildInputError(
+                    f"{_where(topo, scheme)}: node {node} ({layer.mode}) receives {normal} with shape "
+                    f"{_shape(merged)} and {link.name} with shape {_shape(shape)}, which must be equal: change "
                     f"the layers of the nodes before it (partition {topo.partition}) or the link's projection")
 
 
@@ -122,3 +135,103 @@ def check_node_tflite(path: Path) -> None:
     from codegen.tflite_reader import check_tflite
 
     check_tflite(path)
+
+
+# ------------------------------------------------------------------------------ a split user model
+#: Bytes of one tensor a DATA frame carries (2048-byte payload; a RESULT adds a 4-byte cycle count), and
+#: of a sensor's input: the limits host.deploy.firmware's node configuration checks after training.
+LINK_TENSOR_MAX = 2044
+SENSOR_INPUT_MAX = 2048
+
+
+def imported_specs(topo: Topology) -> dict[str, dict]:
+    """Node -> its body imported from the user's Keras model (``keras_layers``); empty for presets."""
+    return {n.name: n.layers[0] for n in topo.nodes if n.layers and n.layers[0].get("type") == "keras"}
+
+
+def check_imported_input(topo: Topology, ds: Dataset) -> None:
+    """The user's model reads what the dataset gives (else BuildInputError naming both shapes)."""
+    for name, spec in imported_specs(topo).items():
+        want = tuple(spec.get("input_shape") or ())
+        if want and want != tuple(ds.x_train.shape[1:]):
+            raise BuildInputError(
+                f"topology {topo.name}: the Keras model {Path(spec['model']).name} takes input {_shape(want)} but "
+                f"dataset {ds.name} gives {_shape(tuple(ds.x_train.shape[1:]))} per sample: use a dataset of that "
+                f"shape ([dataset] in the topology, or --dataset npz --dataset-opt path=FILE.npz) or build the "
+                f"model for it")
+
+
+def check_imported_nodes(model: Any, topo: Topology, scheme: str, ds: Dataset, skips: Any) -> None:
+    """Before training, each node of a split user model converted to int8 (untrained weights, random inputs)
+    and lowered by codegen: a layer codegen cannot lower is named with its type and why, and a link tensor
+    too large for a frame names the link; the same check the nodes stage would fail at, after training."""
+    specs = imported_specs(topo)
+    if not specs:
+        return
+    import tempfile
+
+    from codegen.errors import UnsupportedOpsError
+    from codegen.lowering import lower_graph
+    from codegen.tflite_reader import read_tflite
+    from host.deploy.quantize import convert_int8
+    from host.ml.split import link_weights_of, node_models, plan_partition
+
+    used = topo.with_skips(skips)
+    plans = plan_partition(used, scheme, feature_groups=ds.feature_groups,
+                           link_weights=link_weights_of(model, used, scheme))
+    nodes = node_models(model, used, scheme, plans, input_shape=tuple(ds.x_train.shape[1:]),
+                        num_classes=ds.num_classes, batch_size=1)
+    _check_link_sizes(topo, plans)
+    rng = np.random.default_rng(0)
+    problems: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="resilinet-lowering-") as tmp:
+        for name, node_model in nodes.items():
+            rep = {s.name: rng.uniform(0.0, 1.0, (4, *s.shape)).astype(np.float32) for s in plans[name].inputs}
+            path = Path(tmp) / f"{name}.tflite"
+            path.write_bytes(convert_int8(_outputs_named(node_model), rep, max_samples=4))
+            try:
+                lower_graph(read_tflite(path))
+            except UnsupportedOpsError as err:
+                # An op the int8 converter left in float comes wrapped in DEQUANTIZE/QUANTIZE: name the op.
+                errors = [e for e in err.errors if e.op_type not in ("QUANTIZE", "DEQUANTIZE")] or err.errors
+                problems += [_unsupported_layer(name, specs.get(name), e) for e in errors]
+    if problems:
+        raise BuildInputError(f"topology {topo.name}: codegen cannot lower "
+                              + "; ".join(dict.fromkeys(problems)))
+
+
+def _outputs_named(model: Any) -> Any:
+    """``model`` with every output doubled by a concatenation, for the lowering check only: the converter
+    names a model output after its signature, an intermediate tensor after the layer that computes it, and
+    that name is how an unsupported op is traced back to the user's layer."""
+    import keras
+
+    outs = {k: keras.layers.Concatenate(name=f"{k}_named")([v, v]) for k, v in model.output.items()}
+    return keras.Model(model.inputs, outs)
+
+
+def _check_link_sizes(topo: Topology, plans: Any) -> None:
+    for name, plan in plans.items():
+        for spec in plan.inputs:
+            n = int(np.prod(spec.shape))
+            if plan.aggregation == "source" and n > SENSOR_INPUT_MAX:
+                raise BuildInputError(f"topology {topo.name}: sensor {name} reads {_shape(spec.shape)} = {n} int8 "
+                                      f"bytes per sample, more than a frame's {SENSOR_INPUT_MAX}: use a smaller "
+                                      f"input (fewer pixels or channels)")
+        for o in plan.outputs:
+            n = int(np.prod(o.shape))
+            if o.links and n > LINK_TENSOR_MAX:
+                raise BuildInputError(f"topology {topo.name}: link(s) {', '.join(o.links)} would carry "
+                                      f"{_shape(o.shape)} = {n} int8 bytes, more than a frame's {LINK_TENSOR_MAX}: "
+                                      f"cut the model where its tensor is smaller (move layers into node {name})")
+
+
+def _unsupported_layer(node: str, spec: dict | None, err: Any) -> str:
+    """One unsupported op as the user's layer that produced it: name, Keras type, op and why."""
+    from host.ml.keras_import import imported_layer, layer_type
+
+    layer = imported_layer(spec, f"{node}_0", err.output_name) if spec else None
+    if layer is None:
+        return f"node {node}: {err.op_type} ({err.reason})"
+    return (f"layer {layer!r} ({layer_type(spec, layer)}) of node {node}: it becomes the TFLite op {err.op_type}: "
+            f"{err.reason} (codegen/README.md lists the ops it lowers): replace the layer")

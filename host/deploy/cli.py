@@ -42,6 +42,8 @@ from host.deploy.manifest import ManifestError
 from host.deploy.pio_core import PlatformIOError
 from host.deploy.staging import StagingError, check_out_dir
 from host.ml.datasets import DatasetNotFoundError, UnknownDatasetError
+from host.ml.distribute import DISTRIBUTE_CHOICES, DistributeError, strategy_for, worker_role
+from host.ml.train import WeightsError
 from host.ml.topology import TopologyError, load_topology, preset_names
 
 if TYPE_CHECKING:
@@ -49,6 +51,7 @@ if TYPE_CHECKING:
 
 #: What host.build reports as one line "error: ..." with exit status 2 (bad input, or what it leads to).
 USER_ERRORS = (BuildInputError, TopologyError, BoardError, UnknownDatasetError, DatasetNotFoundError, CodegenError,
+               DistributeError, WeightsError,
                FirmwareBuildError, ManifestError, PlatformIOError, StagingError)
 
 
@@ -76,7 +79,13 @@ def parser() -> argparse.ArgumentParser:
     ap = _Parser(prog="python -m host.build", formatter_class=argparse.RawDescriptionHelpFormatter,
                  description=__doc__)
     ap.add_argument("--preset", default="fashion", help="preset name or topology .toml file (default: fashion)")
+    ap.add_argument("--model", default=None,
+                    help="your own Keras model (.keras) to split: --preset names a topology file whose nodes list "
+                         "its layers (keras_layers); overrides the file's [model] path")
     ap.add_argument("--partition", default=None, help="partition setting of the preset (default: 1)")
+    ap.add_argument("--width", type=float, default=1.0, metavar="F",
+                    help="scale every layer's filters and units by F (quick builds: 0.125 makes the CIFAR networks "
+                         "train in seconds; strides, kernels and partitions stay as written; default 1)")
     ap.add_argument("--scheme", default=None,
                     help="vanilla, dfg, resilinet or resilinet_plus (default: resilinet); distillation presets "
                          "(nonn, nonn_s8) have their own scheme, distill")
@@ -89,6 +98,11 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--dataset-opt", action="append", default=[], metavar="KEY=VALUE",
                     help="dataset option, repeatable (e.g. path=my.npz)")
     ap.add_argument("--seed", type=int, default=0, help="seed of data order, initialisation and failout draws")
+    ap.add_argument("--distribute", choices=DISTRIBUTE_CHOICES, default="none",
+                    help="train on one device (none, default), on the local GPUs (mirrored) or on the workers of "
+                         "TF_CONFIG (multiworker; python -m host.ml.launch_workers starts local ones): docs/training.md")
+    ap.add_argument("--weights", type=Path, default=None, metavar="PATH",
+                    help="start training from these weights (.keras model or .weights.h5 of the same network)")
     ap.add_argument("--no-cache", action="store_true", help="retrain even when a cached model exists")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     ap.add_argument("--stop-after", choices=["train", "nodes", "firmware"], default="firmware",
@@ -105,14 +119,20 @@ def parser() -> argparse.ArgumentParser:
 def request(args: argparse.Namespace) -> BuildRequest:
     """The build the arguments ask for; raises one of :data:`USER_ERRORS` for an unknown preset, board,
     dataset or scheme, or a bad --out, before anything is loaded or written."""
-    topo = load_topology(args.preset, partition=args.partition)
+    topo = load_topology(args.preset, partition=args.partition, model=args.model, width=args.width)
     board = load_board(args.board)
     check_names(topo, args.dataset_opt, dataset=args.dataset)
     scheme_name = args.scheme or ("distill" if topo.distillation else "resilinet")
     out = Path(args.out or f"build/{topo.name}-{scheme_name}")
     check_out_dir(out)
+    worker_role(args.distribute)  # a bad TF_CONFIG is reported before TensorFlow loads
+    if topo.distillation and (args.distribute != "none" or args.weights):
+        raise BuildInputError(f"preset {topo.name} is a distillation preset: --distribute and --weights apply to "
+                              "the other presets")
+    if args.weights is not None and not args.weights.is_file():
+        raise BuildInputError(f"--weights {args.weights}: no such file (a .keras model or .weights.h5 file)")
     from host.deploy.pipeline import BuildRequest
-    from host.ml.experiments import override_dataset
+    from host.ml.problem import override_dataset
     from host.ml.schemes import get_scheme
 
     try:
@@ -128,7 +148,23 @@ def request(args: argparse.Namespace) -> BuildRequest:
         topology=topo, scheme=scheme, board=board, out=out,
         seed=args.seed, epochs=args.epochs, max_train=args.max_train, max_test=args.max_test,
         use_cache=not args.no_cache, progress=not args.quiet, stop_after=args.stop_after,
-        deadline_ms=args.deadline_ms, int8_samples=args.int8_samples)
+        deadline_ms=args.deadline_ms, int8_samples=args.int8_samples,
+        distribute=args.distribute, weights=args.weights)
+
+
+def train_as_worker(req: BuildRequest) -> int:
+    """A non-chief worker of a multi-worker build: trains in step with the chief, writes nothing of the build
+    (the chief does; the worker's own model.keras goes to a temporary directory that is removed)."""
+    import tempfile
+    from dataclasses import replace
+
+    from host.deploy.pipeline import load_data, train_stage
+
+    role = worker_role(req.distribute)
+    with tempfile.TemporaryDirectory(prefix="resilinet-worker-") as tmp:
+        train_stage(replace(req, out=Path(tmp)), load_data(req).dataset)
+    print(f"worker {role.index}/{role.num_workers}: trained with the chief; the chief (worker 0) writes {req.out}")
+    return 0
 
 
 def print_summary(req: BuildRequest, res: BuildResult) -> None:
@@ -185,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = parser()
     try:
         req = request(ap.parse_args(argv))
+        strategy_for(req.distribute)  # multi-worker collectives must be set up before TensorFlow runs anything
+        if not worker_role(req.distribute).is_chief:
+            return train_as_worker(req)
         from host.deploy.pipeline import run_build
 
         res = run_build(req)

@@ -38,7 +38,7 @@ from codegen.toolchain import (CC, CMSIS_NN_DIR, COMMON_CFLAGS, DEFAULT_STACK_BY
                                section_sizes, toolchain_available, write_if_changed)
 
 #: Files of the node runtime that go into every image (node_main.c defines main()).
-RUNTIME_SOURCES = ("node_runtime.c", "node_main.c")
+RUNTIME_SOURCES = ("node_runtime.c", "aggregate.c", "link_pack.c", "node_main.c")
 
 
 class FirmwareFitError(FirmwareBuildError):
@@ -68,14 +68,17 @@ class LinkIn:
     src: int
     bytes: int
     zero_point: int
+    bits: int = 8     # on the wire: 4 or 2 = packed codes lo + c (firmware/runtime/link_pack.h)
+    lo: int = -128
 
 
 @dataclass(frozen=True)
 class Input:
     """A model input: ``kind="link"`` (one link, zero-point fill when missing),
     ``kind="mux"`` (first link that arrived, in priority order; none → zero-point fill), or
-    ``kind="standby"`` (``links = (guard, skip)``: the skip when the guard — the node's link from
-    below — did not arrive, else zero-point fill; the 2nd..nth skips of a mux node), or
+    ``kind="standby"`` (``links = (guard, ..., guard, skip)``: the skip when none of the guards — the node's
+    normal links — arrived, else zero-point fill; the skips of a mux node beside its pointer mux, or all of
+    them when it has several normal links), or
     ``kind="average"`` (the replicas of one part: the mean of the codes of those that arrived, rounded
     half away from zero; none → zero-point fill).
     ``links`` are link ids of ``NodeConfig.links_in``."""
@@ -102,6 +105,8 @@ class LinkOut:
     dst: int
     link: int = 0xFF
     type: str = "data"
+    bits: int = 8     # DATA: 4 or 2 = the output is clamped and packed (firmware/runtime/link_pack.h)
+    lo: int = -128
 
 
 @dataclass(frozen=True)
@@ -138,19 +143,20 @@ class NodeConfig:
         if len(set(ids)) != len(ids):  # a DATA frame names only its link
             raise ValueError(f"incoming links repeat a link id: {self.links_in}")
         for l in self.links_in:
-            if not (0 <= l.src <= 14 and 0 <= l.link <= 127 and 0 < l.bytes <= 2048 and -128 <= l.zero_point <= 127):
+            if not (0 <= l.src <= 14 and 0 <= l.link <= 127 and 0 < l.bytes <= 2048 and -128 <= l.zero_point <= 127
+                    and l.bits in (2, 4, 8)):
                 raise ValueError(f"incoming link out of range: {l}")
-        used = [link for inp in self.inputs for link in (inp.links[1:] if inp.kind == "standby" else inp.links)]
+        used = [link for inp in self.inputs for link in (inp.links[-1:] if inp.kind == "standby" else inp.links)]
         for inp in self.inputs:
             if inp.kind not in ("link", "mux", "standby", "average"):
                 raise ValueError(f"input kind {inp.kind!r}: expected 'link', 'mux', 'standby' or 'average'")
             if inp.kind == "standby":
-                if len(inp.links) != 2 or any(k not in ids for k in inp.links):
-                    raise ValueError(f"a 'standby' input has links (guard, skip) among links_in {ids}: {inp}")
+                if not 2 <= len(inp.links) <= 8 or any(k not in ids for k in inp.links):
+                    raise ValueError(f"a 'standby' input has links (1..7 guards, skip) among links_in {ids}: {inp}")
                 continue
             if not (len(inp.links) == 1 if inp.kind == "link" else
-                    (1 if inp.kind == "average" else 2) <= len(inp.links) <= 4):
-                raise ValueError(f"a 'link' input has 1 link, a 'mux' 2..4, an 'average' 1..4: {inp}")
+                    (1 if inp.kind == "average" else 2) <= len(inp.links) <= 8):  # NODE_MUX_MAX
+                raise ValueError(f"a 'link' input has 1 link, a 'mux' 2..8, an 'average' 1..8: {inp}")
             for link in inp.links:
                 if link not in ids:
                     raise ValueError(f"input uses link {link}, which is not among links_in {ids}")
@@ -209,8 +215,9 @@ def render_node_config(cfg: NodeConfig) -> str:
         "#endif",
         "",
         f"static const node_link_in_t node_links_in[{len(cfg.links_in)}] = {{",
-        "    /* link, src, bytes, zero_point */",
-        *(f"    {{{l.link}, {l.src}, {l.bytes}, {_c_int8(l.zero_point)}}}," for l in cfg.links_in),
+        "    /* link, src, bytes, zero_point, bits (on the wire), lo (int8 of code 0) */",
+        *(f"    {{{l.link}, {l.src}, {l.bytes}, {_c_int8(l.zero_point)}, {l.bits}, {_c_int8(l.lo)}}},"
+          for l in cfg.links_in),
         "};",
         "",
         f"static const node_input_t node_inputs[{len(cfg.inputs)}] = {{",
@@ -231,9 +238,10 @@ def render_node_config(cfg: NodeConfig) -> str:
         "};",
         "",
         f"static const node_link_out_t node_links_out[{max(len(cfg.links_out), 1)}] = {{",
-        "    /* type, link, dst, output */",
+        "    /* type, link, dst, output, bits (on the wire), lo (int8 of code 0) */",
         *(f"    {{{'LINK_TYPE_RESULT' if lo.type == 'result' else 'LINK_TYPE_DATA'}, "
-          f"{0xFF if lo.type == 'result' and lo.link == 0xFF else lo.link}, {lo.dst}, {lo.output}}},"
+          f"{0xFF if lo.type == 'result' and lo.link == 0xFF else lo.link}, {lo.dst}, {lo.output}, {lo.bits}, "
+          f"{_c_int8(lo.lo)}}},"
           for lo in cfg.links_out),
         "};",
         "",

@@ -47,14 +47,16 @@ def node_config(name: str, node: Node, links: Mapping[str, Link], node_ids: Mapp
         lid = link_ids[link]
         if all(l.link != lid for l in links_in):
             src = HOST_ID if link.startswith("host->") else node_ids[link.split("->")[0]]
-            links_in.append(LinkIn(lid, src, nbytes, zp))
+            links_in.append(LinkIn(lid, src, nbytes, zp, *_code(links.get(link))))
         return lid
 
     if model.aggregation == "source":
         spec = by_c[0]
         inputs.append(Input([link_in(sensor_link(name), spec.zero_point, spec.bytes)]))
     else:
-        guard = by_c[0].primary if model.aggregation == "mux" else None
+        # A standby skip is 0 while any normal link into the node came: the primaries (and averaged replicas)
+        # of a mux node's other inputs are exactly its normal links (host/ml/split.py).
+        guards = [l for spec in by_c for l in ([spec.primary] if spec.primary else spec.replicas)]
         for spec in by_c:
             zp, nbytes = spec.zero_point, spec.bytes
             if spec.replicas:                                  # average: the mean of the replicas that came
@@ -64,9 +66,9 @@ def node_config(name: str, node: Node, links: Mapping[str, Link], node_ids: Mapp
             elif spec.primary is not None:                     # mux: below first, then the skip
                 inputs.append(Input([link_in(spec.primary, zp, nbytes), link_in(spec.fallback, zp, nbytes)],
                                     kind="mux"))
-            else:                                              # standby: the skip while below is missing
-                g = link_ids[str(guard)]
-                inputs.append(Input([g, link_in(spec.fallback, zp, nbytes)], kind="standby"))
+            else:                                              # standby: the skip while no normal link came
+                inputs.append(Input([link_ids[g] for g in guards] + [link_in(spec.fallback, zp, nbytes)],
+                                    kind="standby"))
     outs = sorted(model.outputs, key=lambda o: o.c_index)
     outputs = [Output(o.bytes, o.zero_point) for o in outs]
     links_out: list[LinkOut] = []
@@ -74,13 +76,20 @@ def node_config(name: str, node: Node, links: Mapping[str, Link], node_ids: Mapp
         if o.result:
             links_out.append(LinkOut(output=k, dst=HOST_ID, type="result"))
         for link in o.links:
-            links_out.append(LinkOut(output=k, dst=node_ids[links[link].dst], link=link_ids[link]))
+            links_out.append(LinkOut(k, node_ids[links[link].dst], link_ids[link], "data", *_code(links[link])))
     return NodeConfig(
         name=name, node_id=node_ids[name], invoke=f"{model.module}_invoke", model_header=f"{model.module}.h",
         links_in=links_in, inputs=inputs, outputs=outputs, links_out=links_out, deadline_ms=deadline_ms,
         n_slots=n_slots, arena_bytes=int(model.arena_bytes), model_hash=bytes.fromhex(model.model_sha256)[:8],
         board=node.board, comment=f"node {name!r} ({node.role}, {model.aggregation})",
         reset=f"{model.module}_reset" if model.state_bytes else "")
+
+
+def _code(link: Link | None) -> tuple[int, int]:
+    """(bits, lo) of a link on the wire (a sensor feed, or a version-1 manifest's link: plain int8)."""
+    if link is None or link.wire_bits == 8:
+        return 8, -128
+    return link.wire_bits, int(link.code_lo if link.code_lo is not None else -128)
 
 
 @dataclass

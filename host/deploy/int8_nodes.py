@@ -17,8 +17,9 @@ import numpy as np
 
 from host.deploy.checks import check_node_tflite
 from host.deploy.manifest import Link, Node, NodeInput, NodeModel, NodeOutput
-from host.deploy.quantize import NodeQuant, calibrate, check_links, quantize_nodes, tflm_runner
+from host.deploy.quantize import NodeQuant, calibrate, check_links, code_bits, quantize_nodes, tflm_runner
 from host.ml.datasets import Dataset
+from host.ml.link_codes import CODE_LO, packed_bytes, resolve_bits, trained_range
 from host.ml.split import InputSpec, NodePlan, link_weights_of, node_models, plan_partition, run_split, sources_once
 from host.ml.topology import Topology
 
@@ -83,7 +84,8 @@ def build_int8_nodes(model: Any, topo: Topology, scheme: str, ds: Dataset, out: 
     rng = np.random.default_rng(seed)
     xc = ds.x_train[np.sort(rng.choice(len(ds.x_train), size=min(calib_samples, len(ds.x_train)), replace=False))]
     calib = calibrate(plans, float_models, topo, xc, seed=seed)
-    quant, links = quantize_nodes(plans, batch1, calib, progress=lambda n: log(f"  int8 {n}"))
+    bits = link_code_bits(model, topo, plans, calib)
+    quant, links = quantize_nodes(plans, batch1, calib, progress=lambda n: log(f"  int8 {n}"), bits=bits)
     problems = check_links(plans, quant)
     if problems:
         raise AssertionError("links whose two ends disagree on int8 parameters:\n  " + "\n  ".join(problems))
@@ -108,9 +110,28 @@ def build_int8_nodes(model: Any, topo: Topology, scheme: str, ds: Dataset, out: 
             for link in o.links:
                 src, dst = link.split("->")
                 q = links[link]
-                link_table[link] = Link(src, dst, topo.link(link).skip, list(o.shape), int(np.prod(o.shape)),
-                                        o.name, q.scale, q.zero_point)
+                n, b = int(np.prod(o.shape)), bits.get(link, 8)
+                link_table[link] = Link(src, dst, topo.link(link).skip, list(o.shape), n, o.name, q.scale,
+                                        q.zero_point, *((b, CODE_LO, packed_bytes(n, b)) if b < 8 else ()))
     return Int8Nodes(nodes, link_table, plans, quant, {k: round(v, 2) for k, v in timings.items()})
+
+
+def link_code_bits(model: Any, topo: Topology, plans: Mapping[str, NodePlan], calib: Any) -> dict[str, int]:
+    """Per link, the bits on the wire (link_codes.resolve_bits, then one code space per group of links that
+    share int8 parameters); a coded link's calibrated range becomes the range its LinkCode was trained
+    with, so the int8 grid is the training grid."""
+    want: dict[str, int] = {}
+    for plan in plans.values():
+        for o in plan.outputs:
+            for name in o.links:
+                link = topo.link(name)
+                want[name] = resolve_bits(name, link.bits, link.max_bytes, int(np.prod(o.shape)))
+    bits = code_bits(plans, calib.link_range, want)
+    for name, b in bits.items():
+        trained = trained_range(model, *name.split("->")) if b < 8 else None
+        if trained is not None:
+            calib.link_range[name] = trained
+    return bits
 
 
 def node_model(plan: NodePlan, q: NodeQuant, info: Any, tflite: Path, out: Path) -> NodeModel:

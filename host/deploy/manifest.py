@@ -32,8 +32,10 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, Union
 
 #: The layout this reader and writer know; a manifest with another ``manifest_version`` is refused.
-MANIFEST_VERSION = 1
-KNOWN_VERSIONS = (1,)
+#: Version 2 adds per link ``bits``, ``code_lo`` and ``wire_bytes`` (low-bit link codes, host/ml/link_codes.py);
+#: absent (every version-1 manifest) = an 8-bit link whose wire bytes are its tensor bytes.
+MANIFEST_VERSION = 2
+KNOWN_VERSIONS = (1, 2)
 MANIFEST_NAME = "manifest.json"
 STAGES = ("train", "nodes", "firmware")
 Stage = Literal["train", "nodes", "firmware"]
@@ -195,7 +197,15 @@ class Link:
     output: str                    # the sender's output tensor
     scale: float
     zero_point: int
+    #: bits per element on the wire (2 or 4: packed codes c = q - code_lo; None: 8, plain int8)
+    bits: int | None = field(default=None, metadata=OPTIONAL)
+    code_lo: int | None = field(default=None, metadata=OPTIONAL)   # the int8 value of code 0
+    wire_bytes: int | None = field(default=None, metadata=OPTIONAL)  # packed tensor bytes (DATA payload)
     id: int | None = field(default=None, metadata=OPTIONAL)   # on the wire (stage firmware)
+
+    @property
+    def wire_bits(self) -> int:
+        return self.bits or 8
 
 
 @dataclass

@@ -35,7 +35,7 @@ from host.deploy.pio_ini import write_platformio_ini
 from host.deploy.pio_root import point_current
 from host.ml.datasets import Dataset
 from host.ml.evaluate import FailureEvaluation, evaluate_failures
-from host.ml.experiments import load_for
+from host.ml.problem import load_for
 from host.ml.schemes import Scheme
 from host.ml.topology import Topology
 from host.ml.train import TrainConfig, train
@@ -60,6 +60,8 @@ class BuildRequest:
     stop_after: Stage = "firmware"
     deadline_ms: int = 1000        # how long a board waits for a sample's missing inputs
     int8_samples: int | None = None
+    distribute: str = "none"       # host.ml.distribute: none, mirrored or multiworker
+    weights: Path | None = None    # starting weights (--weights), else the seeded initialisation
     final: Path | None = None      # where ``out`` (a staging directory) is renamed to; None: ``out`` itself
 
     @property
@@ -133,7 +135,8 @@ def train_stage(req: BuildRequest, ds: Dataset) -> TrainResult:
                              cached=distilled.info["students"]["cached"])
         cached = distilled.info["students"]["cached"] and distilled.info["teacher"]["cached"]
     else:
-        cfg = TrainConfig.from_topology(topo, scheme=req.scheme.name, epochs=req.epochs, seed=req.seed)
+        cfg = TrainConfig.from_topology(topo, scheme=req.scheme.name, epochs=req.epochs, seed=req.seed,
+                                        distribute=req.distribute, init_weights=req.weights and str(req.weights))
         trained = train(topo, ds, cfg, progress=req.progress, use_cache=req.use_cache)
         model, cached = trained.model, trained.cached
         section = TrainStage(model="model.keras", cache_key=trained.key, cached=trained.cached, config=asdict(cfg),

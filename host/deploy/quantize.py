@@ -16,11 +16,12 @@ import contextlib
 import io
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 
+from host.ml.link_codes import clamp_codes
 from host.ml.split import NodePlan, keras_runner, run_split, sensor_features
 from host.ml.topology import Topology
 
@@ -45,12 +46,15 @@ class QParams:
         return (q.astype(np.float32) - self.zero_point) * self.scale
 
 
-def qparams_from_range(lo: float, hi: float) -> QParams:
-    """Asymmetric int8 parameters covering [lo, hi] and exactly representing 0 (TFLite's nudging)."""
+def qparams_from_range(lo: float, hi: float, bits: int = 8) -> QParams:
+    """Asymmetric int8 parameters covering [lo, hi] and exactly representing 0 (TFLite's nudging).
+
+    ``bits`` < 8: a low-bit link (host/ml/link_codes.py): [lo, hi] spans the int8 codes -128 .. -128 +
+    2^bits - 1 only, so the tensor's codes are ``-128 + c`` with a ``bits``-bit c (0 is still exact)."""
     lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
     if hi - lo < 1e-8:
         hi = lo + 1e-8
-    scale = (hi - lo) / 255.0
+    scale = (hi - lo) / float((1 << int(bits)) - 1)
     zp = int(round(-128 - lo / scale))
     return QParams(float(np.float32(scale)), int(min(127, max(-128, zp))))
 
@@ -97,9 +101,32 @@ def calibrate(plans: Mapping[str, NodePlan], models: Mapping[str, Any], topo: To
                        {l: (link_lo[l], link_hi[l]) for l in link_lo})
 
 
-def link_qparams(plans: Mapping[str, NodePlan], calib: Calibration) -> dict[str, QParams]:
-    """One QParams per link; mux partners and concatenation inputs share theirs (union of ranges)."""
-    parent: dict[str, str] = {l: l for l in calib.link_range}
+def link_qparams(plans: Mapping[str, NodePlan], calib: Calibration,
+                 bits: Mapping[str, int] | None = None) -> dict[str, QParams]:
+    """One QParams per link; mux partners and concatenation inputs share theirs (union of ranges), and one
+    code space: the fewest ``bits`` of the group (default 8; see :func:`code_bits`)."""
+    out: dict[str, QParams] = {}
+    for members in link_groups(plans, calib.link_range):
+        lo = min(calib.link_range[m][0] for m in members)
+        hi = max(calib.link_range[m][1] for m in members)
+        q = qparams_from_range(lo, hi, min((bits or {}).get(m, 8) for m in members))
+        out.update({m: q for m in members})
+    return out
+
+
+def code_bits(plans: Mapping[str, NodePlan], links: Iterable[str], bits: Mapping[str, int]) -> dict[str, int]:
+    """Per link, the bits its group uses: links that share int8 parameters share one code space (a mux picks
+    either partner's codes as they are), so the group takes its members' fewest bits."""
+    out: dict[str, int] = {}
+    for members in link_groups(plans, links):
+        b = min(bits.get(m, 8) for m in members)
+        out.update({m: b for m in members})
+    return out
+
+
+def link_groups(plans: Mapping[str, NodePlan], links: Iterable[str]) -> list[list[str]]:
+    """The links that must share one int8 scale/zero point, as groups."""
+    parent: dict[str, str] = {l: l for l in links}
 
     def find(a: str) -> str:
         while parent[a] != a:
@@ -117,20 +144,14 @@ def link_qparams(plans: Mapping[str, NodePlan], calib: Calibration) -> dict[str,
             union(o.links)  # one tensor sent on several links is one tensor
         if p.aggregation == "mux":
             union(p.inputs[0].links)
-        elif p.aggregation == "concat":
-            union([s.primary for s in p.inputs])
-        elif p.aggregation == "average":  # replicas are averaged as codes; parts are concatenated
-            union([l for s in p.inputs for l in s.links])
+        if p.merge == "concat":  # the normal links of a concatenation (with or without skips added after it)
+            union(p.normal_links)
+        elif p.merge == "average":  # replicas are averaged as codes; parts are concatenated
+            union([l for s in p.inputs if s.replicas for l in s.replicas])
     groups: dict[str, list[str]] = {}
     for l in parent:
         groups.setdefault(find(l), []).append(l)
-    out: dict[str, QParams] = {}
-    for members in groups.values():
-        lo = min(calib.link_range[m][0] for m in members)
-        hi = max(calib.link_range[m][1] for m in members)
-        q = qparams_from_range(lo, hi)
-        out.update({m: q for m in members})
-    return out
+    return list(groups.values())
 
 
 # ------------------------------------------------------------------------------ conversion
@@ -138,10 +159,15 @@ def convert_int8(model: Any, representative: Mapping[str, np.ndarray], *, max_sa
     """Full-integer int8 conversion (int8 in and out), calibrated on ``representative`` (by input name)."""
     import tensorflow as tf
 
-    n = min(len(next(iter(representative.values()))), max_samples)
+    total = len(next(iter(representative.values())))
+    # Rows spread evenly over the whole set, not its first rows: the calibration set holds one block per
+    # failure configuration (calibrate), and the first blocks alone can leave a tensor that only other
+    # configurations fill at a constant value (e.g. the camera preset's f2, whose normal links are both lost
+    # in the first configurations with f2 alive): a zero range, and an int8 ADD scale TFLM rejects.
+    rows = np.unique(np.linspace(0, total - 1, min(total, max_samples)).round().astype(int)) if total else []
 
     def rep() -> Iterator[dict[str, np.ndarray]]:
-        for i in range(n):
+        for i in rows:
             # dicts keyed by input name: a list would be fed in TFLite's (reordered) input order
             yield {k: v[i:i + 1].astype(np.float32) for k, v in representative.items()}
 
@@ -241,9 +267,38 @@ def patch_io_qparams(tflite: bytes, inputs: Mapping[str, QParams], outputs: Mapp
     for name, q in outputs.items():
         set_q(outs[name], q)
         propagate_up(outs[name], q)
+    rescale_biases(m, sg, op_names)
     b = flatbuffers.Builder(len(tflite) + 1024)
     b.Finish(m.Pack(b), file_identifier=b"TFL3")
     return bytes(b.Output())
+
+
+#: Operators with an int32 bias (input 2) quantized with scale input_scale x weight_scale.
+BIAS_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+
+
+def rescale_biases(m: Any, sg: Any, op_names: list[str]) -> None:
+    """Re-quantize the int32 biases of ops whose input scale was patched: the converter quantized each bias
+    with the input scale IT calibrated, and kernels add the bias as it is. With an 8-bit link the patched scale
+    is close to the converter's; a 2-bit link's is ~85x coarser, so the bias must follow (same real bias)."""
+    for op in sg.operators:
+        if op_names[op.opcodeIndex] not in BIAS_OPS or len(op.inputs) < 3 or op.inputs[2] < 0:
+            continue
+        x, w, bias = (sg.tensors[i] for i in op.inputs[:3])
+        bq = bias.quantization
+        if bq is None or bq.scale is None or w.quantization is None or w.quantization.scale is None:
+            continue
+        want = float(x.quantization.scale[0]) * np.asarray(w.quantization.scale, np.float64)
+        have = np.asarray(bq.scale, np.float64)
+        if want.shape != have.shape or np.allclose(want, have, rtol=1e-5):
+            continue
+        buf = m.buffers[bias.buffer]
+        if buf.data is None:
+            continue
+        vals = np.frombuffer(np.asarray(buf.data, np.uint8).tobytes(), np.int32)
+        new = np.clip(np.round(vals * (have / want)), -2**31, 2**31 - 1).astype(np.int32)
+        buf.data = np.frombuffer(new.tobytes(), np.uint8).copy()
+        bq.scale = [float(v) for v in want.astype(np.float32)]
 
 
 # ------------------------------------------------------------------------------ whole network
@@ -254,12 +309,17 @@ class NodeQuant:
     outputs: dict[str, QParams]
     input_positions: dict[str, int]
     output_positions: dict[str, int]
+    #: output name -> bits of its link codes when < 8 (the reference clamps as the sending board does)
+    output_bits: dict[str, int] = field(default_factory=dict)
 
 
 def quantize_nodes(plans: Mapping[str, NodePlan], batch1_models: Mapping[str, Any], calib: Calibration,
-                   *, progress: Any = None) -> tuple[dict[str, NodeQuant], dict[str, QParams]]:
-    """Convert every node to int8 and give each link one (scale, zero point) at both ends."""
-    links = link_qparams(plans, calib)
+                   *, progress: Any = None, bits: Mapping[str, int] | None = None,
+                   ) -> tuple[dict[str, NodeQuant], dict[str, QParams]]:
+    """Convert every node to int8 and give each link one (scale, zero point) at both ends (``bits``: per
+    link, from :func:`code_bits`)."""
+    bits = bits or {}
+    links = link_qparams(plans, calib, bits)
     result: dict[str, NodeQuant] = {}
     for name, plan in plans.items():
         rep = {spec.name: calib.node_inputs[name][i] for i, spec in enumerate(plan.inputs)}
@@ -274,7 +334,8 @@ def quantize_nodes(plans: Mapping[str, NodePlan], batch1_models: Mapping[str, An
         ins, outs = io_positions(tfl)
         in_all = tensor_qparams(tfl, [s.name for s in plan.inputs], outputs=False)
         out_all = tensor_qparams(tfl, [o.name for o in plan.outputs], outputs=True)
-        result[name] = NodeQuant(tfl, in_all, out_all, ins, outs)
+        coded = {o.name: bits[o.links[0]] for o in plan.outputs if o.links and bits.get(o.links[0], 8) < 8}
+        result[name] = NodeQuant(tfl, in_all, out_all, ins, outs, coded)
         if progress is not None:
             progress(name)
     return result, links
@@ -321,6 +382,8 @@ def tflm_runner(quant: Mapping[str, NodeQuant],
                 it.set_input(arr[b:b + 1].astype(np.int8), q.input_positions[spec.name])
             it.invoke()
             for o in plan.outputs:
-                outs[o.name].append(np.array(it.get_output(q.output_positions[o.name]))[0])
+                v = np.array(it.get_output(q.output_positions[o.name]))[0]
+                # a low-bit link carries the clamped codes: what the board sends (link_pack.c)
+                outs[o.name].append(clamp_codes(v, q.output_bits[o.name]) if o.name in q.output_bits else v)
         return {k: np.stack(v) for k, v in outs.items()}
     return run

@@ -4,6 +4,7 @@
     python -m host.experiments failout   --preset fashion [--runs N]
     python -m host.experiments weights   --preset fashion [--runs N]
     python -m host.experiments skips     --preset fashion [--runs N]
+    python -m host.experiments links     --preset fashion [--runs N]   (accuracy vs bytes per inference)
 
 ``--runs N`` trains every table cell N times (seeds seed..seed+N-1) and reports mean ± std; ``--jobs J`` runs J
 of them at a time in separate processes. Each finished run is stored under ``<out>/runs/`` (named by a hash of
@@ -15,20 +16,23 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import shutil
 import statistics
 import sys
+import tempfile
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from host.ml.datasets import Dataset, DatasetNotFoundError
+from host.ml.distribute import DISTRIBUTE_CHOICES, DistributeError, strategy_for, worker_role
 from host.ml.evaluate import FailureEvaluation, evaluate_failures, summarize
 from host.ml.problem import load_for, override_dataset  # noqa: F401  (load_for: also imported from here)
 from host.ml.run_pool import DataSpec, RunProgress, RunSpec, evaluate_runs, load_problem
 from host.ml.schemes import SCHEMES, get_scheme
 from host.report_files import grouped_bars, md_table, pct, write_report
 from host.ml.topology import Topology
-from host.ml.train import TrainConfig, train
+from host.ml.train import TrainConfig, WeightsError, train
 
 FAILOUT_SURVIVALS = (0.95, 0.9, 0.7, 0.5)
 
@@ -230,12 +234,46 @@ def skip_sensitivity(topo: Topology, ds: Dataset, base: TrainConfig, *, runner: 
 
 
 # --------------------------------------------------------------------------- CLI
+def training_options_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with --weights / --distribute / --jobs (None: nothing); sets up the strategy, which must
+    happen before TensorFlow runs anything."""
+    if args.weights and not Path(args.weights).is_file():
+        return f"--weights {args.weights}: no such file (a .keras model or .weights.h5 file)"
+    if args.distribute != "none" and args.jobs > 1:
+        return "--distribute trains one model at a time on all replicas: use --jobs 1"
+    try:
+        strategy_for(args.distribute)
+    except DistributeError as e:
+        return str(e)
+    return None
+
+
+def output_dir(args: argparse.Namespace) -> Path:
+    """--out; for the other workers of a multi-worker run a temporary directory (worker 0 writes the reports)
+    holding a copy of worker 0's stored runs, so every worker skips the same finished runs."""
+    out = Path(args.out)
+    if worker_role(args.distribute).is_chief:
+        return out
+    tmp = Path(tempfile.mkdtemp(prefix="resilinet-worker-"))
+    if (out / "runs").is_dir():
+        shutil.copytree(out / "runs", tmp / "runs")
+    return tmp
+
+
+def _experiment(name: str) -> Any:
+    """The function of an experiment besides ``average``: f(topo, ds, base, runner=...)."""
+    from host.ml.link_experiment import link_sweep
+    return {"failout": failout_ablation, "weights": weight_ablation, "skips": skip_sensitivity,
+            "links": link_sweep}[name]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m host.experiments", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("experiment", choices=["average", "failout", "weights", "skips"],
+    ap.add_argument("experiment", choices=["average", "failout", "weights", "skips", "links"],
                     help="average: accuracy per reliability setting for each scheme; failout: failout-rate "
-                         "ablation; weights: hyperconnection-weight ablation; skips: skip-hyperconnection sensitivity")
+                         "ablation; weights: hyperconnection-weight ablation; skips: skip-hyperconnection sensitivity; "
+                         "links: accuracy vs bytes per inference over link budgets (host/ml/link_experiment.py)")
     ap.add_argument("--preset", default="fashion", help="preset name or topology .toml (default: fashion)")
     ap.add_argument("--partition", default=None, help="partition setting of the preset (default: 1)")
     ap.add_argument("--scheme", default="resilinet", help="scheme for the ablations (default: resilinet)")
@@ -255,6 +293,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dataset-opt", action="append", default=[], metavar="KEY=VALUE",
                     help="dataset option, repeatable (e.g. path=my.npz, mode=windowed)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--distribute", choices=DISTRIBUTE_CHOICES, default="none",
+                    help="train each model on one device (none), the local GPUs (mirrored) or the workers of "
+                         "TF_CONFIG (multiworker; only worker 0 writes the reports): docs/training.md")
+    ap.add_argument("--weights", default=None, metavar="PATH",
+                    help="start every training from these weights (.keras or .weights.h5 of the same network)")
     ap.add_argument("--no-cache", action="store_true", help="retrain even if a cached model exists")
     ap.add_argument("--out", default="build/experiments", help="output directory (default: build/experiments)")
     args = ap.parse_args(argv)
@@ -262,6 +305,10 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, opt) is not None and getattr(args, opt) < 1:
             print(f"error: --{opt} must be at least 1, got {getattr(args, opt)}", file=sys.stderr)
             return 2
+    problem = training_options_problem(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
 
     data = DataSpec(preset=args.preset, partition=args.partition, dataset=args.dataset,
                     dataset_opts=tuple(args.dataset_opt), max_train=args.max_train, max_test=args.max_test,
@@ -271,19 +318,20 @@ def main(argv: list[str] | None = None) -> int:
     except DatasetNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    base = TrainConfig.from_topology(topo, scheme=args.scheme, epochs=args.epochs, seed=args.seed)
-    out = Path(args.out)
+    base = TrainConfig.from_topology(topo, scheme=args.scheme, epochs=args.epochs, seed=args.seed,
+                                     distribute=args.distribute, init_weights=args.weights)
+    out = output_dir(args)
     default_runs = int(topo.training.get("runs", 1)) if args.experiment == "average" else 1
     runner = Runner(data, out, runs=args.runs or default_runs, jobs=args.jobs, use_cache=not args.no_cache)
-    if args.experiment == "average":
-        data_out = average_accuracy(topo, ds, base, schemes=[get_scheme(s).name for s in args.schemes.split(",")],
-                                    runner=runner)
-    elif args.experiment == "failout":
-        data_out = failout_ablation(topo, ds, base, runner=runner)
-    elif args.experiment == "weights":
-        data_out = weight_ablation(topo, ds, base, runner=runner)
-    else:
-        data_out = skip_sensitivity(topo, ds, base, runner=runner)
+    try:
+        if args.experiment == "average":
+            data_out = average_accuracy(topo, ds, base, runner=runner,
+                                        schemes=[get_scheme(s).name for s in args.schemes.split(",")])
+        else:
+            data_out = _experiment(args.experiment)(topo, ds, base, runner=runner)
+    except WeightsError as e:  # found when the first model is built (a worker's error comes back pickled)
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print(f"wrote {out}/{data_out['experiment']}_{topo.name}.md/.json/.png")
     return 0
 

@@ -55,29 +55,59 @@ class Failout(keras.layers.Layer):
 class Aggregate(keras.layers.Layer):
     """What a receiving node computes from its incoming links (spec §6.1), with explicit presence.
 
-    Inputs come as ``[x_1..x_n, p_1..p_n]``: the first ``n_normal`` links are normal links (from the node
+    Inputs come as ``[x_1..x_n, p_1..p_n]``: the first ``n_normal`` links are normal links (from the node(s)
     below, or several sensors), the rest are skip hyperconnections. Each x is first multiplied by its
-    fixed hyperconnection weight. A missing link contributes the real value 0.
+    fixed hyperconnection weight. A missing link contributes the real value 0. Two steps, both data:
 
-    - ``concat``: normal links only, concatenated on the channel axis (several sensors into one node).
-    - ``sum``:    weighted element-wise sum of everything present (deepFogGuard, ResiliNet+).
-    - ``mux``:    the normal link(s) when present, otherwise the sum of the skip links (ResiliNet).
-    - ``average``: distilled students (NoNN's successor): link i carries a replica of part ``parts[i]``;
-      each part is the mean of its replicas that are present (0 when none is), parts concatenated in
-      order. With one replica per part this is NoNN's zero-filling concatenation.
+    1. ``merge`` joins the normal links (the topology node's ``merge``):
+       - ``concat``: concatenated on the channel axis (several sensors into one node);
+       - ``sum``: element-wise sum (e.g. the camera preset's e1 = cam1 + cam2);
+       - ``average``: distilled students (NoNN's successor): link i carries a replica of part ``parts[i]``;
+         each part is the mean of its replicas that are present (0 when none is), parts concatenated in
+         order. With one replica per part this is NoNN's zero-filling concatenation.
+    2. ``mode`` adds the skips (the scheme's aggregation; without skips ``mode`` is the merge itself):
+       - ``sum``: merged normal part + the sum of the skips (deepFogGuard, ResiliNet+);
+       - ``mux``: the merged normal part when at least one normal link is present, otherwise the sum of the
+         skips (ResiliNet; with several normal links a missing one counts 0 in the merge, as without skips).
+    ``merge=None`` (models saved before it existed): ``concat``/``average`` for those modes, else ``sum``.
     The node's own presence is 1 when at least one input is present.
     """
 
-    def __init__(self, mode: str, n_normal: int, weights: list[float], parts: list[int] | None = None, **kwargs):
+    def __init__(self, mode: str, n_normal: int, weights: list[float], parts: list[int] | None = None,
+                 merge: str | None = None, **kwargs):
         super().__init__(**kwargs)
         if mode not in ("concat", "sum", "mux", "average"):
             raise ValueError(f"unknown aggregation {mode!r}")
-        if (mode == "average") != (parts is not None):
-            raise ValueError("the 'average' aggregation, and only it, needs the part of every link")
+        merge = merge or (mode if mode in ("concat", "average") else "sum")
+        if merge not in ("concat", "sum", "average"):
+            raise ValueError(f"unknown merge {merge!r} of the normal links")
+        if (merge == "average") != (parts is not None):
+            raise ValueError("the 'average' merge, and only it, needs the part of every normal link")
         self.mode = mode
+        self.merge = merge
         self.n_normal = int(n_normal)
         self.link_weights = [float(w) for w in weights]
-        self.parts = None if parts is None else [int(p) for p in parts]
+        self.parts = None if parts is None else [int(p) for p in parts[: self.n_normal]]
+
+    def _merged(self, xs: list, ps: list):
+        """Step 1: the normal links joined by ``merge`` (absent ones are already 0)."""
+        if self.merge == "average":
+            means = []
+            for j in range(max(self.parts) + 1):
+                members = [i for i, p in enumerate(self.parts) if p == j]
+                num, den = xs[members[0]], ps[members[0]]
+                for i in members[1:]:
+                    num, den = num + xs[i], den + ps[i]
+                means.append(num / _broadcast_flag(ops.maximum(den, 1.0), num))
+            return means[0] if len(means) == 1 else ops.concatenate(means, axis=-1)
+        if len(xs) == 1:
+            return xs[0]
+        if self.merge == "concat":
+            return ops.concatenate(xs, axis=-1)
+        out = xs[0]
+        for x in xs[1:]:
+            out = out + x
+        return out
 
     def call(self, inputs):
         n = len(inputs) // 2
@@ -86,55 +116,35 @@ class Aggregate(keras.layers.Layer):
         present = ps[0]
         for p in ps[1:]:
             present = ops.maximum(present, p)
-        normal, skips = xs[: self.n_normal], xs[self.n_normal:]
-        if self.mode == "concat":
-            out = normal[0] if len(normal) == 1 else ops.concatenate(normal, axis=-1)
-        elif self.mode == "average":
-            means = []
-            for j in range(max(self.parts) + 1):
-                members = [i for i, p in enumerate(self.parts) if p == j]
-                num = xs[members[0]]
-                den = ps[members[0]]
-                for i in members[1:]:
-                    num = num + xs[i]
-                    den = den + ps[i]
-                means.append(num / _broadcast_flag(ops.maximum(den, 1.0), num))
-            out = means[0] if len(means) == 1 else ops.concatenate(means, axis=-1)
-        elif self.mode == "sum":
-            out = xs[0]
-            for x in xs[1:]:
-                out = out + x
-        else:
-            below = normal[0]
-            for x in normal[1:]:
-                below = below + x
+        k = self.n_normal
+        out = self._merged(xs[:k], ps[:k])
+        skips = xs[k:]
+        if not skips:
+            return out, present
+        skip = skips[0]
+        for x in skips[1:]:
+            skip = skip + x
+        if self.mode == "mux":
             below_present = ps[0]
-            for p in ps[1: self.n_normal]:
+            for p in ps[1:k]:
                 below_present = ops.maximum(below_present, p)
-            if not skips:
-                out = below
-            else:
-                skip = skips[0]
-                for x in skips[1:]:
-                    skip = skip + x
-                sel = _broadcast_flag(below_present, below)
-                out = sel * below + (1.0 - sel) * skip
-        return out, present
+            return out + (1.0 - _broadcast_flag(below_present, skip)) * skip, present
+        return out + skip, present
 
     def compute_output_shape(self, input_shapes):
         n = len(input_shapes) // 2
         first = input_shapes[0]
-        if self.mode == "concat" and self.n_normal > 1:
-            ch = sum(s[-1] for s in input_shapes[: self.n_normal])
-            first = tuple(first[:-1]) + (ch,)
-        elif self.mode == "average":
-            width = {p: input_shapes[i][-1] for i, p in enumerate(self.parts)}
+        normal = input_shapes[: self.n_normal]
+        if self.merge == "concat" and self.n_normal > 1:
+            first = tuple(first[:-1]) + (sum(s[-1] for s in normal),)
+        elif self.merge == "average":
+            width = {p: normal[i][-1] for i, p in enumerate(self.parts)}
             first = tuple(first[:-1]) + (sum(width.values()),)
         return first, input_shapes[n]
 
     def get_config(self):
         return {**super().get_config(), "mode": self.mode, "n_normal": self.n_normal,
-                "weights": self.link_weights, "parts": self.parts}
+                "weights": self.link_weights, "parts": self.parts, "merge": self.merge}
 
 
 @keras.saving.register_keras_serializable(PACKAGE)

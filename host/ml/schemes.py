@@ -8,14 +8,18 @@ the topology's failure order). That keeps the topology visible in one place and 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import keras
 from keras import layers as L
 
+from host.ml.keras_import import apply_imported
+from host.ml.link_codes import LinkCode, linear_map, narrow_name, resolve_bits, widen_name
+from host.ml.link_codes import layer_name as code_layer_name
 from host.ml.layers import Aggregate, AliveColumn, AlwaysPresent, Failout, NodeGate, SelectFeatures
-from host.ml.topology import LAYER_TYPES, Link, Topology, topological_order
+from host.ml.topology import LAYER_TYPES, Link, Topology, TopologyError, topological_order
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,8 @@ def apply_layer(spec: dict, x, prefix: str, num_classes: int, seed: int, api: An
     weight order in both.
     """
     t = spec["type"]
+    if t == "keras":  # a node body imported from the user's own model: its layers, cloned, its weights
+        return apply_imported(spec, x, prefix)
     L = api.layers  # noqa: N806 -- the same name as the module-level Keras 3 layers it stands for
     init = api.initializers.GlorotUniform(seed=seed)
     if t == "dense":
@@ -199,6 +205,7 @@ def build_model(topo: Topology, scheme: Scheme, opts: BuildOptions) -> keras.Mod
 
     outputs: dict[str, Any] = {}   # node -> (tensor, presence) after the node's layers and failout
     sent: dict[str, Any] = {}      # link name -> (tensor, presence) as it leaves the sender
+    widths: dict[str, int] = {}    # bottleneck link -> channels before its narrowing (the widening's)
     one = None
     for k, name in enumerate(topological_order(used)):
         node = used.node(name)
@@ -217,16 +224,17 @@ def build_model(topo: Topology, scheme: Scheme, opts: BuildOptions) -> keras.Mod
         else:
             links = used.incoming(name, skips=False) + [l for l in used.incoming(name) if l.skip]
             n_normal = len(used.incoming(name, skips=False))
-            has_skips = len(links) > n_normal
-            if not has_skips:
-                mode = node.merge if n_normal > 1 or node.merge == "average" else "concat"
-            else:
-                if n_normal > 1:
-                    raise ValueError(f"node {name!r}: skip aggregation with several normal links is not supported")
-                mode = scheme.aggregation
+            # Two steps as data (Aggregate): the node's merge joins its normal links, the scheme's
+            # aggregation (sum or mux) adds the skips; any mix of both is allowed.
+            merge = node.merge if n_normal > 1 or node.merge == "average" else "concat"
+            mode = scheme.aggregation if len(links) > n_normal else merge
+            check_link_shapes(topo, name, merge, links[:n_normal], links[n_normal:],
+                              [tuple(sent[l.name][0].shape[1:]) for l in links])
             agg = Aggregate(mode, n_normal, [weights.get(l.name, 1.0) for l in links],
-                            parts=[l.part for l in links] if mode == "average" else None, name=f"{name}_aggregate")
+                            parts=[l.part for l in links[:n_normal]] if merge == "average" else None,
+                            merge=merge, name=f"{name}_aggregate")
             h, present = agg([sent[l.name][0] for l in links] + [sent[l.name][1] for l in links])
+            h = _widen(name, links, h, widths)
         for i, spec in enumerate(node.layers):
             h = apply_layer(spec, h, f"{name}_{i}", opts.num_classes, seed + i)
         if node.failable:
@@ -236,8 +244,15 @@ def build_model(topo: Topology, scheme: Scheme, opts: BuildOptions) -> keras.Mod
             p = survival.get(name, 1.0) if scheme.failout else 1.0
             h, present = Failout(p, seed=opts.seed * 7919 + col, name=f"{name}_failout")(h, present)
         outputs[name] = (h, present)
+        # Plain links first: a projection (or narrowing) reads the node's output tensor, which on the board is
+        # the int8 tensor of the plain links -- on a coded link's grid -- so it is trained on the coded one.
+        plain = [l for l in used.outgoing(name) if not (l.projection or l.bottleneck)]
+        for l in plain:
+            sent[l.name] = (_project(l, h, opts, seed + 40, widths), present)
+        src = sent[plain[0].name][0] if plain else h
         for l in used.outgoing(name):
-            sent[l.name] = (_project(l, h, opts, seed + 40), present)
+            if l not in plain:
+                sent[l.name] = (_project(l, src, opts, seed + 40, widths), present)
 
     probs, present = outputs[used.cloud.name]
     probs = L.Identity(name="probs")(probs)
@@ -246,8 +261,66 @@ def build_model(topo: Topology, scheme: Scheme, opts: BuildOptions) -> keras.Mod
                        name=f"{topo.name}_{scheme.name}")
 
 
-def _project(link: Link, h, opts: BuildOptions, seed: int):
-    """Skip projections run on the sending node, after its failout (a failed edge silences its skip)."""
+def _widen(node: str, links: list[Link], h, widths: dict[str, int]):
+    """A bottleneck's widening on the receiver, back to the sender's channels. Only on a node fed by that one
+    link: its aggregation is then the link itself (0 when missing), and bias-free widening keeps 0 at 0."""
+    narrow = [l for l in links if l.bottleneck]
+    if not narrow:
+        return h
+    if len(links) > 1:
+        raise ValueError(f"link {narrow[0].name}: a bottleneck needs a receiver fed by that one link, but "
+                         f"{node} also gets {', '.join(l.name for l in links if l is not narrow[0])}: remove "
+                         f"`bottleneck` or give the link the node alone")
+    return linear_map(keras, widths[narrow[0].name], len(h.shape), widen_name(node))(h)
+
+
+def _shape(shape: tuple) -> str:
+    return "x".join(str(d) for d in shape)
+
+
+def check_link_shapes(topo: Topology, node: str, merge: str, normal: list[Link], skips: list[Link],
+                      shapes: list[tuple]) -> None:
+    """The tensors into ``node`` fit its aggregation, else a TopologyError naming the link, both shapes and
+    the fix -- at build time, before anything trains (a partition that moves layers between nodes changes
+    what its links carry; the skip projections must follow).
+
+    ``shapes``: per link (normal links first), the shape it delivers without the batch dimension. Normal
+    links are merged (concat: all but the channels agree, sum: equal; average compares parts, not here);
+    every skip must then have exactly the merged shape, since the scheme sums or muxes them.
+    """
+    where = f"topology {topo.name} (partition {topo.partition})"
+    if merge == "average" or not normal:
+        return
+    first, merged = shapes[0], shapes[0]
+    for link, shape in zip(normal[1:], shapes[1:len(normal)]):
+        fits = shape[:-1] == first[:-1] if merge == "concat" else shape == first
+        if not fits:
+            raise TopologyError(
+                f"{where}: node {node} {merge}s its normal links {normal[0].name} ({_shape(first)}) and {link.name} "
+                f"({_shape(shape)}), which must {'agree but for the channels' if merge == 'concat' else 'be equal'}: "
+                f"change the layers of the nodes that send them")
+        merged = (*first[:-1], merged[-1] + shape[-1]) if merge == "concat" else first
+    names = " + ".join(l.name for l in normal)
+    for link, shape in zip(skips, shapes[len(normal):]):
+        if shape != merged:
+            table = (f'[partitions.{topo.partition}.projections] "{link.name}" = [...]' if topo.partition != "1"
+                     else f"its [[links]] entry's projection = [...]")
+            raise TopologyError(
+                f"{where}: skip link {link.name} delivers {_shape(shape)} to node {node}, whose input from {names} "
+                f"is {_shape(merged)}: they must be equal; give {link.name} a projection that outputs "
+                f"{_shape(merged)} ({table})")
+
+
+def _project(link: Link, h, opts: BuildOptions, seed: int, widths: dict[str, int]):
+    """Skip projections run on the sending node, after its failout (a failed edge silences its skip); then a
+    bottleneck's narrowing and the link code (host/ml/link_codes.py)."""
     for i, spec in enumerate(link.projection):
         h = apply_layer(spec, h, f"{link.src}_to_{link.dst}_{i}", opts.num_classes, seed + i)
+    if link.bottleneck:
+        widths[link.name] = int(h.shape[-1])
+        h = linear_map(keras, link.bottleneck, len(h.shape), narrow_name(link.src, link.dst), seed + 30)(h)
+    # Low-bit link codes (host/ml/link_codes.py): trained on the wire's grid, after failout and projection.
+    bits = resolve_bits(link.name, link.bits, link.max_bytes, math.prod(int(d) for d in h.shape[1:]))
+    if bits < 8:
+        h = LinkCode(bits, name=code_layer_name(link.src, link.dst))(h)
     return h

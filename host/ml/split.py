@@ -14,6 +14,10 @@ is part of the receiving node, with the failure semantics made explicit (see :cl
   several skips (e.g. two sensors into the fog in ``har``) gets one mux input per skip: input 0 chooses
   between the link from below and skip 0, input i > 0 is 0 while the link from below is present and skip i
   otherwise; the node adds its inputs, which gives the paper's rule (below, else the sum of the skips).
+- a mux node with several normal links (the camera preset's f2) has one plain input per normal link (joined
+  by the node's ``merge``) and one *standby* input per skip: 0 while any normal link arrived, else the skip.
+  The node adds the skips to the merged normal part: "the normal links if any came, else the sum of the
+  skips", with no shared scale needed (the int8 ADD rescales).
 
 :func:`run_split` executes the split network with these semantics for any per-node runner (float Keras
 sub-models, or the int8 reference interpreter), so the host reference and the boards follow one rule.
@@ -77,6 +81,17 @@ class NodePlan:
     features: list[int] | None = None
     #: fixed hyperconnection weight per incoming link, multiplied in before aggregation
     link_weights: dict[str, float] = field(default_factory=dict)
+    #: how the normal links are joined before the skips are added: "concat" | "sum" | "average"
+    merge: str = "concat"
+    #: the normal (non-skip) links into the node (from the topology; empty in a plan read from a manifest)
+    normal_links: list[str] = field(default_factory=list)
+
+    @property
+    def guards(self) -> list[str]:
+        """The normal links into a mux node: while any of them arrived its standby skips are 0. (Read from
+        the inputs, so that a plan rebuilt from a manifest has them: in a mux node every input with a
+        ``primary`` or replicas is fed by normal links.)"""
+        return [l for s in self.inputs if s.primary or s.replicas for l in ([s.primary] if s.primary else s.replicas)]
 
     def output_for_link(self, link: str) -> OutputSpec:
         return next(o for o in self.outputs if link in o.links)
@@ -111,48 +126,56 @@ def plan_partition(topo: Topology, scheme: Scheme | str, *, feature_groups: Mapp
                     raise PartitionError(f"sensor {name!r} reads feature groups {node.features} but the dataset "
                                          f"has none")
                 feats = [i for g in node.features for i in feature_groups[g]]
-        elif not skips and node.merge == "average":
-            aggregation = "average"
-            parts = sorted({l.part for l in normal})
-            inputs = [InputSpec(f"part{j}", None, replicas=[l.name for l in normal if l.part == j]) for j in parts]
-            ws = {weights.get(l.name, 1.0) for l in normal}
-            if ws != {1.0}:
-                raise PartitionError(f"node {name!r} averages its inputs; hyperconnection weights {sorted(ws)} "
-                                     f"are not supported there")
-        elif not skips:
-            aggregation = "single" if len(normal) == 1 else node.merge
-            inputs = [InputSpec(tensor_name(l.name), l.name) for l in normal]
-        elif sch.aggregation == "sum":
-            aggregation = "sum"
-            inputs = [InputSpec(tensor_name(l.name), l.name) for l in normal + skips]
         else:
-            if len(normal) != 1:
-                raise PartitionError(f"node {name!r}: a mux needs exactly one normal incoming link, has {len(normal)}")
-            aggregation = "mux"
-            below = normal[0].name
-            inputs = [InputSpec(f"{tensor_name(below)}_or_{tensor_name(skips[0].name)}", below, skips[0].name)]
-            inputs += [InputSpec(f"{tensor_name(s.name)}_when_{name}_input_lost", None, s.name) for s in skips[1:]]
-            ws = {weights.get(l, 1.0) for l in [below] + [s.name for s in skips]}
-            if len(ws) > 1:
-                raise PartitionError(f"node {name!r}: the links into a mux have different hyperconnection weights "
-                                     f"{sorted(ws)}; a mux on the boards is a pointer choice, so deploy weight "
-                                     f"scheme 1 (or a sum scheme) for ResiliNet")
+            aggregation, inputs = _aggregation(name, node.merge, normal, skips, sch.aggregation, weights)
         outputs: list[OutputSpec] = []
-        plain = [l.name for l in used.outgoing(name) if not l.projection]
+        plain = [l.name for l in used.outgoing(name) if not (l.projection or l.bottleneck)]
         if node.role == "cloud":
             outputs.append(OutputSpec("probs", [], result=True))
         elif plain:
             outputs.append(OutputSpec(f"{name}_out", plain))
         for l in used.outgoing(name):
-            if l.projection:
+            if l.projection or l.bottleneck:  # a tensor of its own (a bottleneck's is narrowed for it alone)
                 outputs.append(OutputSpec(tensor_name(l.name), [l.name]))
         if not node.layers and (node.role != "sensor" or not any(l.projection for l in used.outgoing(name))):
             raise PartitionError(f"node {name!r} computes nothing under {sch.title} (no layers, no skip "
                                  f"projection): a board would only forward its input. Give it a layer in the "
                                  f"topology, or merge it into the node it feeds")
         plans[name] = NodePlan(name, node.role, node.failable, aggregation, inputs, outputs, feats,
-                               {l.name: float(weights.get(l.name, 1.0)) for l in normal + skips})
+                               {l.name: float(weights.get(l.name, 1.0)) for l in normal + skips},
+                               merge=node.merge if len(normal) > 1 or node.merge == "average" else "concat",
+                               normal_links=[l.name for l in normal])
     return plans
+
+
+def _aggregation(name: str, merge: str, normal: list, skips: list, scheme_aggregation: str,
+                 weights: Mapping[str, float]) -> tuple[str, list[InputSpec]]:
+    """A receiving node's aggregation name and model inputs (see the module docstring)."""
+    if merge == "average":
+        parts = sorted({l.part for l in normal})
+        inputs = [InputSpec(f"part{j}", None, replicas=[l.name for l in normal if l.part == j]) for j in parts]
+        ws = {weights.get(l.name, 1.0) for l in normal}
+        if ws != {1.0}:
+            raise PartitionError(f"node {name!r} averages its inputs; hyperconnection weights {sorted(ws)} "
+                                 f"are not supported there")
+    else:
+        inputs = [InputSpec(tensor_name(l.name), l.name) for l in normal]
+    if not skips:
+        return ("average" if merge == "average" else "single" if len(normal) == 1 else merge), inputs
+    if scheme_aggregation == "sum":
+        return "sum", inputs + [InputSpec(tensor_name(l.name), l.name) for l in skips]
+    if len(inputs) > 1 or merge == "average":  # standby skips guarded by every normal link
+        return "mux", inputs + [InputSpec(f"{tensor_name(s.name)}_when_{name}_inputs_lost", None, s.name)
+                                for s in skips]
+    below = normal[0].name
+    inputs = [InputSpec(f"{tensor_name(below)}_or_{tensor_name(skips[0].name)}", below, skips[0].name)]
+    inputs += [InputSpec(f"{tensor_name(s.name)}_when_{name}_input_lost", None, s.name) for s in skips[1:]]
+    ws = {weights.get(l, 1.0) for l in [below] + [s.name for s in skips]}
+    if len(ws) > 1:
+        raise PartitionError(f"node {name!r}: the links into a mux have different hyperconnection weights "
+                             f"{sorted(ws)}; a mux on the boards is a pointer choice, so deploy weight "
+                             f"scheme 1 (or a sum scheme) for ResiliNet")
+    return "mux", inputs
 
 
 def link_weights_of(model, topo: Topology, scheme: Scheme | str) -> dict[str, float]:
@@ -182,6 +205,7 @@ def node_models(full_model, topo: Topology, scheme: Scheme | str, plans: dict[st
     tf_keras (Keras 2), whose LSTM TensorFlow's converter fuses into one UNIDIRECTIONAL_SEQUENCE_LSTM
     (Keras 3's LSTM becomes a WHILE loop, which codegen does not run). Same layers, names and weights.
     """
+    from host.ml.link_codes import linear_map, narrow_name, widen_name
     from host.ml.schemes import apply_layer, get_scheme, scheme_topology
 
     sch = get_scheme(scheme) if isinstance(scheme, str) else scheme
@@ -206,18 +230,14 @@ def node_models(full_model, topo: Topology, scheme: Scheme | str, plans: dict[st
 
         if plan.aggregation == "source":
             h = ins[0]
-        elif plan.aggregation == "single":
-            h = weighted(ins[0], plan.inputs[0].primary, 0)
-        elif plan.aggregation == "concat":
-            h = L.Concatenate(name=f"{name}_concat")([weighted(t, s.primary, k)
-                                                       for k, (t, s) in enumerate(zip(ins, plan.inputs))])
-        elif plan.aggregation == "average":  # the runtime averaged each part's replicas; the model joins parts
-            h = ins[0] if len(ins) == 1 else L.Concatenate(name=f"{name}_parts")(ins)
-        elif plan.aggregation == "sum":
-            h = L.Add(name=f"{name}_sum")([weighted(t, s.primary, k) for k, (t, s) in enumerate(zip(ins, plan.inputs))])
-        else:  # mux: every link into the mux has the same weight (checked by plan_partition)
+        elif plan.inputs[0].is_mux:  # pointer mux: every link into it has the same weight (plan_partition)
             h = ins[0] if len(ins) == 1 else L.Add(name=f"{name}_mux_sum")(ins)
             h = weighted(h, plan.inputs[0].primary, 0)
+        else:
+            h = _joined(name, plan, ins, {l.name for l in used.incoming(name, skips=False)}, weighted, L)
+        if any(l.bottleneck for l in used.incoming(name)):  # the widening of a bottleneck link (its one input)
+            units = int(full_model.get_layer(widen_name(name)).get_weights()[0].shape[-1])
+            h = linear_map(keras, units, len(h.shape), widen_name(name))(h)
         for i, spec in enumerate(node.layers):
             h = apply_layer(spec, h, f"{name}_{i}", num_classes, 0, keras)
         outs = {}
@@ -229,6 +249,8 @@ def node_models(full_model, topo: Topology, scheme: Scheme | str, plans: dict[st
                 p = h
                 for i, spec in enumerate(link.projection):
                     p = apply_layer(spec, p, f"{link.src}_to_{link.dst}_{i}", num_classes, 0, keras)
+                if link.bottleneck:
+                    p = linear_map(keras, link.bottleneck, len(p.shape), narrow_name(link.src, link.dst))(p)
                 outs[o.name] = p
         if keras.__name__ == "tf_keras":  # its converter names signature outputs by layer, not by dict key
             outs = {k: L.Identity(name=k)(v) for k, v in outs.items()}
@@ -242,6 +264,26 @@ def node_models(full_model, topo: Topology, scheme: Scheme | str, plans: dict[st
                 shapes[link] = o.shape
         models[name] = model
     return models
+
+
+def _joined(name: str, plan: NodePlan, ins: list, normal_links: set[str], weighted: Callable, L: Any):  # noqa: N803
+    """The node's aggregation in its model: the normal inputs joined by the merge, plus the skip inputs
+    (a skip is a plain input under a sum scheme, a standby one -- 0 while a normal link came -- under mux)."""
+    normal = [(k, t, s) for k, (t, s) in enumerate(zip(ins, plan.inputs)) if set(s.links) <= normal_links]
+    skips = [weighted(t, s.links[0], k) for k, (t, s) in enumerate(zip(ins, plan.inputs))
+             if not set(s.links) <= normal_links]
+    if plan.merge == "average":  # the runtime averaged each part's replicas; the model joins parts
+        parts = [t for _, t, _ in normal]
+        h = parts[0] if len(parts) == 1 else L.Concatenate(name=f"{name}_parts")(parts)
+    else:
+        normal_t = [weighted(t, s.primary, k) for k, t, s in normal]
+        if len(normal_t) == 1:
+            h = normal_t[0]
+        elif plan.merge == "concat":
+            h = L.Concatenate(name=f"{name}_concat")(normal_t)
+        else:  # sum: one ADD over the normal links and the skips alike
+            return L.Add(name=f"{name}_sum")(normal_t + skips)
+    return L.Add(name=f"{name}_sum")([h] + skips) if skips else h
 
 
 def _keras_for(topo: Topology, node: str, fused_lstm: bool) -> Any:
@@ -310,21 +352,11 @@ def run_split(plans: dict[str, NodePlan], runner: Runner, sensor_inputs: Mapping
                 produced[name] = False
                 _mark(plan, delivered, False)
                 continue
-            feed = []
+            use_primary = any(l in tensors for l in plan.guards)
             if plan.aggregation == "mux":
-                use_primary = plan.inputs[0].primary in tensors
                 mux_choice[name] = "primary" if use_primary else "fallback"
-                for k, spec in enumerate(plan.inputs):
-                    link = spec.primary if use_primary else spec.fallback
-                    if use_primary and k > 0:
-                        link = None
-                    feed.append(tensors[link] if link in tensors else zero(name, spec))
-            elif plan.aggregation == "average":
-                for spec in plan.inputs:
-                    got = [tensors[l] for l in spec.replicas if l in tensors]
-                    feed.append(average_replicas(got) if got else zero(name, spec))
-            else:
-                feed = [tensors[s.primary] if s.primary in tensors else zero(name, s) for s in plan.inputs]
+            feed = [_feed(spec, tensors, use_primary) for spec in plan.inputs]
+            feed = [zero(name, spec) if f is None else f for f, spec in zip(feed, plan.inputs)]
         out = runner(name, feed)
         produced[name] = True
         inputs[name] = feed
@@ -336,6 +368,19 @@ def run_split(plans: dict[str, NodePlan], runner: Runner, sensor_inputs: Mapping
                 if ok:
                     tensors[link] = out[o.name]
     return SplitRun(produced, inputs, outputs, delivered, mux_choice)
+
+
+def _feed(spec: InputSpec, tensors: Mapping[str, np.ndarray], normal_came: bool) -> np.ndarray | None:
+    """What one input gets, as on the boards (None: nothing, the real value 0). ``normal_came``: a normal link
+    into the node arrived (a mux then uses it; a standby skip is 0)."""
+    if spec.replicas:
+        got = [tensors[l] for l in spec.replicas if l in tensors]
+        return average_replicas(got) if got else None
+    if spec.fallback is None:
+        return tensors.get(str(spec.primary))
+    if normal_came:
+        return tensors.get(spec.primary) if spec.primary else None
+    return tensors.get(spec.fallback)
 
 
 def average_replicas(arrays: list[np.ndarray]) -> np.ndarray:

@@ -15,17 +15,23 @@ import copy
 import itertools
 import random
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping
+
+from host.ml.link_codes import link_budget
+from host.ml.widths import scale_distillation, scale_widths
 
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 
 ROLES = ("sensor", "edge", "fog", "cloud")
 #: The layer vocabulary of topology files (built by :func:`host.ml.schemes.apply_layer`).
 LAYER_TYPES = ("dense", "conv2d", "dwsep", "depthwise", "resblock", "maxpool", "avgpool", "gap", "flatten", "reshape",
-               "zeropad", "dropout", "batchnorm", "activation", "lstm")
-MERGES = ("concat", "average")
+               "zeropad", "dropout", "batchnorm", "activation", "lstm", "keras")
+#: ``keras``: a node body imported from the user's Keras model (``keras_layers``, :mod:`host.ml.keras_import`).
+MERGES = ("concat", "sum", "average")
+#: The key of a ``[partitions.K]`` table that holds link projections rather than a node's layers.
+PROJECTIONS = "projections"
 #: The paper's reliability settings, in the order tables print them.
 SETTINGS = ("No failure", "Normal", "Poor", "Hazardous")
 
@@ -42,8 +48,9 @@ class Node:
     layers: tuple[dict, ...]
     #: Sensor nodes only: the dataset feature groups this node reads (None = all features).
     features: tuple[str, ...] | None = None
-    #: How several *normal* incoming links are combined: "concat" (e.g. two sensors into one edge), or
-    #: "average" (distilled students: per part, the mean of the replicas that arrived; see ``Link.part``).
+    #: How several *normal* incoming links are combined: "concat" (e.g. two sensors into one edge), "sum"
+    #: (element-wise, e.g. two cameras into one edge), or "average" (distilled students: per part, the mean
+    #: of the replicas that arrived; see ``Link.part``). Skips are added to the result by the scheme.
     merge: str = "concat"
 
 
@@ -56,10 +63,30 @@ class Link:
     projection: tuple[dict, ...] = ()
     #: Into an "average" node only: the part of the receiver's input this link carries a replica of.
     part: int | None = None
+    #: Bits per element on the wire (8, 4 or 2; host/ml/link_codes.py); None: from ``max_bytes``, else 8.
+    bits: int | None = None
+    #: Byte budget of the link's tensor on the wire; the build picks the bits (link_codes.resolve_bits).
+    max_bytes: int | None = None
+    #: Learned bottleneck: channels the link carries (a narrowing layer on the sender, a widening one on the
+    #: receiver, both bias-free; host/ml/link_codes.py). None: the tensor as the sender computes it.
+    bottleneck: int | None = None
 
     @property
     def name(self) -> str:
         return f"{self.src}->{self.dst}"
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One ``[partitions.K]`` table: which nodes' layers, and which links' projections, it replaces.
+
+    A partition moves layers between nodes, so the tensors the links carry change shape: a skip link's
+    projection must then produce the shape its receiver's other input has (``[partitions.K.projections]``).
+    """
+
+    layers: dict[str, list[dict]] = field(default_factory=dict)
+    #: link name ("src->dst") -> projection layers replacing the link's own
+    projections: dict[str, list[dict]] = field(default_factory=dict)
 
 
 @dataclass
@@ -74,7 +101,7 @@ class Topology:
     #: setting name -> {node name: reliability}
     reliability: dict[str, dict[str, float]]
     training: dict[str, Any] = field(default_factory=dict)
-    partitions: dict[str, dict[str, list[dict]]] = field(default_factory=dict)
+    partitions: dict[str, Partition] = field(default_factory=dict)
     partition: str = "1"
     source: str = ""
     #: Distillation presets (NoNN and its successor): teacher, partition and student settings, see
@@ -204,7 +231,10 @@ class Topology:
                        "features": list(n.features) if n.features else None, "merge": n.merge}
                       for n in self.nodes],
             "links": [{"src": l.src, "dst": l.dst, "skip": l.skip, "projection": list(l.projection),
-                       **({"part": l.part} if l.part is not None else {})}
+                       **({"part": l.part} if l.part is not None else {}),
+                       **({"bits": l.bits} if l.bits is not None else {}),
+                       **({"max_bytes": l.max_bytes} if l.max_bytes is not None else {}),
+                       **({"bottleneck": l.bottleneck} if l.bottleneck is not None else {})}
                       for l in self.links],
             "failure_order": self.failure_order, "reliability": self.reliability,
             "training": self.training,
@@ -217,8 +247,14 @@ def preset_names() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.toml"))
 
 
-def load_topology(name_or_path: str | Path, *, partition: str | None = None) -> Topology:
-    """Load a preset by name (``health``, ``fashion``, …) or a topology TOML file by path."""
+def load_topology(name_or_path: str | Path, *, partition: str | None = None, width: float = 1.0,
+                  model: str | Path | None = None) -> Topology:
+    """Load a preset by name (``health``, ``fashion``, …) or a topology TOML file by path.
+
+    ``width`` scales every layer's filters and units (see :func:`scale_widths`): quick builds and tests.
+    ``model`` (or ``[model] path`` in the file): a saved Keras model whose layers the file's nodes list in
+    ``keras_layers`` (:func:`host.ml.keras_import.imported_raw` derives the normal links from its graph).
+    """
     path = Path(name_or_path)
     if not path.suffix:
         path = PRESET_DIR / f"{name_or_path}.toml"
@@ -231,21 +267,35 @@ def load_topology(name_or_path: str | Path, *, partition: str | None = None) -> 
         raw = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise TopologyError(f"{path}: not a valid TOML file ({err})") from None
-    return parse_topology(raw, source=str(path), partition=partition)
+    nodes = raw.get("nodes") if isinstance(raw.get("nodes"), list) else []
+    if model is not None or "model" in raw or any(isinstance(n, Mapping) and "keras_layers" in n for n in nodes):
+        from host.ml.keras_import import imported_raw  # loads Keras: only for a split user model
+
+        if width != 1.0:
+            raise TopologyError(f"{path}: --width scales the layers of presets; a Keras model's layers keep their "
+                                f"own widths: drop --width (or save a narrower model)")
+        raw = imported_raw(raw, path.parent, model, str(path))
+    return parse_topology(raw, source=str(path), partition=partition, width=width)
 
 
 def parse_topology(raw: Mapping[str, Any], *, source: str = "<dict>",
-                   partition: str | None = None) -> Topology:
+                   partition: str | None = None, width: float = 1.0) -> Topology:
     """The topology a parsed TOML document describes; :class:`TopologyError` names the first wrong entry.
 
     Every structural and graph error is found here, before anything trains: wrong types, unknown roles,
     merges or layer types, duplicate or self links, unknown nodes, cycles, a cloud without a path.
+    ``width`` != 1 scales filters and units (:func:`scale_widths`; a distillation preset's teacher and
+    student widths).
     """
     where = f"{source}"
     _need(raw, Mapping, where, "the document")
+    if not isinstance(width, (int, float)) or isinstance(width, bool) or not 0 < width <= 8:
+        raise TopologyError(f"{where}: width (--width) {width!r} must be a number in (0, 8] (1 = as written)")
     if "distillation" in raw:
         _need(raw["distillation"], Mapping, where, "[distillation]")
-        raw = {**raw, **distillation_graph(raw["distillation"], where=where)}
+        dist = scale_distillation(raw["distillation"], width, DISTILLATION_DEFAULTS)
+        raw = {**raw, "distillation": dist, **distillation_graph(dist, where=where)}
+        width = 1.0  # the generated students already have the scaled widths
     for key in ("name", "nodes", "links"):
         if key not in raw:
             raise TopologyError(f"{where}: missing top-level key {key!r}")
@@ -254,8 +304,12 @@ def parse_topology(raw: Mapping[str, Any], *, source: str = "<dict>",
     partition = str(partition or raw.get("default_partition", "1"))
     if partition != "1" and partition not in partitions:
         raise TopologyError(f"{where}: no partition {partition!r} (partitions: 1, {', '.join(partitions)})")
-    nodes = _nodes(_need(raw["nodes"], list, where, "nodes"), partitions.get(partition, {}), where)
-    links = _links(_need(raw["links"], list, where, "links"), [n.name for n in nodes], where)
+    chosen = partitions.get(partition, Partition())
+    nodes = _nodes(_need(raw["nodes"], list, where, "nodes"), chosen.layers, where)
+    links = _links(_need(raw["links"], list, where, "links"), [n.name for n in nodes], where, chosen.projections)
+    if width != 1:
+        nodes = [replace(n, layers=tuple(scale_widths(n.layers, width))) for n in nodes]
+        links = [replace(l, projection=tuple(scale_widths(l.projection, width))) for l in links]
     order, reliability = _reliability(raw.get("reliability", {}), [n.name for n in nodes if n.failable], where)
     topo = Topology(name=name, description=str(raw.get("description", "")),
                     dataset=dict(_need(raw.get("dataset", {}), Mapping, where, "[dataset]")),
@@ -289,15 +343,23 @@ def _layers(layers: Any, where: str, what: str) -> list[dict]:
         if kind == "lstm" and (_need(spec.get("units"), int, where, f"{what}[{i}].units") < 1 or
                                not isinstance(spec.get("return_sequences", False), bool)):
             raise TopologyError(f"{where}: {what}[{i}] (lstm) needs units >= 1 and return_sequences true or false")
+        if kind == "keras" and not (isinstance(spec.get("model"), str) and isinstance(spec.get("layers"), list)):
+            raise TopologyError(f"{where}: {what}[{i}]: type 'keras' is written by keras_layers = [...] (with "
+                                f"--model or [model] path), not by hand")
     return _expand(layers)
 
 
-def _partitions(raw: Any, where: str) -> dict[str, dict[str, list[dict]]]:
+def _partitions(raw: Any, where: str) -> dict[str, Partition]:
+    """``[partitions.K]``: node name = layers, and the reserved table ``projections`` ("src->dst" = layers)."""
     out = {}
     for key, overrides in _need(raw, Mapping, where, "[partitions]").items():
         _need(overrides, Mapping, where, f"partitions.{key}")
-        out[str(key)] = {str(node): _need(layers, list, where, f"partitions.{key}.{node}")
-                         for node, layers in overrides.items()}
+        layers = {str(node): _need(spec, list, where, f"partitions.{key}.{node}")
+                  for node, spec in overrides.items() if node != PROJECTIONS}
+        projections = {str(link): _need(spec, list, where, f'partitions.{key}.{PROJECTIONS}."{link}"')
+                       for link, spec in _need(overrides.get(PROJECTIONS, {}), Mapping, where,
+                                               f"[partitions.{key}.{PROJECTIONS}]").items()}
+        out[str(key)] = Partition(layers=layers, projections=projections)
     return out
 
 
@@ -333,7 +395,15 @@ def _nodes(raw_nodes: list, overrides: Mapping[str, list], where: str) -> list[N
     return nodes
 
 
-def _links(raw_links: list, names: list[str], where: str) -> list[Link]:
+def _links(raw_links: list, names: list[str], where: str,
+           projections: Mapping[str, list] | None = None) -> list[Link]:
+    """The links; ``projections`` (a partition's, by link name) replace the links' own projections."""
+    projections = projections or {}
+    known = {f"{rl.get('from')}->{rl.get('to')}" for rl in raw_links if isinstance(rl, Mapping)}
+    unknown = sorted(set(projections) - known)
+    if unknown:
+        raise TopologyError(f"{where}: the partition overrides the projection of unknown link(s) {unknown}; "
+                            f"links are {sorted(known)} (write them \"src->dst\")")
     links: list[Link] = []
     for i, rl in enumerate(raw_links):
         _need(rl, Mapping, where, f"links[{i}]")
@@ -351,9 +421,18 @@ def _links(raw_links: list, names: list[str], where: str) -> list[Link]:
         if part is not None and _need(part, int, where, f"link {src}->{dst} part") < 0:
             raise TopologyError(f"{where}: link {src}->{dst} has part {part}; parts count from 0")
         links.append(Link(src=src, dst=dst, skip=_need(rl.get("skip", False), bool, where, f"link {src}->{dst} skip"),
-                          projection=tuple(_layers(rl.get("projection", []), where, f"link {src}->{dst} projection")),
-                          part=part))
+                          projection=tuple(_layers(projections.get(f"{src}->{dst}", rl.get("projection", [])), where,
+                                                   f"link {src}->{dst} projection")),
+                          part=part, **_budget(rl, f"{where}: link {src}->{dst}")))
     return links
+
+
+def _budget(raw: Mapping[str, Any], where: str) -> dict[str, int | None]:
+    """A link's ``bits`` / ``max_bytes`` (host/ml/link_codes.py), a TopologyError naming the link if bad."""
+    try:
+        return link_budget(raw)
+    except ValueError as err:
+        raise TopologyError(f"{where}: {err}") from None
 
 
 def _reliability(raw: Any, failable: list[str], where: str) -> tuple[list[str], dict[str, dict[str, float]]]:
@@ -395,11 +474,14 @@ def _check_graph(topo: Topology, where: str) -> None:
         elif not topo.incoming(n.name, skips=False):
             raise TopologyError(f"{where}: node {n.name!r} has no normal (non-skip) incoming link")
     for n in topo.nodes:
-        parts = [l.part for l in topo.incoming(n.name)]
+        parts = [l.part for l in topo.incoming(n.name, skips=False)]
+        if any(l.part is not None for l in topo.skip_links if l.dst == n.name):
+            raise TopologyError(f"{where}: a skip link into {n.name!r} has a `part`; only the normal links into "
+                                f"an averaging node carry one (skips are added after the average)")
         if n.merge == "average":
-            if any(p is None for p in parts) or any(l.skip for l in topo.incoming(n.name)):
-                raise TopologyError(f"{where}: node {n.name!r} averages its inputs: every incoming link needs a "
-                                    f"`part` and none may be a skip")
+            if any(p is None for p in parts):
+                raise TopologyError(f"{where}: node {n.name!r} averages its inputs: every normal incoming link "
+                                    f"needs a `part`")
             if sorted(set(parts)) != list(range(max(parts) + 1)):
                 raise TopologyError(f"{where}: node {n.name!r}: the parts {sorted(set(parts))} of its links "
                                     f"must be 0..M-1, each with at least one link")

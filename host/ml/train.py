@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,8 @@ from typing import Any
 import numpy as np
 
 from host.ml.datasets import Dataset
+from host.ml.distribute import all_workers_agree, distribute_options, fit_distributed, replicas, strategy_for, \
+    synchronize_batchnorm, weights_digest, worker_role
 from host.paths import cache_dir
 from host.ml.topology import Topology
 
@@ -40,6 +43,10 @@ class TrainConfig:
     skips: list[str] | None = None
     seed: int = 0
     augment: bool = False
+    #: "none" (one device), "mirrored" or "multiworker" (host.ml.distribute); batch_size is the global batch
+    distribute: str = "none"
+    #: a .keras / .weights.h5 file whose weights the model starts from (None: the seeded initialisation)
+    init_weights: str | None = None
 
     @classmethod
     def from_topology(cls, topo: Topology, **overrides: Any) -> "TrainConfig":
@@ -57,6 +64,11 @@ class TrainedModel:
     best_epoch: int = 0
     seconds: float = 0.0
     cached: bool = False
+
+
+#: A training of at most this many optimizer steps runs eagerly (quick builds, tests): tracing the train and
+#: validation steps of a large network costs more CPU than it saves (ResNet-18: ~30 s vs ~2 s for one step).
+EAGER_MAX_STEPS = 4
 
 
 def configure_determinism(seed: int) -> None:
@@ -78,8 +90,22 @@ def survival_map(topo: Topology, cfg: TrainConfig) -> dict[str, float]:
 
 
 def cache_key(topo: Topology, ds: Dataset, cfg: TrainConfig) -> str:
-    blob = json.dumps({"topology": topo.to_dict(), "dataset": dataset_fingerprint(ds), "train": asdict(cfg),
-                       "version": TRAINER_VERSION}, sort_keys=True, default=str)
+    """A hash of everything that shapes the trained model.
+
+    A distributed training is keyed by its strategy and replica count: it does one device's arithmetic but
+    sums gradients and BatchNorm statistics over replicas in another order, so its weights are close to, not
+    bit-identical with, one device's (docs/training.md). The starting weights are keyed by the file's content. Defaults add nothing, so one-device models
+    keep the keys they had before these options existed.
+    """
+    train = asdict(cfg)
+    kind, init = train.pop("distribute"), train.pop("init_weights")
+    spec: dict[str, Any] = {"topology": topo.to_dict(), "dataset": dataset_fingerprint(ds), "train": train,
+                            "version": TRAINER_VERSION}
+    if kind != "none":
+        spec["distribute"] = {"kind": kind, "replicas": replicas(kind)}
+    if init:
+        spec["init_weights"] = hashlib.sha256(Path(init).read_bytes()).hexdigest()
+    blob = json.dumps(spec, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -111,48 +137,109 @@ def train(topo: Topology, ds: Dataset, cfg: TrainConfig, *, progress: bool = Tru
     """Train (or load from the cache) one model; keeps the weights of the epoch with the best val accuracy.
 
     ``use_cache=False`` retrains even when a cached model exists (the new model replaces it).
+    Distributed (``cfg.distribute``): every worker calls this in step; only the chief writes the cache, and
+    every worker gets back an ordinary (one-device) copy of the trained model, so evaluating it needs no
+    other worker.
     """
     import keras
 
+    strategy = strategy_for(cfg.distribute)
+    role = worker_role(cfg.distribute)
     key = cache_key(topo, ds, cfg)
     path = cache_dir() / "models" / f"{key}.keras"
     meta_path = path.with_suffix(".json")
-    if use_cache and path.exists() and meta_path.exists():
+    # workers on other machines have their own caches: train unless every one of them has the model
+    if all_workers_agree(cfg.distribute, use_cache and path.exists() and meta_path.exists()):
         from host.ml import layers  # noqa: F401  (registers the custom layers)
         model = keras.saving.load_model(path, compile=False)
         meta = json.loads(meta_path.read_text())
         return TrainedModel(model, cfg, key, meta["history"], meta["best_epoch"], meta["seconds"], cached=True)
 
     configure_determinism(cfg.seed)
-    model = build_for(topo, ds, cfg)
-    trainable = keras.Model(model.inputs, model.get_layer("probs").output)
-    lr: Any = cfg.learning_rate
-    if cfg.lr_schedule == "cosine":
+    with strategy.scope() if strategy is not None else nullcontext():  # variables mirrored on every replica
+        model = build_for(topo, ds, cfg)
+        if strategy is not None:
+            synchronize_batchnorm(model)
+        if cfg.init_weights:
+            load_initial_weights(model, Path(cfg.init_weights))
+        trainable = keras.Model(model.inputs, model.get_layer("probs").output)
+        lr: Any = cfg.learning_rate
+        if cfg.lr_schedule == "cosine":
+            steps = cfg.epochs * -(-len(ds.x_train) // cfg.batch_size)
+            lr = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, decay_steps=steps)
+        elif cfg.lr_schedule != "constant":
+            raise ValueError(f"lr_schedule must be 'constant' or 'cosine', not {cfg.lr_schedule!r}")
         steps = cfg.epochs * -(-len(ds.x_train) // cfg.batch_size)
-        lr = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, decay_steps=steps)
-    elif cfg.lr_schedule != "constant":
-        raise ValueError(f"lr_schedule must be 'constant' or 'cosine', not {cfg.lr_schedule!r}")
-    trainable.compile(optimizer=keras.optimizers.Adam(lr),
-                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        trainable.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy",
+                          metrics=["accuracy"], run_eagerly=strategy is None and steps <= EAGER_MAX_STEPS)
     train_data = _pipeline(ds.x_train, ds.y_train, len(topo.failure_order), cfg, shuffle=True)
     val_data = _pipeline(ds.x_val, ds.y_val, len(topo.failure_order), cfg, shuffle=False)
 
     best = _BestWeights()
     callbacks: list[Any] = [best]
-    if progress:
+    if progress and role.is_chief:
         callbacks.append(_RichProgress(f"{topo.name}/{cfg.scheme}", cfg.epochs, len(ds.x_train), cfg.batch_size))
     t0 = time.time()
-    hist = trainable.fit(train_data, validation_data=val_data, epochs=cfg.epochs, verbose=0,
-                         callbacks=callbacks, shuffle=False)  # tf.data already shuffles, seeded
+    if strategy is not None:
+        history = fit_distributed(trainable, cfg.distribute, train_data, val_data, cfg.epochs, callbacks)
+    else:
+        hist = trainable.fit(train_data, validation_data=val_data, epochs=cfg.epochs, verbose=0,
+                             callbacks=callbacks, shuffle=False)  # tf.data already shuffles, seeded
+        history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
     seconds = time.time() - t0
     best.restore(trainable)
-    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    model.save(path)
-    meta_path.write_text(json.dumps({"history": history, "best_epoch": best.epoch, "seconds": seconds,
-                                     "config": asdict(cfg)}, indent=1))
+    if strategy is not None:
+        model = _one_device_copy(model, topo, ds, cfg)
+        print(f"worker {role.index}/{role.num_workers}: trained weights digest {weights_digest(model)}", flush=True)
+    if role.is_chief:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        model.save(path)
+        meta_path.write_text(json.dumps({"history": history, "best_epoch": best.epoch, "seconds": seconds,
+                                         "config": asdict(cfg)}, indent=1))
     return TrainedModel(model, cfg, key, history, best.epoch, seconds)
+
+
+class WeightsError(ValueError):
+    """A --weights file that cannot be read or does not fit the model (the message says which array)."""
+
+
+def load_initial_weights(model: Any, path: Path) -> None:
+    """Start ``model`` from the weights in ``path``: a whole saved model (.keras) or a .weights.h5 file."""
+    import keras
+
+    if not path.is_file():
+        raise WeightsError(f"--weights {path}: no such file")
+    if path.name.endswith(".weights.h5"):
+        try:
+            model.load_weights(path)
+        except ValueError as err:
+            raise WeightsError(f"--weights {path} does not fit model {model.name}: {' '.join(str(err).split())[:300]}") \
+                from None
+        return
+    if path.suffix != ".keras":
+        raise WeightsError(f"--weights {path}: expected a .keras model or a .weights.h5 file")
+    from host.ml import layers  # noqa: F401  (registers the custom layers)
+    try:
+        source = keras.saving.load_model(path, compile=False).get_weights()
+    except (ValueError, OSError) as err:
+        raise WeightsError(f"--weights {path}: not a readable Keras model ({err})") from None
+    target = model.weights
+    if len(source) != len(target):
+        raise WeightsError(f"--weights {path} holds {len(source)} arrays, model {model.name} has {len(target)}: "
+                           "train it from the same preset, partition and scheme")
+    for got, var in zip(source, target):
+        if tuple(got.shape) != tuple(var.shape):
+            raise WeightsError(f"--weights {path}: {var.path} is {tuple(var.shape)} in model {model.name}, "
+                               f"{tuple(got.shape)} in the file")
+    model.set_weights(source)
+
+
+def _one_device_copy(model: Any, topo: Topology, ds: Dataset, cfg: TrainConfig) -> Any:
+    """The trained model outside any strategy: running a distributed model would wait for the other workers."""
+    plain = build_for(topo, ds, cfg)
+    plain.set_weights(model.get_weights())
+    return plain
 
 
 def _pipeline(x: np.ndarray, y: np.ndarray, n_failable: int, cfg: TrainConfig, *, shuffle: bool):
@@ -162,10 +249,11 @@ def _pipeline(x: np.ndarray, y: np.ndarray, n_failable: int, cfg: TrainConfig, *
     data = tf.data.Dataset.from_tensor_slices(({"x": x, "alive": alive}, y))
     if shuffle:
         data = data.shuffle(len(x), seed=cfg.seed, reshuffle_each_iteration=True)
-    data = data.batch(cfg.batch_size)
+    data = data.batch(cfg.batch_size)  # the global batch: a strategy splits it over its replicas
     if shuffle and cfg.augment and x.ndim == 4:
+        # one call at a time: the augmentation's random layers draw from one seeded stream, in batch order
         data = data.map(_augment(cfg.seed), num_parallel_calls=1)
-    return data.prefetch(2)
+    return distribute_options(data.prefetch(tf.data.AUTOTUNE), cfg.distribute)
 
 
 def _augment(seed: int):

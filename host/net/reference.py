@@ -25,6 +25,7 @@ from host.deploy.int8_nodes import int8_zero
 from host.deploy.manifest import Manifest, ManifestError, manifest_path, read_manifest, to_json
 from host.deploy.quantize import NodeQuant, QParams, tflm_runner
 from host.ml.split import InputSpec, NodePlan, OutputSpec, SplitRun, run_split
+from host.net.link_pack import unpack
 from host.net.protocol import NODE_HOST
 
 
@@ -46,6 +47,12 @@ class LinkInfo:
     skip: bool = False
     scale: float = 1.0
     zero_point: int = 0
+    bits: int = 8        # bits per element on the wire (host/net/link_pack.py); 8 = plain int8
+    code_lo: int = -128  # the int8 value of code 0 (bits < 8)
+
+    def unpack(self, payload: bytes) -> bytes:
+        """A DATA payload as the int8 tensor the consumer computes with (a packed one unpacked)."""
+        return payload if self.bits == 8 else unpack(payload, self.bytes, self.bits, self.code_lo).tobytes()
 
     @property
     def is_feed(self) -> bool:
@@ -224,7 +231,8 @@ def load_deployment(build: str | Path) -> Deployment:
     links: dict[str, LinkInfo] = {}
     for name, l in links_table.items():
         links[name] = LinkInfo(name, int(l.id if l.id is not None else -1), l.src, l.dst, node_ids[l.src],
-                               node_ids[l.dst], l.bytes, l.skip, float(l.scale), l.zero_point)
+                               node_ids[l.dst], l.bytes, l.skip, float(l.scale), l.zero_point, l.wire_bits,
+                               l.code_lo if l.code_lo is not None else -128)
     feeds: dict[str, LinkInfo] = {}
     nodes: dict[str, NodeInfo] = {}
     plans: dict[str, NodePlan] = {}
@@ -259,7 +267,9 @@ def load_deployment(build: str | Path) -> Deployment:
             {i.name: QParams(float(i.scale), i.zero_point) for i in model.inputs},
             {o.name: QParams(float(o.scale), o.zero_point) for o in model.outputs},
             {i.name: i.position for i in model.inputs},
-            {o.name: o.position for o in model.outputs})
+            {o.name: o.position for o in model.outputs},
+            {o.name: links_table[o.links[0]].wire_bits for o in model.outputs
+             if o.links and links_table[o.links[0]].wire_bits < 8})
     if sum(n.result for n in nodes.values()) != 1:
         raise DeploymentError(f"{path}: expected exactly one node that sends the RESULT")
     ev_path = build / m.stages.evaluate.json

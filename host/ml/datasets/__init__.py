@@ -13,7 +13,11 @@ mhealth    UCI MHEALTH logs (``path=``, shared dir, UCI)    (23,) paper mode / (
 cifar10    ``$RESILINET_DATA/cifar10/cifar10_jpeg.tar.gz``  (32, 32, 3) in [0, 1]
 npz        a user's .npz (``path=``)                        as stored
 digits     scikit-learn's ``load_digits`` (if installed)    (8, 8, 1) in [0, 1]
+imagenet   your ILSVRC-2012 (``path=``, $RESILINET_IMAGENET) (160, 160, 3) in [0, 1] (``image_size=``)
 =========  ===============================================  ==========================================
+
+``multiview_standin`` (a labelled CIFAR-10 stand-in for the camera preset's multi-view set) and
+``multiview_npz`` (a user's cam1..cam6 .npz, ``path=``): (32, 32, 6), one grayscale view per camera.
 
 ``python -m host.ml.datasets NAME [key=value ...]`` prints ``describe()`` of a dataset.
 """
@@ -29,7 +33,9 @@ from host.ml.datasets.core import Dataset, DatasetNotFoundError, SPLITS
 from host.ml.datasets.digits import load_digits
 from host.ml.datasets.fashion import load_fashion
 from host.ml.datasets.hapt import load_hapt
+from host.ml.datasets.imagenet import load_imagenet
 from host.ml.datasets.mhealth import load_mhealth
+from host.ml.datasets.multiview import load_multiview_npz, load_multiview_standin
 from host.ml.datasets.user_npz import load_npz
 
 __all__ = ["DATASETS", "Dataset", "DatasetNotFoundError", "UnknownDatasetError", "check_dataset_name", "describe",
@@ -43,6 +49,9 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
     "cifar10": load_cifar,
     "npz": load_npz,
     "digits": load_digits,
+    "multiview_standin": load_multiview_standin,
+    "multiview_npz": load_multiview_npz,
+    "imagenet": load_imagenet,
 }
 
 
