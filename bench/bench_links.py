@@ -14,7 +14,7 @@ def frame_sizes(tensor_bytes: int, result: bool = False) -> dict[str, int]:
     """Bytes of one frame carrying ``tensor_bytes``: worst case (every byte non-zero) and all-zero tensor.
 
     A DATA frame carries the tensor alone (2-byte header); the final node's RESULT a 4-byte cycle count
-    and the tensor (7-byte header)."""
+    and the tensor (8-byte header, protocol version 3)."""
     from host.net import protocol as P
 
     if result:

@@ -96,7 +96,7 @@ def nothing_written(out: Path) -> None:
 
 @pytest.mark.parametrize("args, fragments", [
     (["--dataset", "nosuch"], ["--dataset: unknown dataset 'nosuch'", "datasets: cifar10, digits, fashion"]),
-    (["--preset", "nosuch"], ["no preset 'nosuch'", "presets: cifar_mobilenet"]),
+    (["--preset", "nosuch"], ["no preset 'nosuch'", "presets: camera, cifar_mobilenet"]),
     (["--preset", "cifar_resnet", "--partition", "9"], ["cifar_resnet.toml: no partition '9' (partitions: 1, 2)"]),
     (["--board", "arduino"], ["unknown board 'arduino'", "boards: nucleo_f446re"]),
     (["--dataset-opt", "foo"], ["--dataset-opt expects KEY=VALUE, got 'foo'"]),

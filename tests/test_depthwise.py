@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from codegen.emit import activation_tensors
-from codegen.ops.depthwise import depthwise_scratch
+from codegen.ops.depthwise import depthwise_rows_buffer_size, depthwise_scratch
 from codegen.scratch import Dims
 from codegen.verify import HostTarget, kernels_dir
 from codegen_support import assert_bit_exact
@@ -65,14 +65,15 @@ def dw_models(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     d = tmp_path_factory.mktemp("dw_models")
     keras.utils.set_random_seed(3)
     bias = keras.initializers.RandomNormal(0.0, 0.3, seed=3)
-    # 4 channels x 41 columns: 20 rows per band of 8192 bytes, so 22 padded rows take two bands; width 41 is odd.
-    x = keras.Input((20, 41, 4), batch_size=1)
+    # 4 channels x 47 columns: rows of 50 entries, 20 rows per band of 8192 bytes, so 22 padded rows take two
+    # bands; width 47 is odd.
+    x = keras.Input((20, 47, 4), batch_size=1)
     y = layers.DepthwiseConv2D(3, padding="same", activation="relu", bias_initializer=bias)(x)
     y = layers.DepthwiseConv2D(3, strides=2, padding="same", activation="relu6", bias_initializer=bias)(y)
     y = layers.DepthwiseConv2D(3, depth_multiplier=2, padding="valid", bias_initializer=bias)(y)
     y = layers.DepthwiseConv2D(5, padding="same", activation="relu", bias_initializer=bias)(y)
     y = layers.DepthwiseConv2D(3, strides=2, padding="valid", bias_initializer=bias)(y)
-    bands = _convert(keras.Model(x, y), (20, 41, 4), d / "dw_bands.tflite")
+    bands = _convert(keras.Model(x, y), (20, 47, 4), d / "dw_bands.tflite")
     # The audio shape: one input channel, multiplier 8, a 10x8 kernel, stride 2; then 3x3 on 8 channels.
     x = keras.Input((49, 10, 1), batch_size=1)
     y = layers.DepthwiseConv2D((10, 8), strides=2, depth_multiplier=8, padding="same", activation="relu",
@@ -95,6 +96,34 @@ def test_depthwise_shapes_bit_exact_every_layer(dw_models: list[Path], target: s
                          probe_tensors=tuple(activation_tensors(path)))
 
 
+@pytest.mark.parametrize("target", sorted(TARGETS))
+def test_prepacked_weights_exact_requantization_bit_exact(dw_models: list[Path], target: str, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Prepacked weights where codegen finds the fast requantization inexact (weights not doubled, raw shifts,
+    resilinet_nn_requantize_clamp): forced here, the small models' quantization always allows the fast path."""
+    from codegen.ops import depthwise
+
+    monkeypatch.setattr(depthwise, "fast_requant_exact", lambda *args: False)
+    for k, path in enumerate(dw_models):
+        module = assert_bit_exact(path, TARGETS[target], tmp_path / str(k), 4, seed=7)
+        assert "packed (exact requantization)" in module.c_path.read_text()
+
+
+def test_fast_requantization_verdict_matches_the_c_conditions() -> None:
+    """fast_requant_exact is resilinet_nn_requant_init's test: right shifts 1..31, non-negative multipliers,
+    |accumulator| < 2^30 (bias included), output offset in int8."""
+    from codegen.ops.depthwise import fast_requant_exact
+
+    bias, mults = np.array([100, -2000]), [1 << 30, (1 << 31) - 1]
+    assert fast_requant_exact(bias, mults, [-7, -8], 128, -5, 9)
+    assert not fast_requant_exact(bias, mults, [0, -8], 128, -5, 9)  # no right shift
+    assert not fast_requant_exact(bias, mults, [-7, 1], 128, -5, 9)  # a left shift
+    assert not fast_requant_exact(bias, mults, [-7, -8], 128, 200, 9)  # output offset outside int8
+    big = (1 << 30) - 9 * 255 * 128  # the accumulator limit for 9 terms at input offset 128
+    assert fast_requant_exact(np.array([big - 2]), mults[:1], [-7], 128, 0, 9)
+    assert not fast_requant_exact(np.array([-big]), mults[:1], [-7], 128, 0, 9)
+
+
 def test_depthwise_shapes_bit_exact_on_cortex_m4(dw_models: list[Path], tmp_path: Path) -> None:
     """The assembly loops only run on a real DSP core: QEMU's Cortex-M4, every activation compared."""
     from codegen_qemu_smoke import build_and_run
@@ -110,7 +139,9 @@ _SIZES = r"""
 #include "arm_nnfunctions.h"
 
 /* argv: n h w c kh kw mult sh sw ph pw oh ow. Prints the wrapper's buffer size, then whether the output with
- * that buffer equals the output without one (the older kernels), on seeded pseudo-random data. */
+ * that buffer equals the output without one (the older kernels), on seeded pseudo-random data, then whether the
+ * 64 canary bytes right after the output (an arena neighbour) are untouched: an odd-width row's spilled pair
+ * must never reach past the tensor's last row. */
 int main(int argc, char **argv)
 {
     int32_t a[13];
@@ -124,7 +155,7 @@ int main(int argc, char **argv)
     const int32_t size = arm_depthwise_conv_wrapper_s8_get_buffer_size(&p, &in, &filter, &out);
     const size_t n_in = (size_t)(in.n * in.h * in.w * in.c), n_f = (size_t)(filter.h * filter.w * filter.c);
     const size_t n_out = (size_t)(out.n * out.h * out.w * out.c);
-    int8_t *input = malloc(n_in), *weights = malloc(n_f), *o1 = malloc(n_out), *o2 = malloc(n_out);
+    int8_t *input = malloc(n_in), *weights = malloc(n_f), *o1 = malloc(n_out + 64), *o2 = malloc(n_out);
     int32_t *mult = malloc((size_t)out.c * 4), *shift = malloc((size_t)out.c * 4), *bias = malloc((size_t)out.c * 4);
     uint32_t s = 12345u;
     for (size_t i = 0; i < n_in; i++) { s = s * 1103515245u + 12345u; input[i] = (int8_t)(s >> 16); }
@@ -137,12 +168,16 @@ int main(int argc, char **argv)
         bias[i] = (int32_t)(s % 2001u) - 1000;
     }
     const cmsis_nn_per_channel_quant_params q = {mult, shift};
+    memset(o1 + n_out, 0x5A, 64);
     void *buf = malloc((size_t)(size > 0 ? size : 1));
     const cmsis_nn_context with = {buf, size}, without = {NULL, 0};
     const int rc1 = arm_depthwise_conv_wrapper_s8(&with, &p, &q, &in, input, &filter, weights, &bias_dims, bias, &out, o1);
     const int rc2 = arm_depthwise_conv_wrapper_s8(&without, &p, &q, &in, input, &filter, weights, &bias_dims, bias, &out,
                                                   o2);
-    printf("%ld %d %d %d\n", (long)size, rc1, rc2, memcmp(o1, o2, n_out) == 0);
+    int canary = 1;
+    for (size_t i = 0; i < 64; i++) canary &= o1[n_out + i] == 0x5A;
+    printf("%ld %d %d %d %d %ld\n", (long)size, rc1, rc2, memcmp(o1, o2, n_out) == 0, canary,
+           (long)resilinet_depthwise_conv_s8_packed_get_buffer_size(&p, &in, &filter, &out));
     return 0;
 }
 """
@@ -155,6 +190,7 @@ _SHAPES = [
     (1, 49, 10, 1, 10, 8, 8, 2, 2, 4, 3),
     (2, 7, 9, 6, 3, 3, 2, 1, 1, 1, 1),
     (1, 6, 6, 5, 5, 5, 1, 1, 1, 2, 2),
+    (1, 10, 11, 8, 3, 3, 1, 3, 3, 1, 1),      # 3x3 at stride 3: the 3x3 weight layout, one output at a time
     (1, 4, 40, 3, 17, 3, 1, 1, 1, 8, 1),      # 17 rows: beyond the row kernel, the older kernels run
 ]
 
@@ -172,15 +208,21 @@ def test_scratch_formula_is_the_c_librarys_and_less_scratch_gives_the_same_bytes
         ow = (w + 2 * pw - kw) // sw + 1
         run = subprocess.run([str(exe), *map(str, (n, h, w, c, kh, kw, mult, sh, sw, ph, pw, oh, ow))],
                              capture_output=True, text=True, check=True)
-        size, rc1, rc2, same = map(int, run.stdout.split())
+        size, rc1, rc2, same, canary, packed_size = map(int, run.stdout.split())
         params = {"padding": (ph, pw), "dilation": (1, 1), "stride": (sh, sw), "ch_mult": mult,
                   "input_dims": Dims(n, h, w, c).__dict__, "filter_dims": Dims(1, kh, kw, c * mult).__dict__,
                   "output_dims": Dims(n, oh, ow, c * mult).__dict__}
         backend = "dsp" if flags else "c"
         assert depthwise_scratch(params, backend) >= size, (n, h, w, c, kh, kw)
+        # Generated code with prepacked weights plans the packed entry point's scratch: the rows only.
+        rows = depthwise_rows_buffer_size((sh, sw), (ph, pw), (1, 1), mult, Dims(n, h, w, c),
+                                          Dims(1, kh, kw, c * mult), Dims(n, oh, ow, c * mult), prepacked=True)
+        assert packed_size == (-1 if rows is None else rows), (n, h, w, c, kh, kw)
+        if rows is not None:
+            assert depthwise_scratch({**params, "packed": True}, backend) >= rows
         if kh <= 16:
             assert depthwise_scratch(params, backend) == size, (n, h, w, c, kh, kw)
-        assert (rc1, rc2, same) == (0, 0, 1), (n, h, w, c, kh, kw, mult)
+        assert (rc1, rc2, same, canary) == (0, 0, 1, 1), (n, h, w, c, kh, kw, mult)
 
 
 def test_vww_model_is_deterministic_mobilenet_and_bit_exact(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ def md_links(R: dict[str, Any]) -> str:
     out.append(
         "Bytes per inference per link with nothing failed: the int8 tensor, the DATA payload (the tensor alone) "
         "and the frame on the wire (`host.net.protocol`: 2-byte DATA header, CRC-16, COBS, delimiter; worst case = "
-        "every byte non-zero, `encoded_len_max`; the final node's RESULT (`->host`) has the 7-byte header and its "
+        "every byte non-zero, `encoded_len_max`; the final node's RESULT (`->host`) has the 8-byte header and its "
         "payload a 4-byte cycle count + the scores). Overhead = frame / payload − 1. *Measured* = bytes per sample "
         "the harness counted on the emulated UARTs (none-failed run).\n\n")
     for preset, p in L.get("presets", {}).items():

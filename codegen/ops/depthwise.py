@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+import numpy as np
+
 from .. import quant
 from ..scratch import Dims
-from ..step import Step
+from ..step import ConstArray, Step
 from .base import Kernel
 from .common import dims, requant_arrays, spatial_padding, weight_and_bias_arrays, weight_scales, window_options
 from .context import OpContext
@@ -27,34 +29,83 @@ def depthwise_conv_wrapper_s8_buffer_size(pad_hw: tuple[int, int], dilation_hw: 
 
 #: Limits of the row-buffer kernel (firmware/cmsis_nn/resilinet_nn_depthwise_rows_s8.c, DW_ROWS_MAX_*), its
 #: band of int16 rows (DW_BAND_BYTES) and the words after each channel's weights (DW_WK_EXTRA).
-ROWS_MAX_KH, ROWS_MAX_KW, BAND_BYTES, WK_EXTRA = 16, 64, 8192, 7
+ROWS_MAX_KH, ROWS_MAX_KW, BAND_BYTES, WK_EXTRA = 16, 64, 8192, 3
 
 
 def depthwise_rows_buffer_size(stride_hw: tuple[int, int], pad_hw: tuple[int, int], dilation_hw: tuple[int, int],
-                               ch_mult: int, input_dims: Dims, filter_dims: Dims, output_dims: Dims) -> int | None:
-    """``resilinet_nn_depthwise_rows_s8_get_buffer_size``, or None where that kernel does not apply.
+                               ch_mult: int, input_dims: Dims, filter_dims: Dims, output_dims: Dims,
+                               prepacked: bool = False) -> int | None:
+    """``resilinet_nn_depthwise_rows_s8_get_buffer_size`` (prepacked: ``resilinet_depthwise_conv_s8_packed_
+    get_buffer_size``), or None where that kernel does not apply.
 
     A band of int16 input rows per widened channel (four channels at a time when the multiplier is 1 and
-    C % 4 == 0; the whole padded input when it fits BAND_BYTES), the packed weights and requantization words of
-    one channel group, 4 bytes to align the start."""
+    C % 4 == 0; the whole padded input when it fits BAND_BYTES), 4 bytes to align the start and, unless the
+    weights come prepacked, the packed weights and requantization words of one channel group."""
     kh, kw = filter_dims.h, filter_dims.w
     if dilation_hw != (1, 1) or not (1 <= kh <= ROWS_MAX_KH and 1 <= kw <= ROWS_MAX_KW):
         return None
-    rw = (input_dims.w + 2 * pad_hw[1] + 2 * stride_hw[1] + 5) & ~1
+    kwp = (kw + 1) // 2
+    sw, ow = stride_hw[1], output_dims.w
+    # dw_geom_init's row length: the last column any path reads, plus one, rounded up to even.
+    last_col = max(pad_hw[1] + input_dims.w - 1, 2 * ((ow + 1) // 2) * sw + 1, (ow - 1) * sw + 2 * kwp - 1)
+    rw = (last_col + 2) & ~1
     group = 4 if ch_mult == 1 and input_dims.c % 4 == 0 else 1
     all_rows = (output_dims.h - 1) * stride_hw[0] + kh
     band_rows = max(kh, min(all_rows, BAND_BYTES // (group * rw * 2)))
-    kwp = (kw + 1) // 2
-    return 4 + group * band_rows * rw * 2 + group * ch_mult * (kh * kwp + WK_EXTRA) * 4
+    wk = 0 if prepacked else group * ch_mult * (kh * kwp + WK_EXTRA) * 4
+    return 4 + group * band_rows * rw * 2 + wk
 
 
 def depthwise_scratch(params: Mapping[str, Any], backend: str) -> int:
-    """Our wrapper's row-buffer scratch, or Arm's number where it is larger (a module runs with either library)."""
+    """The row-buffer scratch of the kernel the module calls (prepacked weights: resilinet_depthwise_conv_s8_packed;
+    else our wrapper), or Arm's number where it is larger (a module runs with either library)."""
     shapes = Dims.of(params["input_dims"]), Dims.of(params["filter_dims"]), Dims.of(params["output_dims"])
     arm = depthwise_conv_wrapper_s8_buffer_size(params["padding"], params["dilation"], *shapes, backend)
     rows = depthwise_rows_buffer_size(tuple(params["stride"]), tuple(params["padding"]), tuple(params["dilation"]),
-                                      params["ch_mult"], *shapes)
+                                      params["ch_mult"], *shapes, prepacked=bool(params.get("packed", False)))
     return arm if rows is None else max(arm, rows)
+
+
+def fast_requant_exact(bias: np.ndarray, mults: list[int], shifts: list[int], input_offset: int, output_offset: int,
+                       n_terms: int) -> bool:
+    """resilinet_nn_requant_init's verdict (firmware/cmsis_nn/resilinet_nn_requant_init.c), taken at generate time
+    for prepacked weights: the fast requantization is exact when every shift is a right shift of 1..31, the
+    multipliers are non-negative and no accumulator (bias + n_terms products) can reach 2^30."""
+    x_max = max(abs(input_offset - 128), abs(input_offset + 127))
+    limit = (1 << 30) - n_terms * x_max * 128
+    if not (-128 <= output_offset <= 127 and limit > 1):
+        return False
+    if not all(-31 <= s <= -1 and m >= 0 for m, s in zip(mults, shifts)):
+        return False
+    # The C code bounds max |b| by OR-ing b ^ (b >> 31) over the channels; the same bound here.
+    bound = 0
+    for b in (int(v) for v in bias):
+        bound |= b ^ (b >> 31)
+    return bound + 1 < limit
+
+
+def packed_depthwise_words(wdata: np.ndarray, bias: np.ndarray, mults: list[int], shifts: list[int],
+                           fast: bool) -> np.ndarray:
+    """The layout resilinet_depthwise_conv_s8_packed streams (arm_nnfunctions.h): [fast], then per output channel
+    its int16 weight pairs (3x3: [w0 | w1] [w1 | w2] per kernel row, the 3x3 loops' operands; otherwise
+    [w(2t) | w(2t+1)], an odd row ending in a zero) and bias, multiplier, shift. On the fast path the weights and
+    the bias are doubled (the accumulator then holds the 2 * acc SMMULR wants) and the shift is stored as ~shift.
+    Returned as int32 values (the words' bit patterns)."""
+    _, kh, kw, cout = wdata.shape
+    scale = 2 if fast else 1
+    w = wdata.reshape(kh, kw, cout).astype(np.int64) * scale
+    if (kh, kw) == (3, 3):
+        lo, hi = w[:, [0, 1], :], w[:, [1, 2], :]
+    else:
+        kw2 = 2 * ((kw + 1) // 2)
+        padded = np.zeros((kh, kw2, cout), dtype=np.int64)
+        padded[:, :kw, :] = w
+        lo, hi = padded[:, 0::2, :], padded[:, 1::2, :]
+    words = ((lo & 0xFFFF) | ((hi & 0xFFFF) << 16)).reshape(-1, cout).T  # [cout, kh * pairs]
+    quant_words = np.stack([np.asarray(bias, dtype=np.int64) * scale, np.asarray(mults, dtype=np.int64),
+                            np.asarray([~s if fast else s for s in shifts], dtype=np.int64)], axis=1)
+    body = np.concatenate([words.astype(np.uint32).view(np.int32).astype(np.int64), quant_words], axis=1)
+    return np.concatenate([np.asarray([1 if fast else 0], dtype=np.int64), body.reshape(-1)])
 
 
 DEPTHWISE_CONV = Kernel("dwconv", "ops/depthwise_conv.c.j2", "arm_depthwise_conv_s8.c", scratch=depthwise_scratch)
@@ -79,17 +130,29 @@ def lower_depthwise_conv(ctx: OpContext) -> Step:
     assert x.quant and y.quant
     mults, shifts = quant.per_channel_multipliers(x.quant.scale, scales, y.quant.scale, cout)
     act_min, act_max = ctx.act_range(y)
+    consts = [*weight_and_bias_arrays(ctx, w, wdata, cout, "filter"), *requant_arrays(ctx, mults, shifts)]
+    # Our kernels take the weights prepacked (no per-channel packing at run time, less scratch) wherever the
+    # row-buffer kernel applies; a build against Arm's CMSIS-NN the int8 filter and quantization arrays.
+    packed = dil == (1, 1) and 1 <= kh <= ROWS_MAX_KH and 1 <= kw <= ROWS_MAX_KW
+    if packed:
+        fast = fast_requant_exact(consts[1].values, mults, shifts, -x.quant.zero_point, y.quant.zero_point, kh * kw)
+        for a in consts:
+            a.build = "cmsis_nn"
+        consts.append(ConstArray(ctx.key("packed"), "int32_t",
+                                 packed_depthwise_words(wdata, consts[1].values, mults, shifts, fast),
+                                 f"filter {list(w.shape)}, bias and requantization, packed "
+                                 f"({'fast' if fast else 'exact'} requantization)", build="resilinet"))
     return Step(
         op_index=ctx.op.index, op_type=ctx.op.op_type, kernel=DEPTHWISE_CONV.name, output_name=y.name,
         inputs=[x.index], outputs=[y.index],
         params=dict(
-            input=x.index, output=y.index, ch_mult=ch_mult,
+            input=x.index, output=y.index, ch_mult=ch_mult, packed=packed,
             input_offset=-x.quant.zero_point, output_offset=y.quant.zero_point,
             stride=stride, padding=pad, dilation=dil, act_min=act_min, act_max=act_max,
             input_dims=dims(n, h, wd, c), filter_dims=dims(1, kh, kw, cout),
             bias_dims=dims(1, 1, 1, cout), output_dims=dims(n, oh, ow, oc),
         ),
-        consts=[*weight_and_bias_arrays(ctx, w, wdata, cout, "filter"), *requant_arrays(ctx, mults, shifts)],
+        consts=consts,
         macs=n * oh * ow * cout * kh * kw,
         summary=f"{kh}x{kw} depthwise x{ch_mult} s{stride[0]}x{stride[1]} {list(x.shape)} -> {list(y.shape)}",
     )

@@ -544,6 +544,25 @@ arm_cmsis_nn_status arm_softmax_s16(const int16_t *input,
                                     const cmsis_nn_softmax_lut_s16 *softmax_params,
                                     int16_t *output);
 
+/* resilinet extension: the row-buffer depthwise convolution (resilinet_nn_depthwise_rows_s8.c) on weights
+ * packed at generate time (codegen/ops/depthwise.py: packed_depthwise_words): word 0 = 1 when the fast
+ * requantization is exact for every channel (weights and biases doubled, shifts stored as ~shift), else 0;
+ * then per output channel its int16 weight pairs (3x3: [w0 | w1] [w1 | w2] per kernel row; otherwise
+ * [w(2t) | w(2t+1)], an odd row ending in a zero) followed by bias, multiplier, shift. Any channel multiplier,
+ * kernels up to 16 x 64, no dilation (else -1 / ARM_CMSIS_NN_ARG_ERROR). Scratch: the int16 input rows only. */
+int32_t resilinet_depthwise_conv_s8_packed_get_buffer_size(const cmsis_nn_dw_conv_params *dw_conv_params,
+                                                           const cmsis_nn_dims *input_dims,
+                                                           const cmsis_nn_dims *filter_dims,
+                                                           const cmsis_nn_dims *output_dims);
+arm_cmsis_nn_status resilinet_depthwise_conv_s8_packed(const cmsis_nn_context *ctx,
+                                                       const cmsis_nn_dw_conv_params *dw_conv_params,
+                                                       const cmsis_nn_dims *input_dims,
+                                                       const int8_t *input_data,
+                                                       const cmsis_nn_dims *filter_dims,
+                                                       const int32_t *packed,
+                                                       const cmsis_nn_dims *output_dims,
+                                                       int8_t *output_data);
+
 /* Not CMSIS-NN: arm_convolve_wrapper_s8 with the weights codegen widened to int16 at generate time (the layout
  * of resilinet_nn_mat_mult_kernel_s16w, arm_nnsupportfunctions.h; out_c * align4(KH*KW*C_in) values, 4-byte
  * aligned for the DSP path). Same parameters, results and scratch (arm_convolve_wrapper_s8_get_buffer_size). */

@@ -31,9 +31,9 @@
  * inputs are done in bands of output rows, re-widening the KH - stride rows two bands share. */
 #define DW_BAND_BYTES 8192
 /* Words after each output channel's packed weights: bias (doubled on the fast path), multiplier, shift
- * (~shift on the fast path), 1 + 2 * output offset; then for the 3x3 assembly row loop the output bytes of a
- * row's pairs, and the bytes from the end of a row's pairs to the next row, in the input and in the output. */
-#define DW_WK_EXTRA 7
+ * (~shift on the fast path). The same layout whether packed here at run time (arm_depthwise_conv_wrapper_s8,
+ * into the scratch) or by codegen at generate time (resilinet_depthwise_conv_s8_packed, in flash). */
+#define DW_WK_EXTRA 3
 
 typedef struct
 {
@@ -66,9 +66,14 @@ static int32_t dw_geom_init(dw_geom *g,
     g->out_w = output_dims->w;
     g->out_c = output_dims->c;
     g->mult = p->ch_mult;
-    /* Reads reach column (out_w + 1) * sw + 2 * kwp + 1 at most (pairs of outputs, kernel rows read as pairs,
-     * 3x3 paths reading whole words): out_w <= (in_w + 2 pw - kw) / sw + 1 bounds it by in_w + 2 pw + 2 sw + 4. */
-    g->rw = (g->in_w + 2 * g->pw + 2 * g->sw + 5) & ~1;
+    /* The last column any path reads (from the padded row's start): the input's own last column; the 3x3 pair
+     * loops read words up to column 2 * n2 * sw + 1 for n2 = ceil(out_w / 2) pairs (an odd row's spilled pair
+     * included); a lone or generic output reads its kernel row as pairs up to (out_w - 1) * sw + 2 * kwp - 1.
+     * Rows hold exactly that many entries rounded up to even (rows start word-aligned for the word loads), so
+     * no slack: the band takes as few bytes as the reads allow. */
+    const int32_t last_col = MAX(MAX(g->pw + g->in_w - 1, 2 * ((g->out_w + 1) / 2) * g->sw + 1),
+                                 (g->out_w - 1) * g->sw + 2 * g->kwp - 1);
+    g->rw = (last_col + 2) & ~1;
     g->group = (g->mult == 1 && g->in_c % 4 == 0) ? 4 : 1;
     const int32_t all_rows = (g->out_h - 1) * g->sh + g->kh;
     g->band_rows = MAX(g->kh, MIN(all_rows, DW_BAND_BYTES / (g->group * g->rw * (int32_t)sizeof(int16_t))));
@@ -77,13 +82,13 @@ static int32_t dw_geom_init(dw_geom *g,
            filter_dims->c == g->out_c && g->pw >= 0 && g->ph >= 0 && g->out_w >= 1 && g->out_h >= 1;
 }
 
-/* Scratch: the band of rows of each widened channel, the packed weights and requantization words of one
- * channel group, and 4 bytes of slack to align the start. */
-static int32_t dw_geom_bytes(const dw_geom *g)
+/* Scratch: the band of rows of each widened channel, 4 bytes of slack to align the start and, unless the
+ * weights come prepacked, the packed weights and requantization words of one channel group. */
+static int32_t dw_geom_bytes(const dw_geom *g, int32_t prepacked)
 {
     const int32_t rows = g->group * g->band_rows * g->rw * (int32_t)sizeof(int16_t);
     const int32_t wk = g->group * g->mult * (g->kh * g->kwp + DW_WK_EXTRA) * (int32_t)sizeof(uint32_t);
-    return 4 + rows + wk;
+    return 4 + rows + (prepacked ? 0 : wk);
 }
 
 int32_t resilinet_nn_depthwise_rows_s8_get_buffer_size(const cmsis_nn_dw_conv_params *dw_conv_params,
@@ -96,7 +101,20 @@ int32_t resilinet_nn_depthwise_rows_s8_get_buffer_size(const cmsis_nn_dw_conv_pa
     {
         return -1;
     }
-    return dw_geom_bytes(&g);
+    return dw_geom_bytes(&g, 0);
+}
+
+int32_t resilinet_depthwise_conv_s8_packed_get_buffer_size(const cmsis_nn_dw_conv_params *dw_conv_params,
+                                                           const cmsis_nn_dims *input_dims,
+                                                           const cmsis_nn_dims *filter_dims,
+                                                           const cmsis_nn_dims *output_dims)
+{
+    dw_geom g;
+    if (!dw_geom_init(&g, dw_conv_params, input_dims, filter_dims, output_dims))
+    {
+        return -1;
+    }
+    return dw_geom_bytes(&g, 1);
 }
 
 typedef struct
@@ -104,6 +122,9 @@ typedef struct
     int32_t out_offset, act_min, act_max;
     int32_t rc;   /* 1 + 2 * out_offset (fast path) */
     int32_t mode; /* DW_SLOW: resilinet_nn_requantize_clamp, DW_FAST_CLAMP: fast + clamp, DW_FAST: full range */
+    /* For the 3x3 assembly row loop: output bytes of a row's pairs (odd rows spill into the next row), then the
+     * bytes from the end of those pairs to the next row's start in the input band and in the output. */
+    int32_t pairs_bytes, x_step, o_step;
 } dw_out;
 
 #define DW_SLOW 0
@@ -119,12 +140,18 @@ typedef struct
 /* Requantize acc; qk = the channel's DW_WK_EXTRA words. */
 DW_INLINE int8_t dw_rq(int32_t acc, const uint32_t *qk, const dw_out *q, const int32_t mode)
 {
-#if RESILINET_HAS_DSP
     if (mode != DW_SLOW)
     {
-        /* acc is 2 * the sum (doubled weights and bias): resilinet_nn_requant_fast without its shift. */
+        /* acc is 2 * the sum (doubled weights and bias): resilinet_nn_requant_fast without its shift. Weights
+         * prepacked for the fast path reach the plain-C build too, hence SMMULR and the SSAT in C there. */
+#if RESILINET_HAS_DSP
         const int32_t hm = resilinet_smmulr(acc, (int32_t)qk[1]);
-        int32_t v = resilinet_ssat8_asr1(((hm + (hm >> 31)) >> (int32_t)qk[2]) + (int32_t)qk[3]);
+        int32_t v = resilinet_ssat8_asr1(((hm + (hm >> 31)) >> (int32_t)qk[2]) + q->rc);
+#else
+        const int32_t hm = (int32_t)(((int64_t)acc * (int32_t)qk[1] + ((int64_t)1 << 31)) >> 32);
+        int32_t v = (((hm + (hm >> 31)) >> (int32_t)qk[2]) + q->rc) >> 1;
+        v = MIN(MAX(v, -128), 127);
+#endif
         if (mode == DW_FAST_CLAMP)
         {
             v = MAX(v, q->act_min);
@@ -132,8 +159,6 @@ DW_INLINE int8_t dw_rq(int32_t acc, const uint32_t *qk, const dw_out *q, const i
         }
         return (int8_t)v;
     }
-#endif
-    (void)mode;
     return resilinet_nn_requantize_clamp(acc, (int32_t)qk[1], (int32_t)qk[2], q->out_offset, q->act_min, q->act_max);
 }
 
@@ -253,9 +278,10 @@ DW_INLINE void dw_row_generic(const dw_geom *g, const int16_t *r, const uint32_t
     if (kh == 3 && g->kw == 3)
     {
         /* Plain C 3x3: the nine weights in locals, nine multiply-accumulates per output. */
-        const int32_t w00 = (int16_t)(wk[0] & 0xFFFFu), w01 = (int16_t)(wk[0] >> 16), w02 = (int16_t)(wk[1] & 0xFFFFu);
-        const int32_t w10 = (int16_t)(wk[2] & 0xFFFFu), w11 = (int16_t)(wk[2] >> 16), w12 = (int16_t)(wk[3] & 0xFFFFu);
-        const int32_t w20 = (int16_t)(wk[4] & 0xFFFFu), w21 = (int16_t)(wk[4] >> 16), w22 = (int16_t)(wk[5] & 0xFFFFu);
+        /* The 3x3 layout (dw_pack_weights): [w0 | w1] [w1 | w2] per kernel row. */
+        const int32_t w00 = (int16_t)(wk[0] & 0xFFFFu), w01 = (int16_t)(wk[0] >> 16), w02 = (int16_t)(wk[1] >> 16);
+        const int32_t w10 = (int16_t)(wk[2] & 0xFFFFu), w11 = (int16_t)(wk[2] >> 16), w12 = (int16_t)(wk[3] >> 16);
+        const int32_t w20 = (int16_t)(wk[4] & 0xFFFFu), w21 = (int16_t)(wk[4] >> 16), w22 = (int16_t)(wk[5] >> 16);
         const int16_t *x0 = r, *x1 = r + rw, *x2 = r + 2 * rw;
         for (; ox < g->out_w; ox++, x0 += sw, x1 += sw, x2 += sw)
         {
@@ -370,15 +396,17 @@ DW_INLINE const int16_t *dw_pairs_3x3(const int16_t *x, int32_t rs, const uint32
 #if RESILINET_DSP_ASM
 /* dw_pairs_3x3 with the fast full-range requantization in assembly, over n_rows output rows (13 registers): the
  * weights and requantization words are re-read per pair (LDRD), the kernel rows are rs bytes apart, and after
- * each row's pairs x and o move on by wk[11] and wk[12] bytes (dw_pack_geometry). Per pair at stride 1:
+ * each row's pairs x and o move on by x_step and o_step bytes (dw_pack_geometry); those, the pairs' output bytes
+ * and the rounding constant rc are memory operands (stack slots: no register left). Per pair at stride 1:
  * 3 x (LDRD inputs + LDRD weights + 4 multiplies) + 12 requantization + 9 = 39 instructions for 18 MACs. */
 #if defined(__GNUC__)
 __attribute__((noinline))
 #endif
 static void dw_rows_3x3_asm(const int16_t *x, int32_t rs, const uint32_t *wk, int8_t *o, int32_t cn, int32_t n_rows,
-                            int32_t stride)
+                            int32_t stride, const dw_out *q, int32_t pairs_bytes)
 {
     int32_t rows_left = n_rows;
+    const int32_t n_bytes = pairs_bytes, x_step = q->x_step, o_step = q->o_step, rc = q->rc;
     int8_t *oend;
     uint32_t A, B, P, Q;
     int32_t a0, a1;
@@ -394,7 +422,7 @@ static void dw_rows_3x3_asm(const int16_t *x, int32_t rs, const uint32_t *wk, in
     "smlad  %[a1], %[B], %[Q], %[a1]\n\t"
         __asm__ volatile(
             "2:\n\t"
-            "ldr    %[oend], [%[wk], #40]\n\t"
+            "ldr    %[oend], %[nb]\n\t"
             "add    %[oend], %[oend], %[o]\n\t"
             "1:\n\t"
             "ldr    %[a0], [%[wk], #24]\n\t"
@@ -405,7 +433,7 @@ static void dw_rows_3x3_asm(const int16_t *x, int32_t rs, const uint32_t *wk, in
                       "add    %[t], %[t], %[rs]\n\t", "8")
             DW_S1_ROW("ldrd   %[A], %[B], [%[t]]\n\t", "16")
             "ldrd   %[P], %[Q], [%[wk], #28]\n\t"
-            "ldr    %[A], [%[wk], #36]\n\t"
+            "ldr    %[A], %[rc]\n\t"
             "smmulr %[a0], %[a0], %[P]\n\t"
             "smmulr %[a1], %[a1], %[P]\n\t"
             "add    %[a0], %[a0], %[a0], asr #31\n\t"
@@ -421,8 +449,8 @@ static void dw_rows_3x3_asm(const int16_t *x, int32_t rs, const uint32_t *wk, in
             "add    %[o], %[o], %[cn], lsl #1\n\t"
             "cmp    %[o], %[oend]\n\t"
             "bne    1b\n\t"
-            "ldr    %[A], [%[wk], #44]\n\t"
-            "ldr    %[B], [%[wk], #48]\n\t"
+            "ldr    %[A], %[xs]\n\t"
+            "ldr    %[B], %[os]\n\t"
             "add    %[x], %[x], %[A]\n\t"
             "add    %[o], %[o], %[B]\n\t"
             "ldr    %[A], %[rows]\n\t"
@@ -431,7 +459,8 @@ static void dw_rows_3x3_asm(const int16_t *x, int32_t rs, const uint32_t *wk, in
             "bne    2b\n\t"
             : [x] "+r"(x), [o] "+r"(o), [t] "=&r"(t), [A] "=&r"(A), [B] "=&r"(B), [P] "=&r"(P), [Q] "=&r"(Q),
               [a0] "=&r"(a0), [a1] "=&r"(a1), [oend] "=&r"(oend), [rows] "+m"(rows_left)
-            : [rs] "r"(rs), [wk] "r"(wk), [cn] "r"(cn)
+            : [rs] "r"(rs), [wk] "r"(wk), [cn] "r"(cn), [nb] "m"(n_bytes), [xs] "m"(x_step), [os] "m"(o_step),
+              [rc] "m"(rc)
             : "cc", "memory");
 #undef DW_S1_ROW
     }
@@ -447,7 +476,7 @@ static void dw_rows_3x3_asm(const int16_t *x, int32_t rs, const uint32_t *wk, in
     "smlabt %[a1], %[A], %[Q], %[a1]\n\t"
         __asm__ volatile(
             "2:\n\t"
-            "ldr    %[oend], [%[wk], #40]\n\t"
+            "ldr    %[oend], %[nb]\n\t"
             "add    %[oend], %[oend], %[o]\n\t"
             "1:\n\t"
             "ldr    %[a0], [%[wk], #24]\n\t"
@@ -458,7 +487,7 @@ static void dw_rows_3x3_asm(const int16_t *x, int32_t rs, const uint32_t *wk, in
                       "add    %[t], %[t], %[rs]\n\t", "8")
             DW_S2_ROW("ldrd   %[A], %[B], [%[t]]\n\t", "ldr    %[A], [%[t], #8]\n\t", "16")
             "ldrd   %[P], %[Q], [%[wk], #28]\n\t"
-            "ldr    %[A], [%[wk], #36]\n\t"
+            "ldr    %[A], %[rc]\n\t"
             "smmulr %[a0], %[a0], %[P]\n\t"
             "smmulr %[a1], %[a1], %[P]\n\t"
             "add    %[a0], %[a0], %[a0], asr #31\n\t"
@@ -474,8 +503,8 @@ static void dw_rows_3x3_asm(const int16_t *x, int32_t rs, const uint32_t *wk, in
             "add    %[o], %[o], %[cn], lsl #1\n\t"
             "cmp    %[o], %[oend]\n\t"
             "bne    1b\n\t"
-            "ldr    %[A], [%[wk], #44]\n\t"
-            "ldr    %[B], [%[wk], #48]\n\t"
+            "ldr    %[A], %[xs]\n\t"
+            "ldr    %[B], %[os]\n\t"
             "add    %[x], %[x], %[A]\n\t"
             "add    %[o], %[o], %[B]\n\t"
             "ldr    %[A], %[rows]\n\t"
@@ -484,7 +513,8 @@ static void dw_rows_3x3_asm(const int16_t *x, int32_t rs, const uint32_t *wk, in
             "bne    2b\n\t"
             : [x] "+r"(x), [o] "+r"(o), [t] "=&r"(t), [A] "=&r"(A), [B] "=&r"(B), [P] "=&r"(P), [Q] "=&r"(Q),
               [a0] "=&r"(a0), [a1] "=&r"(a1), [oend] "=&r"(oend), [rows] "+m"(rows_left)
-            : [rs] "r"(rs), [wk] "r"(wk), [cn] "r"(cn)
+            : [rs] "r"(rs), [wk] "r"(wk), [cn] "r"(cn), [nb] "m"(n_bytes), [xs] "m"(x_step), [os] "m"(o_step),
+              [rc] "m"(rc)
             : "cc", "memory");
 #undef DW_S2_ROW
     }
@@ -519,6 +549,7 @@ DW_INLINE void dw_row_3x3(const dw_geom *g, const int16_t *r, const uint32_t *wk
 #define DW_PATH_GENERIC 0
 #define DW_PATH_3X3_S1 1
 #define DW_PATH_3X3_S2 2
+#define DW_PATH_3X3 3 /* 3x3 at other strides: the 3x3 weight layout, one output at a time */
 
 static int32_t dw_path(const dw_geom *g)
 {
@@ -530,6 +561,10 @@ static int32_t dw_path(const dw_geom *g)
     if (g->kh == 3 && g->kw == 3 && g->sw == 2)
     {
         return DW_PATH_3X3_S2;
+    }
+    if (g->kh == 3 && g->kw == 3)
+    {
+        return DW_PATH_3X3;
     }
 #else
     (void)g;
@@ -547,25 +582,22 @@ static void dw_out_rows(const dw_geom *g, int32_t path, const int16_t *plane, in
 {
     const int32_t row_step = g->sh * g->rw, out_step = g->out_w * g->out_c;
 #if RESILINET_DSP_ASM
-    if (q->mode == DW_FAST && path != DW_PATH_GENERIC)
+    if (q->mode == DW_FAST && (path == DW_PATH_3X3_S1 || path == DW_PATH_3X3_S2))
     {
         /* Every row but the op's last in assembly (odd rows spill, see dw_row_3x3); that one too, but with
          * out_w / 2 pairs (the row-loop word set for one row, then restored), its odd last output in C below. */
         const int32_t n_asm = last_band ? nb - 1 : nb;
         if (n_asm > 0)
         {
-            dw_rows_3x3_asm(plane, g->rw * (int32_t)sizeof(int16_t), wk, o, g->out_c, n_asm, g->sw);
+            dw_rows_3x3_asm(plane, g->rw * (int32_t)sizeof(int16_t), wk, o, g->out_c, n_asm, g->sw, q, q->pairs_bytes);
         }
         plane += n_asm * row_step;
         o += n_asm * out_step;
         nb -= n_asm;
         if (nb == 1 && g->out_w >= 2)
         {
-            uint32_t *gk = (uint32_t *)(uintptr_t)(wk + 10); /* our own scratch: the words are writable */
-            const uint32_t pairs = gk[0];
-            gk[0] = (uint32_t)((g->out_w / 2) * 2 * g->out_c);
-            dw_rows_3x3_asm(plane, g->rw * (int32_t)sizeof(int16_t), wk, o, g->out_c, 1, g->sw);
-            gk[0] = pairs;
+            dw_rows_3x3_asm(plane, g->rw * (int32_t)sizeof(int16_t), wk, o, g->out_c, 1, g->sw, q,
+                            (g->out_w / 2) * 2 * g->out_c);
             if ((g->out_w & 1) == 0)
             {
                 return;
@@ -605,7 +637,7 @@ static void dw_out_rows(const dw_geom *g, int32_t path, const int16_t *plane, in
         }
         if (path != DW_PATH_GENERIC)
         {
-            /* Slow requantization (left shifts, huge biases: rare) with the 3x3 weight layout. */
+            /* Slow requantization (left shifts, huge biases: rare) or strides over 2, the 3x3 weight layout. */
             for (int32_t ox = 0; ox < g->out_w; ox++)
             {
                 int32_t a = (int32_t)wk[6];
@@ -615,7 +647,7 @@ static void dw_out_rows(const dw_geom *g, int32_t path, const int16_t *plane, in
                     a = resilinet_smlad(resilinet_read_u32(x), wk[2 * ky], a);
                     a = resilinet_smlabt(resilinet_read_u32(x + 2), wk[2 * ky + 1], a);
                 }
-                o[ox * g->out_c] = dw_rq(a, wk + 6, q, DW_SLOW);
+                o[ox * g->out_c] = dw_rq(a, wk + 6, q, q->mode);
             }
             continue;
         }
@@ -632,19 +664,24 @@ static void dw_out_rows(const dw_geom *g, int32_t path, const int16_t *plane, in
 #else
         (void)path;
         (void)last_band;
+        if (q->mode != DW_SLOW)
+        {
+            /* Weights prepacked for the fast path (resilinet_depthwise_conv_s8_packed). */
+            dw_row_generic(g, plane, wk, q, o, q->mode);
+            continue;
+        }
 #endif
         dw_row_generic(g, plane, wk, q, o, DW_SLOW);
     }
 }
 
 /* Weights of output channel oc into wk (see the row loops for the layouts), times scale. */
-static void dw_pack_weights(const dw_geom *g, int32_t path, const int8_t *filter, int32_t oc, int32_t scale,
-                            uint32_t *wk)
+static void dw_pack_weights(const dw_geom *g, const int8_t *filter, int32_t oc, int32_t scale, uint32_t *wk)
 {
     for (int32_t ky = 0; ky < g->kh; ky++)
     {
         const int8_t *f = filter + ky * g->kw * g->out_c + oc;
-        if (path != DW_PATH_GENERIC)
+        if (g->kh == 3 && g->kw == 3) /* every 3x3 path, DSP or not, reads this layout */
         {
             const int32_t w0 = f[0] * scale, w1 = f[g->out_c] * scale, w2 = f[2 * g->out_c] * scale;
             wk[2 * ky] = (uint32_t)(uint16_t)w0 | ((uint32_t)(uint16_t)w1 << 16);
@@ -660,15 +697,13 @@ static void dw_pack_weights(const dw_geom *g, int32_t path, const int8_t *filter
     }
 }
 
-/* The row-loop words of the 3x3 assembly (DW_WK_EXTRA, after the requantization words): output bytes of a
- * row's pairs (odd rows spill into the next row), then the bytes from the end of those pairs to the next row's
- * start in the input band and in the output. */
-static void dw_pack_geometry(const dw_geom *g, uint32_t *gk)
+/* The row-loop words of the 3x3 assembly (dw_out). */
+static void dw_pack_geometry(const dw_geom *g, dw_out *q)
 {
     const int32_t n2 = (g->out_w + 1) / 2;
-    gk[0] = (uint32_t)(n2 * 2 * g->out_c);
-    gk[1] = (uint32_t)((g->sh * g->rw - n2 * 2 * g->sw) * (int32_t)sizeof(int16_t));
-    gk[2] = (uint32_t)((g->out_w - n2 * 2) * g->out_c);
+    q->pairs_bytes = n2 * 2 * g->out_c;
+    q->x_step = (g->sh * g->rw - n2 * 2 * g->sw) * (int32_t)sizeof(int16_t);
+    q->o_step = (g->out_w - n2 * 2) * g->out_c;
 }
 
 /* The requantization words of output channel oc (DW_WK_EXTRA). */
@@ -678,7 +713,6 @@ static void dw_pack_quant(const int32_t *bias, const cmsis_nn_per_channel_quant_
     qk[0] = (uint32_t)((bias != NULL ? bias[oc] : 0) * scale);
     qk[1] = (uint32_t)qp->multiplier[oc];
     qk[2] = (uint32_t)(q->mode == DW_SLOW ? qp->shift[oc] : ~qp->shift[oc]);
-    qk[3] = (uint32_t)q->rc;
 }
 
 /* ------------------------------------------------------------------------------------------------- driver */
@@ -706,6 +740,59 @@ static void dw_fill_band(const dw_geom *g, const int8_t *in_b, int32_t c, int32_
     }
 }
 
+/* Weights of one call: prepacked (packed: every output channel's words, in order) or packed here per channel
+ * group into wk_scratch from the int8 filter and the quantization arrays. */
+typedef struct
+{
+    const uint32_t *packed;
+    const int8_t *filter;
+    const int32_t *bias;
+    const cmsis_nn_per_channel_quant_params *quant;
+    uint32_t *wk_scratch;
+    int32_t scale;
+} dw_weights;
+
+/* The bands and channel groups of a call whose geometry, output mode and weights are set; buf: the scratch. */
+static void dw_drive(const dw_geom *g, const dw_out *q, const dw_weights *wt, int8_t *buf, int32_t n_batch,
+                     int32_t input_offset, const int8_t *input_data, int8_t *output_data)
+{
+    const int32_t path = dw_path(g);
+    buf += (4 - ((uintptr_t)buf & 3u)) & 3u;
+    const int32_t plane_entries = g->band_rows * g->rw;
+    int16_t *planes = (int16_t *)(void *)buf;
+    /* The padding columns are never written: zero once. */
+    memset(planes, 0, (size_t)(g->group * plane_entries) * sizeof(int16_t));
+    const int32_t wk_words = g->kh * g->kwp + DW_WK_EXTRA;
+    const int32_t n_oc = g->group * g->mult; /* output channels per channel group */
+    const int32_t band_out = (g->band_rows - g->kh) / g->sh + 1;
+    for (int32_t b = 0; b < n_batch; b++)
+    {
+        const int8_t *in_b = input_data + b * g->in_h * g->in_w * g->in_c;
+        int8_t *out_b = output_data + b * g->out_h * g->out_w * g->out_c;
+        for (int32_t c = 0; c < g->in_c; c += g->group)
+        {
+            const uint32_t *wk = wt->packed != NULL ? wt->packed + c * g->mult * wk_words : wt->wk_scratch;
+            for (int32_t j = 0; j < n_oc && wt->packed == NULL; j++)
+            {
+                const int32_t oc = c * g->mult + j;
+                dw_pack_weights(g, wt->filter, oc, wt->scale, wt->wk_scratch + j * wk_words);
+                dw_pack_quant(wt->bias, wt->quant, q, oc, wt->scale, wt->wk_scratch + j * wk_words + g->kh * g->kwp);
+            }
+            for (int32_t ob = 0; ob < g->out_h; ob += band_out)
+            {
+                const int32_t nb = MIN(band_out, g->out_h - ob);
+                dw_fill_band(g, in_b, c, ob * g->sh - g->ph, (nb - 1) * g->sh + g->kh, planes, plane_entries,
+                             input_offset, band_out >= g->out_h);
+                for (int32_t j = 0; j < n_oc; j++)
+                {
+                    dw_out_rows(g, path, planes + (j / g->mult) * plane_entries, nb, ob + nb == g->out_h,
+                                wk + j * wk_words, q, out_b + ob * g->out_w * g->out_c + c * g->mult + j);
+                }
+            }
+        }
+    }
+}
+
 arm_cmsis_nn_status resilinet_nn_depthwise_rows_s8(const cmsis_nn_context *ctx,
                                                    const cmsis_nn_dw_conv_params *p,
                                                    const cmsis_nn_per_channel_quant_params *quant_params,
@@ -719,21 +806,12 @@ arm_cmsis_nn_status resilinet_nn_depthwise_rows_s8(const cmsis_nn_context *ctx,
 {
     dw_geom g;
     if (!dw_geom_init(&g, p, input_dims, filter_dims, output_dims) || ctx == NULL || ctx->buf == NULL ||
-        ctx->size < dw_geom_bytes(&g))
+        ctx->size < dw_geom_bytes(&g, 0))
     {
         return ARM_CMSIS_NN_ARG_ERROR;
     }
-    const int32_t path = dw_path(&g);
-    int8_t *buf = (int8_t *)ctx->buf;
-    buf += (4 - ((uintptr_t)buf & 3u)) & 3u;
-    const int32_t plane_entries = g.band_rows * g.rw;
-    int16_t *planes = (int16_t *)(void *)buf;
-    /* The padding columns are never written: zero once. */
-    memset(planes, 0, (size_t)(g.group * plane_entries) * sizeof(int16_t));
-    uint32_t *wk = (uint32_t *)(void *)(planes + g.group * plane_entries);
-    const int32_t wk_words = g.kh * g.kwp + DW_WK_EXTRA;
-
-    dw_out q = {p->output_offset, p->activation.min, p->activation.max, 1 + 2 * p->output_offset, DW_SLOW};
+    dw_out q = {p->output_offset, p->activation.min, p->activation.max, 1 + 2 * p->output_offset, DW_SLOW, 0, 0, 0};
+    dw_pack_geometry(&g, &q);
 #if RESILINET_HAS_DSP
     resilinet_nn_requant_params rq;
     resilinet_nn_requant_init(&rq, bias_data, quant_params->multiplier, quant_params->shift, 1, g.out_c,
@@ -743,37 +821,40 @@ arm_cmsis_nn_status resilinet_nn_depthwise_rows_s8(const cmsis_nn_context *ctx,
         q.mode = rq.full_range ? DW_FAST : DW_FAST_CLAMP;
     }
 #endif
-    const int32_t scale = q.mode == DW_SLOW ? 1 : 2;
-    const int32_t n_oc = g.group * g.mult; /* output channels per channel group */
-    const int32_t band_out = (g.band_rows - g.kh) / g.sh + 1;
-    for (int32_t b = 0; b < input_dims->n; b++)
+    /* The channel group's packed words after the rows (dw_geom_bytes). */
+    int8_t *buf = (int8_t *)ctx->buf;
+    uint32_t *wk = (uint32_t *)(void *)(buf + ((4 - ((uintptr_t)buf & 3u)) & 3u) +
+                                        g.group * g.band_rows * g.rw * (int32_t)sizeof(int16_t));
+    const dw_weights wt = {NULL, filter_data, bias_data, quant_params, wk, q.mode == DW_SLOW ? 1 : 2};
+    dw_drive(&g, &q, &wt, buf, input_dims->n, p->input_offset, input_data, output_data);
+    return ARM_CMSIS_NN_SUCCESS;
+}
+
+arm_cmsis_nn_status resilinet_depthwise_conv_s8_packed(const cmsis_nn_context *ctx,
+                                                       const cmsis_nn_dw_conv_params *p,
+                                                       const cmsis_nn_dims *input_dims,
+                                                       const int8_t *input_data,
+                                                       const cmsis_nn_dims *filter_dims,
+                                                       const int32_t *packed,
+                                                       const cmsis_nn_dims *output_dims,
+                                                       int8_t *output_data)
+{
+    dw_geom g;
+    if (!dw_geom_init(&g, p, input_dims, filter_dims, output_dims) || ctx == NULL || ctx->buf == NULL ||
+        ctx->size < dw_geom_bytes(&g, 1) || packed == NULL || (packed[0] != 0 && packed[0] != 1))
     {
-        const int8_t *in_b = input_data + b * g.in_h * g.in_w * g.in_c;
-        int8_t *out_b = output_data + b * g.out_h * g.out_w * g.out_c;
-        for (int32_t c = 0; c < g.in_c; c += g.group)
-        {
-            for (int32_t j = 0; j < n_oc; j++)
-            {
-                const int32_t oc = c * g.mult + j;
-                dw_pack_weights(&g, path, filter_data, oc, scale, wk + j * wk_words);
-                dw_pack_quant(bias_data, quant_params, &q, oc, scale, wk + j * wk_words + g.kh * g.kwp);
-                dw_pack_geometry(&g, wk + j * wk_words + g.kh * g.kwp + 4);
-            }
-            for (int32_t ob = 0; ob < g.out_h; ob += band_out)
-            {
-                const int32_t nb = MIN(band_out, g.out_h - ob);
-                dw_fill_band(&g, in_b, c, ob * g.sh - g.ph, (nb - 1) * g.sh + g.kh, planes, plane_entries,
-                             p->input_offset, band_out >= g.out_h);
-                for (int32_t j = 0; j < n_oc; j++)
-                {
-                    const int32_t oc = c * g.mult + j;
-                    dw_out_rows(&g, path, planes + (j / g.mult) * plane_entries, nb, ob + nb == g.out_h,
-                                wk + j * wk_words, &q,
-                                out_b + ob * g.out_w * g.out_c + oc);
-                }
-            }
-        }
+        return ARM_CMSIS_NN_ARG_ERROR;
     }
+    /* packed[0]: 1 when codegen found the fast requantization exact for every channel (its weights and biases
+     * are then doubled, its shifts stored as ~shift), 0 otherwise. */
+    dw_out q = {p->output_offset, p->activation.min, p->activation.max, 1 + 2 * p->output_offset, DW_SLOW, 0, 0, 0};
+    dw_pack_geometry(&g, &q);
+    if (packed[0] == 1)
+    {
+        q.mode = p->activation.min <= -128 && p->activation.max >= 127 ? DW_FAST : DW_FAST_CLAMP;
+    }
+    const dw_weights wt = {(const uint32_t *)(const void *)(packed + 1), NULL, NULL, NULL, NULL, 1};
+    dw_drive(&g, &q, &wt, (int8_t *)ctx->buf, input_dims->n, p->input_offset, input_data, output_data);
     return ARM_CMSIS_NN_SUCCESS;
 }
 

@@ -19,7 +19,7 @@ from host.deploy.checks import check_node_tflite
 from host.deploy.manifest import Link, Node, NodeInput, NodeModel, NodeOutput
 from host.deploy.quantize import NodeQuant, calibrate, check_links, code_bits, quantize_nodes, tflm_runner
 from host.ml.datasets import Dataset
-from host.ml.link_codes import CODE_LO, packed_bytes, resolve_bits, trained_range
+from host.ml.link_bits import CODE_LO, packed_bytes, resolve_bits
 from host.ml.split import InputSpec, NodePlan, link_weights_of, node_models, plan_partition, run_split, sources_once
 from host.ml.topology import Topology
 
@@ -127,8 +127,10 @@ def link_code_bits(model: Any, topo: Topology, plans: Mapping[str, NodePlan], ca
                 link = topo.link(name)
                 want[name] = resolve_bits(name, link.bits, link.max_bytes, int(np.prod(o.shape)))
     bits = code_bits(plans, calib.link_range, want)
+    from host.ml import link_codes  # Keras: imported only when a build gets here (the router imports this module)
+
     for name, b in bits.items():
-        trained = trained_range(model, *name.split("->")) if b < 8 else None
+        trained = link_codes.trained_range(model, *name.split("->")) if b < 8 else None
         if trained is not None:
             calib.link_range[name] = trained
     return bits

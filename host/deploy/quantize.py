@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 
-from host.ml.link_codes import clamp_codes
+from host.ml.link_bits import clamp_codes
 from host.ml.split import NodePlan, keras_runner, run_split, sensor_features
 from host.ml.topology import Topology
 

@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from host.ml.link_codes import packed_bytes, resolve_bits
+from host.ml.link_bits import packed_bytes, resolve_bits
 from host.ml.topology import Topology, load_topology
 from host.report_files import md_table, pct, write_report
 

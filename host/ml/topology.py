@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from host.ml.link_codes import link_budget
+from host.ml.link_bits import link_budget
 from host.ml.widths import scale_distillation, scale_widths
 
 PRESET_DIR = Path(__file__).resolve().parent / "presets"

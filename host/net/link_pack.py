@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from host.ml.link_codes import BITS, packed_bytes
+from host.ml.link_bits import BITS, packed_bytes
 
 
 class PackError(ValueError):
