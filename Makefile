@@ -4,13 +4,15 @@ PY     := $(VENV)/bin/python
 OUT    ?= build/demo
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup demo test test-fast clean help bench
+.PHONY: setup demo test test-all test-fast clean help bench
 
 help:
 	@echo "make demo   set up; train the fashion preset (ResiliNet), split it into int8 C per node, build"
 	@echo "            the firmware; pio run -t upload starts 4 emulated boards (offline); stream 200 test"
 	@echo "            samples through them with no failure and with the edge (node2) dropped; reports in $(OUT)"
-	@echo "make test   set up, then run the test suite"
+	@echo "make test   set up, then run the test suite (tests marked slow left out: ~15 min on 2 cores)"
+	@echo "make test-all  the same with the slow tests (a Keras Applications MobileNet on boards; every preset x"
+	@echo "            scheme x partition: set RESILINET_MATRIX=full)"
 	@echo "make setup  only install Debian packages and the Python venv"
 	@echo "make bench  set up, then regenerate BENCHMARKS.md/.json (~11-20 min; BENCH_ARGS=--quick ~6 min)"
 
@@ -28,7 +30,10 @@ demo: setup
 	@grep -h "^| none failed\|^| edge failed" $(OUT)/harness/harness.md $(OUT)/harness-edge-dropped/harness.md
 
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not slow"
+
+test-all: setup
+	RESILINET_MATRIX=full $(PY) -m pytest -q
 
 bench: setup
 	nice -n 5 $(PY) bench/run_benchmarks.py $(BENCH_ARGS)

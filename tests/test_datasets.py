@@ -102,9 +102,10 @@ def test_seeded_split_sizes_and_determinism():
 
 
 def test_registry_and_unknown_name():
-    assert set(DATASETS) == {"fashion", "hapt", "mhealth", "cifar10", "npz", "digits"}
+    assert set(DATASETS) == {"fashion", "hapt", "mhealth", "cifar10", "npz", "digits", "imagenet",
+                             "multiview_standin", "multiview_npz"}
     with pytest.raises(ValueError, match="unknown dataset"):
-        load_dataset("imagenet")
+        load_dataset("mnist")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -172,7 +172,7 @@ def test_payload_helpers_round_trip_and_reject_short_payloads() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [dict(type=0), dict(type=10), dict(src=15), dict(src=-1), dict(dst=16), dict(link=256), dict(seq=1 << 16), dict(payload=bytes(p.MAX_PAYLOAD + 1))],
+    [dict(type=0), dict(type=10), dict(src=255), dict(src=-1), dict(dst=256), dict(dst=p.NODE_ANY), dict(link=256), dict(seq=1 << 16), dict(payload=bytes(p.MAX_PAYLOAD + 1))],
 )
 def test_encoder_rejects_illegal_fields(kwargs: dict[str, Any]) -> None:
     fields = dict(type=p.FrameType.PING, src=0, dst=1) | kwargs
@@ -257,8 +257,8 @@ def test_python_decoder_survives_mutated_input() -> None:
 def test_wire_overhead_budget() -> None:
     """Worst case (every byte that can be non-zero is): a 250-byte tensor travels in
     256 bytes, 6 bytes = 2.4 % (2-byte DATA header, CRC 2, 1 COBS code byte, the
-    delimiter); 2 KB tensors cost 14 bytes (0.68 %).  Control frames keep the 7-byte
-    header (11 bytes at 250 B).  See docs/protocol.md, section 8."""
+    delimiter); 2 KB tensors cost 14 bytes (0.68 %).  Control frames keep the 8-byte
+    header (12 bytes at 250 B).  See docs/protocol.md, section 8."""
     worst_250 = bytes.fromhex(next(f for f in VECTORS["frames"] if f["name"] == "data_250_no_zero")["encoded_hex"])
     assert len(worst_250) - 250 == p.wire_overhead(250) == 6
     rng = random.Random(3)
@@ -272,7 +272,7 @@ def test_wire_overhead_budget() -> None:
     assert p.wire_overhead(250) / 250 <= 0.03
     assert max(p.wire_overhead(n) / n for n in range(250, p.MAX_PAYLOAD + 1)) <= 0.03  # every tensor from 250 B up
     assert p.wire_overhead(2048) == 14
-    assert p.wire_overhead(250, p.FrameType.RESULT) == 11  # long header: header 7, CRC 2, COBS 1, delimiter
+    assert p.wire_overhead(250, p.FrameType.RESULT) == 12  # long header: header 8, CRC 2, COBS 1, delimiter
     for n in (0, 250, 2048):  # the C bound LINK_ENCODED_MAX covers both forms
         raw = p.HEADER_LEN + n + p.CRC_LEN
         assert p.encoded_len_max(n, p.FrameType.RESULT) <= raw + -(-raw // 254) + 1
@@ -382,3 +382,20 @@ def test_c_codec_builds_freestanding_for_cortex_m4(tmp_path: Path) -> None:
     undefined = {line.split()[-1] for line in _run([nm, "-u", *objects]).stdout.splitlines() if line.strip() and not line.endswith(":")}
     own = {line.split()[-1] for line in _run([nm, "--defined-only", "-g", *objects]).stdout.splitlines() if line.strip() and not line.endswith(":")}
     assert undefined - own <= {"memcpy", "memset", "memmove", "memcmp"}
+
+
+def test_node_ids_are_whole_bytes() -> None:
+    """Version 3: boards 1..254 (15 and more), 255 = broadcast; ANY and IMPLIED are no wire values."""
+    from host.deploy.firmware import BOARD_ID_MAX
+
+    assert p.NODE_MAX == BOARD_ID_MAX == 254 and p.NODE_BROADCAST == 255
+    assert {p.NODE_ANY, p.NODE_IMPLIED}.isdisjoint(range(256)) and p.NODE_ANY != p.NODE_IMPLIED
+    for src, dst in [(15, 0), (0, 15), (200, 254), (254, p.NODE_BROADCAST)]:
+        frame = p.Frame(p.FrameType.LINK_DOWN, src, dst, 3, 0x0102, b"\x01")
+        raw = p.cobs_decode(frame.encode()[:-1])
+        assert raw[1:3] == bytes([src, dst])  # one byte each, in this order
+        assert p.decode_frame(frame.encode()) == frame
+    for_200 = p.Frame(p.FrameType.RESET, 0, 200, p.LINK_NONE, 0).encode()
+    assert p.decode_frame(for_200, local_node=200).dst == 200
+    with pytest.raises(p.FrameError):
+        p.decode_frame(for_200, local_node=8)  # 200 & 0x0F: an old 4-bit decoder would have taken it

@@ -87,10 +87,11 @@ static size_t pack_header(const link_header_t *hdr, size_t len, uint8_t out[LINK
         return 0;
     }
     out[0] = (uint8_t)((LINK_VERSION << 4) | hdr->type);
-    out[1] = (uint8_t)((hdr->src << 4) | hdr->dst);
-    out[2] = hdr->link;
-    put_u16(&out[3], hdr->seq);
-    put_u16(&out[5], (uint16_t)len);
+    out[1] = (uint8_t)hdr->src;
+    out[2] = (uint8_t)hdr->dst;
+    out[3] = hdr->link;
+    put_u16(&out[4], hdr->seq);
+    put_u16(&out[6], (uint16_t)len);
     return LINK_HEADER_LEN;
 }
 
@@ -180,7 +181,7 @@ static void start_frame(link_decoder_t *dec)
 }
 
 link_status_t link_decoder_init(link_decoder_t *dec, uint8_t *buf, size_t cap,
-                                uint8_t local_node)
+                                uint16_t local_node)
 {
     if (dec == NULL || buf == NULL || cap < MIN_FRAME) {
         return LINK_ERR_ARG;
@@ -208,7 +209,7 @@ static link_status_t finish_frame(const link_decoder_t *dec, link_frame_t *frame
     uint8_t version, type, src, dst;
     uint16_t len;
 
-    /* Both forms share the payload limit cap - 9 (cap >= MIN_FRAME, so no wrap). */
+    /* Both forms share the payload limit cap - 10 (cap >= MIN_FRAME, so no wrap). */
     if (dec->overflow ||
         (data && dec->len > dec->cap - (LINK_HEADER_LEN - LINK_DATA_HEADER_LEN))) {
         return LINK_ERR_OVERSIZE;
@@ -234,9 +235,9 @@ static link_status_t finish_frame(const link_decoder_t *dec, link_frame_t *frame
     /* The CRC holds, so the header can be trusted as sent. */
     version = (uint8_t)(b[0] >> 4);
     type = (uint8_t)(b[0] & 0x0Fu);
-    src = (uint8_t)(b[1] >> 4);
-    dst = (uint8_t)(b[1] & 0x0Fu);
-    len = get_u16(&b[5]);
+    src = b[1];
+    dst = b[2];
+    len = get_u16(&b[6]);
     if (version != LINK_VERSION) {
         return LINK_ERR_VERSION;
     }
@@ -253,8 +254,8 @@ static link_status_t finish_frame(const link_decoder_t *dec, link_frame_t *frame
     frame->hdr.type = type;
     frame->hdr.src = src;
     frame->hdr.dst = dst;
-    frame->hdr.link = b[2];
-    frame->hdr.seq = get_u16(&b[3]);
+    frame->hdr.link = b[3];
+    frame->hdr.seq = get_u16(&b[4]);
     frame->payload = &b[LINK_HEADER_LEN];
     frame->len = len;
     return LINK_FRAME_READY;

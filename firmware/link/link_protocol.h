@@ -4,10 +4,10 @@
  * implements the same wire format and both are checked against
  * tests/vectors/protocol_vectors.json.
  *
- * Frame on the wire:  COBS( header[7] | payload[len] | crc16_be[2] )  0x00
+ * Frame on the wire:  COBS( header[8] | payload[len] | crc16_be[2] )  0x00
  * DATA (link tensors): COBS( 0x80|link | seq&0xFF | tensor | crc16_be[2] )  0x00
  * A DATA frame's source and destination are its link's ends and its length is
- * the frame's, so it carries 2 header bytes instead of 7 (docs/protocol.md §1).
+ * the frame's, so it carries 2 header bytes instead of 8 (docs/protocol.md §1).
  *
  * Freestanding C99: no heap, no stdio, only <stdint.h>, <stddef.h> and
  * <string.h>.  Every function works on caller-owned structs; nothing is static
@@ -26,8 +26,8 @@ extern "C" {
 
 /* ---- Wire constants ----------------------------------------------------- */
 
-#define LINK_VERSION 2u          /* header version nibble this code speaks */
-#define LINK_HEADER_LEN 7u       /* ver/type, src/dst, link, seq[2], len[2] */
+#define LINK_VERSION 3u          /* header version nibble this code speaks */
+#define LINK_HEADER_LEN 8u       /* ver/type, src, dst, link, seq[2], len[2] */
 #define LINK_DATA_HEADER_LEN 2u  /* DATA: 0x80 | link, seq & 0xFF */
 #define LINK_DATA_FLAG 0x80u     /* first byte of a DATA frame (a version nibble is < 8) */
 #define LINK_DATA_LINK_MAX 0x7Fu /* DATA frames serve links 0..127 */
@@ -45,10 +45,12 @@ extern "C" {
      ((LINK_HEADER_LEN + (payload_len) + LINK_CRC_LEN) + 253u) / 254u + 1u)
 
 #define LINK_NODE_HOST 0u        /* the PC that routes frames between boards */
-#define LINK_NODE_MAX 14u        /* boards are nodes 1..14 */
-#define LINK_NODE_BROADCAST 15u  /* destination only: every node */
-#define LINK_NODE_ANY 0xFFu      /* decoder setting: accept every destination (router) */
-#define LINK_NODE_IMPLIED 0xFFu  /* src/dst of a decoded DATA frame: the link's ends */
+#define LINK_NODE_MAX 254u       /* boards are nodes 1..254 (one byte each, v3) */
+#define LINK_NODE_BROADCAST 255u /* destination only: every node */
+/* Not wire values (a node id byte uses all 256): decoder settings and decoded
+ * fields are uint16_t so that these stay distinct from every id on the wire. */
+#define LINK_NODE_ANY 0x100u     /* decoder setting: accept every destination (router) */
+#define LINK_NODE_IMPLIED 0x101u /* src/dst of a decoded DATA frame: the link's ends */
 #define LINK_NONE 0xFFu          /* link id of frames that belong to no link */
 
 /* Duplicate/stale filter: a sequence number 1..LINK_SEQ_STALE_WINDOW behind
@@ -103,8 +105,8 @@ typedef enum {
 
 typedef struct {
     uint8_t type;  /* link_type_t */
-    uint8_t src;   /* 0..14; DATA: not sent (LINK_NODE_IMPLIED when decoded) */
-    uint8_t dst;   /* 0..15 (15 = broadcast); DATA: not sent (LINK_NODE_IMPLIED when decoded) */
+    uint16_t src;  /* 0..254; DATA: not sent (LINK_NODE_IMPLIED when decoded) */
+    uint16_t dst;  /* 0..255 (255 = broadcast); DATA: not sent (LINK_NODE_IMPLIED when decoded) */
     uint8_t link;  /* link id, LINK_NONE when the frame is not about a link; DATA: 0..127 */
     uint16_t seq;  /* sample sequence number, modulo 2^16; DATA: only the low byte is sent
                     * and a decoded DATA frame holds that byte (see link_seq_expand) */
@@ -199,18 +201,18 @@ typedef struct {
     link_cobs_decoder_t cobs;
     uint16_t crc;            /* running CRC; 0 after a correct trailing CRC */
     uint8_t overflow;        /* frame outgrew buf: skip to the next delimiter */
-    uint8_t local_node;      /* our node id, or LINK_NODE_ANY */
+    uint16_t local_node;     /* our node id, or LINK_NODE_ANY */
     link_counters_t counters;
 } link_decoder_t;
 
 /* `cap` must be at least LINK_HEADER_LEN + LINK_CRC_LEN; frames with more
- * than cap - 9 payload bytes (DATA frames included) are dropped as
+ * than cap - 10 payload bytes (DATA frames included) are dropped as
  * LINK_ERR_OVERSIZE (a cap above
  * LINK_RAW_MAX is used as LINK_RAW_MAX).  Frames for
  * other nodes are dropped (LINK_ERR_DEST) unless local_node is LINK_NODE_ANY;
  * broadcast frames are always accepted. */
 link_status_t link_decoder_init(link_decoder_t *dec, uint8_t *buf, size_t cap,
-                                uint8_t local_node);
+                                uint16_t local_node);
 
 /* Feed one received byte (dec and frame must be valid pointers).  Returns
  * LINK_NEED_MORE, LINK_FRAME_READY (frame filled in), or the LINK_ERR_* reason

@@ -114,7 +114,7 @@ node_status_t node_check_config(const node_config_t *cfg)
 
 /* ---- Sending ------------------------------------------------------------------ */
 
-static void send_frame(node_t *n, uint8_t type, uint8_t dst, uint8_t link, uint16_t seq,
+static void send_frame(node_t *n, uint8_t type, uint16_t dst, uint8_t link, uint16_t seq,
                        const link_chunk_t *chunks, size_t n_chunks)
 {
     link_header_t hdr;
@@ -163,7 +163,7 @@ static void send_error(node_t *n, uint16_t seq, uint16_t code, const char *text,
     send_frame(n, LINK_TYPE_ERROR, LINK_NODE_HOST, LINK_NONE, seq, &chunk, 1u);
 }
 
-static void send_hello(node_t *n, uint8_t dst, uint16_t seq)
+static void send_hello(node_t *n, uint16_t dst, uint16_t seq)
 {
     link_hello_t h;
     uint8_t payload[LINK_HELLO_LEN];
@@ -203,7 +203,7 @@ void node_get_stats(const node_t *n, link_stats_t *s)
     s->value[LINK_STAT_TX_ERRORS] = n->counters.tx_errors;
 }
 
-static void send_stats(node_t *n, uint8_t dst, uint16_t seq)
+static void send_stats(node_t *n, uint16_t dst, uint16_t seq)
 {
     link_stats_t s;
     uint8_t payload[LINK_STATS_LEN];
@@ -506,7 +506,7 @@ int node_waiting(const node_t *n)
 
 /* ---- Frames ---------------------------------------------------------------------- */
 
-static void reset_filters_of(node_t *n, uint8_t src)
+static void reset_filters_of(node_t *n, uint16_t src)
 {
     if (!n->config_ok) {
         return;

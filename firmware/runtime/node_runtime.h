@@ -134,7 +134,7 @@ typedef struct {
 } node_link_out_t;
 
 typedef struct {
-    uint8_t node_id;          /* 1..14 */
+    uint8_t node_id;          /* 1..254 (LINK_NODE_MAX) */
     uint8_t n_links_in;
     uint8_t n_inputs;
     uint8_t n_outputs;

@@ -40,6 +40,10 @@ from codegen.toolchain import (CC, CMSIS_NN_DIR, COMMON_CFLAGS, DEFAULT_STACK_BY
 #: Files of the node runtime that go into every image (node_main.c defines main()).
 RUNTIME_SOURCES = ("node_runtime.c", "aggregate.c", "link_pack.c", "node_main.c")
 
+#: Boards are nodes 1..254: link protocol version 3 sends a node id as one byte (docs/protocol.md §1).
+#: It equals host.net.protocol.NODE_MAX, which this layer may not import (tests/test_protocol.py checks).
+BOARD_ID_MAX = 254
+
 
 class FirmwareFitError(FirmwareBuildError):
     """The image does not fit the board; the message names node, board and numbers."""
@@ -132,8 +136,8 @@ class NodeConfig:
             object.__setattr__(self, name, tuple(getattr(self, name)))
         if len(self.model_hash) != 8:
             raise ValueError("model_hash must be 8 bytes (first 8 of the SHA-256)")
-        if not 1 <= self.node_id <= 14:
-            raise ValueError(f"node id {self.node_id} outside 1..14")
+        if not 1 <= self.node_id <= BOARD_ID_MAX:
+            raise ValueError(f"node id {self.node_id} outside 1..{BOARD_ID_MAX}")
         # The checks of node_check_config() in firmware/runtime/node_runtime.c, at build time.
         ids = [l.link for l in self.links_in]
         if not 1 <= len(self.links_in) <= 8 or not 1 <= len(self.inputs) <= 8:
@@ -143,7 +147,7 @@ class NodeConfig:
         if len(set(ids)) != len(ids):  # a DATA frame names only its link
             raise ValueError(f"incoming links repeat a link id: {self.links_in}")
         for l in self.links_in:
-            if not (0 <= l.src <= 14 and 0 <= l.link <= 127 and 0 < l.bytes <= 2048 and -128 <= l.zero_point <= 127
+            if not (0 <= l.src <= BOARD_ID_MAX and 0 <= l.link <= 127 and 0 < l.bytes <= 2048 and -128 <= l.zero_point <= 127
                     and l.bits in (2, 4, 8)):
                 raise ValueError(f"incoming link out of range: {l}")
         used = [link for inp in self.inputs for link in (inp.links[-1:] if inp.kind == "standby" else inp.links)]
@@ -172,7 +176,7 @@ class NodeConfig:
         for lo in self.links_out:
             if lo.type not in ("data", "result"):
                 raise ValueError(f"link_out type {lo.type!r}: expected 'data' or 'result'")
-            if not 0 <= lo.output < len(self.outputs) or not 0 <= lo.dst <= 14:
+            if not 0 <= lo.output < len(self.outputs) or not 0 <= lo.dst <= BOARD_ID_MAX:
                 raise ValueError(f"outgoing link out of range: {lo}")
             if lo.type == "data" and not 0 <= lo.link <= 127:
                 raise ValueError(f"a DATA link needs a link id 0..127: {lo}")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from boards import load_board
-from host.deploy.firmware import Input, LinkIn, LinkOut, NodeConfig, Output, build_node, write_node_config
+from host.deploy.firmware import BOARD_ID_MAX, Input, LinkIn, LinkOut, NodeConfig, Output, build_node, write_node_config
 from host.deploy.manifest import FirmwareImage, Link, Manifest, Node
 
 HOST_ID = 0
@@ -26,8 +26,8 @@ def sensor_link(node: str) -> str:
 
 def number_network(nodes: Mapping[str, Node], links: Mapping[str, Link]) -> tuple[dict[str, int], dict[str, int]]:
     """Node ids (1..N, manifest order = data-flow order) and link ids (sensor feeds first)."""
-    if len(nodes) > 14:
-        raise ValueError(f"{len(nodes)} nodes: the link protocol addresses at most 14 boards")
+    if len(nodes) > BOARD_ID_MAX:
+        raise ValueError(f"{len(nodes)} nodes: the link protocol addresses at most {BOARD_ID_MAX} boards")
     node_ids = {name: i + 1 for i, name in enumerate(nodes)}
     names = [sensor_link(n) for n, d in nodes.items() if d.require_model().aggregation == "source"] + list(links)
     if len(names) > 128:

@@ -2,10 +2,10 @@
 
 Frame on the wire::
 
-    COBS( header[7] | payload[len] | crc16_be[2] )  0x00     control and RESULT/LINK_DOWN frames
+    COBS( header[8] | payload[len] | crc16_be[2] )  0x00     control and RESULT/LINK_DOWN frames
     COBS( 0x80|link | seq8 | tensor | crc16_be[2] )  0x00     DATA: the link tensors (2-byte header)
 
-    header: ver<<4|type, src<<4|dst, link, seq (u16 LE), len (u16 LE)
+    header: ver<<4|type, src, dst, link, seq (u16 LE), len (u16 LE)   (version 3: one byte per node id)
 
 A DATA frame carries only what the link table cannot tell: the link id, the low
 byte of the sample number (the receiver expands it, ``seq_expand``) and the tensor.
@@ -25,8 +25,8 @@ from typing import Iterable, Iterator
 #: Bytes-like input; numpy arrays work too wherever the buffer protocol is used.
 Buffer = bytes | bytearray | memoryview
 
-PROTOCOL_VERSION = 2
-HEADER_LEN = 7
+PROTOCOL_VERSION = 3
+HEADER_LEN = 8
 DATA_HEADER_LEN = 2  # 0x80 | link, seq & 0xFF
 DATA_FLAG = 0x80  # first byte of a DATA frame; a header's version nibble is < 8
 DATA_LINK_MAX = 0x7F
@@ -38,10 +38,11 @@ MIN_FRAME = HEADER_LEN + CRC_LEN
 MIN_DATA_FRAME = DATA_HEADER_LEN + 1 + CRC_LEN  # a DATA frame carries at least one tensor byte
 
 NODE_HOST = 0
-NODE_MAX = 14
-NODE_BROADCAST = 15
-NODE_ANY = 0xFF  # decoder setting: accept every destination (the router)
-NODE_IMPLIED = 0xFF  # src/dst of a decoded DATA frame: not on the wire, the link's ends
+NODE_MAX = 254  # boards are 1..254: a node id is one byte on the wire since version 3
+NODE_BROADCAST = 255
+# Not wire values: every byte value is an id on the wire, so these lie above 255 to stay distinct.
+NODE_ANY = 0x100  # decoder setting: accept every destination (the router)
+NODE_IMPLIED = 0x101  # src/dst of a decoded DATA frame: not on the wire, the link's ends
 LINK_NONE = 0xFF
 
 SEQ_MODULUS = 1 << 16
@@ -202,7 +203,7 @@ class Frame:
 
 def _pack_header(version: int, type_: int, src: int, dst: int, link: int, seq: int, length: int) -> bytes:
     """Header bytes without any validation (the test vectors need illegal ones)."""
-    return struct.pack("<BBBHH", (version << 4) | type_, (src << 4) | dst, link, seq, length)
+    return struct.pack("<BBBBHH", (version << 4) | type_, src, dst, link, seq, length)
 
 
 def _encode_raw(raw: bytes) -> bytes:
@@ -259,7 +260,7 @@ def _check_body(body: bytes, local_node: int, raw_cap: int) -> Frame:
     if data:
         return Frame(FrameType.DATA, NODE_IMPLIED, NODE_IMPLIED, raw[0] & DATA_LINK_MAX, raw[1],
                      raw[DATA_HEADER_LEN:-CRC_LEN])
-    ver_type, addr, link, seq, length = struct.unpack_from("<BBBHH", raw)
+    ver_type, src, dst, link, seq, length = struct.unpack_from("<BBBBHH", raw)
     if ver_type >> 4 != PROTOCOL_VERSION:
         raise FrameError(LinkStatus.VERSION, f"version {ver_type >> 4}")
     type_ = ver_type & 0x0F
@@ -267,10 +268,9 @@ def _check_body(body: bytes, local_node: int, raw_cap: int) -> Frame:
         raise FrameError(LinkStatus.TYPE, f"type {type_}")
     if length != len(raw) - MIN_FRAME:
         raise FrameError(LinkStatus.LENGTH, f"header says {length}, got {len(raw) - MIN_FRAME}")
-    dst = addr & 0x0F
     if local_node != NODE_ANY and dst not in (local_node, NODE_BROADCAST):
         raise FrameError(LinkStatus.DEST, f"for node {dst}")
-    return Frame(FrameType(type_), addr >> 4, dst, link, seq, raw[HEADER_LEN:-CRC_LEN])
+    return Frame(FrameType(type_), src, dst, link, seq, raw[HEADER_LEN:-CRC_LEN])
 
 
 def decode_frame(encoded: Buffer, local_node: int = NODE_ANY, max_payload: int = MAX_PAYLOAD) -> Frame:
@@ -583,7 +583,7 @@ def encoded_len_max(payload_len: int, ftype: FrameType = FrameType.DATA) -> int:
     """Exact worst-case bytes on the wire (delimiter included) for this payload size.
 
     Worst case = every byte that can be non-zero is non-zero, so COBS needs the
-    most code bytes.  In a 7-byte header the length field is fixed by the size:
+    most code bytes.  In the 8-byte header the length field is fixed by the size:
     below 256 bytes its high byte is 0x00, which splits the run for free.
     """
     if ftype == FrameType.DATA:

@@ -17,7 +17,7 @@
  * length and is within limits, version and type are legal (DATA is not), and
  * the destination is acceptable; for a short-form DATA frame (first byte
  * 0x80 | link), the payload lies right after its 2-byte header, its length is
- * the received one (1 .. cap - 9), src/dst are LINK_NODE_IMPLIED and link and
+ * the received one (1 .. cap - 10), src/dst are LINK_NODE_IMPLIED and link and
  * seq are the bytes sent.  Both: the CRC is correct by an independent
  * bit-wise CRC.  Any violation aborts.  A summary of outcomes is printed on
  * success.
@@ -96,12 +96,13 @@ static size_t encode_raw(uint8_t version, uint8_t type, uint8_t src, uint8_t dst
 {
     uint8_t *raw = raw_frame;
     raw[0] = (uint8_t)(((unsigned)version << 4) | (type & 0x0Fu));
-    raw[1] = (uint8_t)(((unsigned)src << 4) | (dst & 0x0Fu));
-    raw[2] = link;
-    raw[3] = (uint8_t)seq;
-    raw[4] = (uint8_t)(seq >> 8);
-    raw[5] = (uint8_t)len_field;
-    raw[6] = (uint8_t)(len_field >> 8);
+    raw[1] = src;
+    raw[2] = dst;
+    raw[3] = link;
+    raw[4] = (uint8_t)seq;
+    raw[5] = (uint8_t)(seq >> 8);
+    raw[6] = (uint8_t)len_field;
+    raw[7] = (uint8_t)(len_field >> 8);
     memcpy(raw + LINK_HEADER_LEN, payload, n);
     return finish_raw(raw, LINK_HEADER_LEN + n, out, cap);
 }
@@ -128,8 +129,8 @@ static uint8_t long_type(void)
 static void random_header(link_header_t *h)
 {
     h->type = below(3) == 0 ? (uint8_t)LINK_TYPE_DATA : long_type();
-    h->src = (uint8_t)below(LINK_NODE_MAX + 1);
-    h->dst = (uint8_t)below(LINK_NODE_BROADCAST + 1);
+    h->src = (uint16_t)below(LINK_NODE_MAX + 1);
+    h->dst = (uint16_t)below(LINK_NODE_BROADCAST + 1);
     h->link = (uint8_t)rng();
     if (h->type == LINK_TYPE_DATA) {
         h->link &= LINK_DATA_LINK_MAX;
@@ -141,7 +142,7 @@ typedef struct {
     size_t n;       /* encoded bytes, delimiter included */
     int valid;      /* built by link_encode: legal in every field */
     int data;       /* short-form DATA: accepted by every node */
-    uint8_t dst;
+    uint16_t dst;
     size_t payload; /* payload bytes */
 } made_t;
 
@@ -173,16 +174,16 @@ static made_t make_frame(uint8_t *out, size_t cap)
     }
     switch (kind) {
     case 0: /* any version; 8..15 make the first byte a DATA frame's */
-        m.n = encode_raw((uint8_t)below(16), h.type, h.src, h.dst, h.link, h.seq, (uint16_t)m.payload, payload, m.payload, out, cap);
+        m.n = encode_raw((uint8_t)below(16), h.type, (uint8_t)h.src, (uint8_t)h.dst, h.link, h.seq, (uint16_t)m.payload, payload, m.payload, out, cap);
         break;
     case 1: /* any type, DATA in a long header included */
-        m.n = encode_raw(LINK_VERSION, (uint8_t)below(16), h.src, h.dst, h.link, h.seq, (uint16_t)m.payload, payload, m.payload, out, cap);
+        m.n = encode_raw(LINK_VERSION, (uint8_t)below(16), (uint8_t)h.src, (uint8_t)h.dst, h.link, h.seq, (uint16_t)m.payload, payload, m.payload, out, cap);
         break;
     case 2:
-        m.n = encode_raw(LINK_VERSION, h.type, h.src, h.dst, h.link, h.seq, (uint16_t)rng(), payload, m.payload, out, cap);
+        m.n = encode_raw(LINK_VERSION, h.type, (uint8_t)h.src, (uint8_t)h.dst, h.link, h.seq, (uint16_t)rng(), payload, m.payload, out, cap);
         break;
     case 3: /* oversize */
-        m.n = encode_raw(LINK_VERSION, h.type, h.src, h.dst, h.link, h.seq, (uint16_t)m.payload, payload, m.payload, out, cap);
+        m.n = encode_raw(LINK_VERSION, h.type, (uint8_t)h.src, (uint8_t)h.dst, h.link, h.seq, (uint16_t)m.payload, payload, m.payload, out, cap);
         break;
     case 4: /* oversize DATA */
     case 5: /* DATA without a tensor: truncated */
@@ -251,7 +252,7 @@ static uint64_t mutants_with_frames; /* e.g. a splice inserted a whole frame */
 static uint64_t clean_frames;
 static uint64_t data_frames; /* short-form DATA frames returned */
 
-static int dest_ok(uint8_t local, uint8_t dst)
+static int dest_ok(uint16_t local, uint16_t dst)
 {
     return local == LINK_NODE_ANY || dst == local || dst == LINK_NODE_BROADCAST;
 }
@@ -284,13 +285,13 @@ static void check_frame(const link_decoder_t *dec, const link_frame_t *f, size_t
         if (f->payload != b + LINK_HEADER_LEN) die("payload outside the buffer", iter);
         if (raw_n != stored) die("length differs from the received one", iter);
         if (f->len > LINK_MAX_PAYLOAD || raw_n > dec->cap) die("length beyond limits", iter);
-        if ((size_t)(b[5] | (b[6] << 8)) != f->len) die("length field differs", iter);
+        if ((size_t)(b[6] | (b[7] << 8)) != f->len) die("length field differs", iter);
         if ((b[0] >> 4) != LINK_VERSION || !link_type_is_known(f->hdr.type) ||
             f->hdr.type == LINK_TYPE_DATA || f->hdr.type != (b[0] & 0x0Fu)) {
             die("bad version/type", iter);
         }
-        if (f->hdr.src != (b[1] >> 4) || f->hdr.dst != (b[1] & 0x0Fu) || f->hdr.link != b[2] ||
-            f->hdr.seq != (uint16_t)(b[3] | (b[4] << 8))) {
+        if (f->hdr.src != b[1] || f->hdr.dst != b[2] || f->hdr.link != b[3] ||
+            f->hdr.seq != (uint16_t)(b[4] | (b[5] << 8))) {
             die("header fields differ from the bytes sent", iter);
         }
         if (!dest_ok(dec->local_node, f->hdr.dst)) die("wrong destination accepted", iter);
@@ -313,7 +314,7 @@ int main(int argc, char **argv)
 
     for (it = 0; it < iters; it++) {
         size_t cap = below(4) == 0 ? LINK_HEADER_LEN + LINK_CRC_LEN + below(LINK_RAW_MAX) : LINK_RAW_MAX;
-        uint8_t local = below(3) == 0 ? (uint8_t)below(16) : LINK_NODE_ANY;
+        uint16_t local = below(3) == 0 ? (uint16_t)below(256) : LINK_NODE_ANY;
         uint8_t *buf;
         made_t made = make_frame(input, sizeof input);
         size_t n = made.n, clean_n, orig_n = made.n, k;
@@ -342,7 +343,7 @@ int main(int argc, char **argv)
         }
         bytes += n;
         /* An untouched legal frame that fits the buffer must come through. */
-        /* (Both forms share the payload limit cap - 9; DATA ignores local.) */
+        /* (Both forms share the payload limit cap - 10; DATA ignores local.) */
         if (!mutated && made.valid && LINK_HEADER_LEN + made.payload + LINK_CRC_LEN <= cap &&
             (made.data || dest_ok(local, made.dst)) && st != LINK_FRAME_READY) {
             die("a valid frame was dropped", it);

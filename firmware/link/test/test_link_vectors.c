@@ -8,7 +8,7 @@
  *   C <name> <data_hex> <crc>                 CRC-16 known answer
  *   B <name> <raw_hex> <encoded_hex>          COBS known answer (no delimiter)
  *   F <name> <type> <src> <dst> <link> <seq> <payload_hex> <encoded_hex>
- *                                             (DATA: src = dst = 255, seq = its low byte,
+ *                                             (DATA: src = dst = 257, seq = its low byte,
  *                                             i.e. the frame as the decoder returns it)
  *   M <name> <local_node> <bytes_hex> <outcome>[,<outcome>...] <max_payload>
  *                                             decoder cap = 7 + max_payload + 2; the
@@ -86,6 +86,7 @@ static constant_t constants[] = {
     {"NODE_MAX", LINK_NODE_MAX, 0},
     {"NODE_BROADCAST", LINK_NODE_BROADCAST, 0},
     {"NODE_ANY", LINK_NODE_ANY, 0},
+    {"NODE_IMPLIED", LINK_NODE_IMPLIED, 0},
     {"LINK_NONE", LINK_NONE, 0},
     {"SEQ_STALE_WINDOW", LINK_SEQ_STALE_WINDOW, 0},
     {"HELLO_LEN", LINK_HELLO_LEN, 0},
@@ -218,8 +219,8 @@ static void check_frame(void)
 
     snprintf(name, sizeof name, "frame/%s", tok());
     hdr.type = (uint8_t)num();
-    hdr.src = (uint8_t)num();
-    hdr.dst = (uint8_t)num();
+    hdr.src = (uint16_t)num();
+    hdr.dst = (uint16_t)num();
     hdr.link = (uint8_t)num();
     hdr.seq = (uint16_t)num();
     len = parse_hex(tok(), bin_a, BIN_MAX);
@@ -285,14 +286,14 @@ static void check_stream(void)
     char name[160], got[1024] = "";
     link_decoder_t dec;
     link_frame_t frame;
-    uint8_t local;
+    uint16_t local;
     char none[1] = "", *want, *last;
     long max_payload = (long)LINK_MAX_PAYLOAD;
     size_t n, i, outcomes = 0, cap;
     uint32_t counted = 0;
 
     snprintf(name, sizeof name, "stream/%s", tok());
-    local = (uint8_t)num();
+    local = (uint16_t)num();
     n = parse_hex(tok(), bin_a, BIN_MAX);
     /* "<outcomes> <max_payload>": the outcome list may be empty (a stream that
      * completes no frame), so split at the last space instead of with strtok,

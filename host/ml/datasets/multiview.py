@@ -5,9 +5,9 @@ The paper's multi-view person/car/bus set (6 cameras, 32x32 images, 3 classes) i
 (automobile, truck, horse: two vehicle classes and one animate class, as car / bus / person), and for
 every CIFAR image six "camera views" of the same scene made deterministically: each camera has a fixed
 pose (a shift, a horizontal flip for the cameras "on the other side", a brightness and contrast of its
-own) plus a per-sample jitter of up to 2 pixels drawn from ``seed``. Views are grayscale: the host feeds an
-edge board its cameras' views in one DATA frame, which carries at most 2048 bytes (two 32x32 grayscale views;
-one 32x32x3 view alone would be 3072).
+own) plus a per-sample jitter of up to 2 pixels drawn from ``seed``. Views are grayscale: the host feeds a
+camera board its view in one DATA frame, which carries at most 2048 bytes (a 32x32 grayscale view is 1024;
+one 32x32x3 view would be 3072).
 
 ``multiview_npz`` loads real per-camera arrays from one ``.npz`` (layout in docs/datasets.md):
 
@@ -17,7 +17,7 @@ one 32x32x3 view alone would be 3072).
 * optional ``class_names``: array of strings.
 
 Both give x (N, 32, 32, 6) float32 in [0, 1], channel i = camera i+1, and feature groups
-``cam1``..``cam6`` -> [i], so each edge node of the preset reads its cameras' views through the
+``cam1``..``cam6`` -> [i], so each camera node of the preset reads its own view through the
 topology's ``features`` (the same mechanism as the HAR sensors), and a user with the real data runs the
 preset unchanged: ``[dataset] name = "multiview_npz", path = "..."``.
 """
