@@ -593,4 +593,27 @@ int32_t arm_depthwise_conv_wrapper_s8_get_buffer_size(const cmsis_nn_dw_conv_par
 #endif
 }
 
+/* The op family's entry point for weights packed at generate time (layout: arm_nnfunctions.h); the kernel is
+ * the row-buffer one of resilinet_nn_depthwise_rows_s8.c. */
+int32_t resilinet_depthwise_conv_s8_packed_get_buffer_size(const cmsis_nn_dw_conv_params *dw_conv_params,
+                                                           const cmsis_nn_dims *input_dims,
+                                                           const cmsis_nn_dims *filter_dims,
+                                                           const cmsis_nn_dims *output_dims)
+{
+    return resilinet_nn_depthwise_rows_s8_packed_get_buffer_size(dw_conv_params, input_dims, filter_dims, output_dims);
+}
+
+arm_cmsis_nn_status resilinet_depthwise_conv_s8_packed(const cmsis_nn_context *ctx,
+                                                       const cmsis_nn_dw_conv_params *dw_conv_params,
+                                                       const cmsis_nn_dims *input_dims,
+                                                       const int8_t *input_data,
+                                                       const cmsis_nn_dims *filter_dims,
+                                                       const int32_t *packed,
+                                                       const cmsis_nn_dims *output_dims,
+                                                       int8_t *output_data)
+{
+    return resilinet_nn_depthwise_rows_s8_packed(ctx, dw_conv_params, input_dims, input_data, filter_dims, packed,
+                                                 output_dims, output_data);
+}
+
 #endif /* RESILINET_USE_CMSIS_NN */

@@ -201,6 +201,21 @@ arm_cmsis_nn_status resilinet_nn_depthwise_rows_s8(const cmsis_nn_context *ctx,
                                                    const cmsis_nn_dims *output_dims,
                                                    int8_t *output_data);
 
+/* The same kernel on weights packed at generate time: the body of resilinet_depthwise_conv_s8_packed
+ * (arm_nnfunctions.h, which documents the layout; defined in arm_depthwise_conv_s8.c with the op family). */
+int32_t resilinet_nn_depthwise_rows_s8_packed_get_buffer_size(const cmsis_nn_dw_conv_params *dw_conv_params,
+                                                              const cmsis_nn_dims *input_dims,
+                                                              const cmsis_nn_dims *filter_dims,
+                                                              const cmsis_nn_dims *output_dims);
+arm_cmsis_nn_status resilinet_nn_depthwise_rows_s8_packed(const cmsis_nn_context *ctx,
+                                                          const cmsis_nn_dw_conv_params *dw_conv_params,
+                                                          const cmsis_nn_dims *input_dims,
+                                                          const int8_t *input_data,
+                                                          const cmsis_nn_dims *filter_dims,
+                                                          const int32_t *packed,
+                                                          const cmsis_nn_dims *output_dims,
+                                                          int8_t *output_data);
+
 /* Dot products shared by FC, 1x1 and generic convolution (resilinet_nn_dot_s8.c). */
 
 /* sum_i w[i] * (x[i] + x_offset) over n int8 pairs. */

@@ -104,10 +104,10 @@ int32_t resilinet_nn_depthwise_rows_s8_get_buffer_size(const cmsis_nn_dw_conv_pa
     return dw_geom_bytes(&g, 0);
 }
 
-int32_t resilinet_depthwise_conv_s8_packed_get_buffer_size(const cmsis_nn_dw_conv_params *dw_conv_params,
-                                                           const cmsis_nn_dims *input_dims,
-                                                           const cmsis_nn_dims *filter_dims,
-                                                           const cmsis_nn_dims *output_dims)
+int32_t resilinet_nn_depthwise_rows_s8_packed_get_buffer_size(const cmsis_nn_dw_conv_params *dw_conv_params,
+                                                             const cmsis_nn_dims *input_dims,
+                                                             const cmsis_nn_dims *filter_dims,
+                                                             const cmsis_nn_dims *output_dims)
 {
     dw_geom g;
     if (!dw_geom_init(&g, dw_conv_params, input_dims, filter_dims, output_dims))
@@ -830,14 +830,14 @@ arm_cmsis_nn_status resilinet_nn_depthwise_rows_s8(const cmsis_nn_context *ctx,
     return ARM_CMSIS_NN_SUCCESS;
 }
 
-arm_cmsis_nn_status resilinet_depthwise_conv_s8_packed(const cmsis_nn_context *ctx,
-                                                       const cmsis_nn_dw_conv_params *p,
-                                                       const cmsis_nn_dims *input_dims,
-                                                       const int8_t *input_data,
-                                                       const cmsis_nn_dims *filter_dims,
-                                                       const int32_t *packed,
-                                                       const cmsis_nn_dims *output_dims,
-                                                       int8_t *output_data)
+arm_cmsis_nn_status resilinet_nn_depthwise_rows_s8_packed(const cmsis_nn_context *ctx,
+                                                         const cmsis_nn_dw_conv_params *p,
+                                                         const cmsis_nn_dims *input_dims,
+                                                         const int8_t *input_data,
+                                                         const cmsis_nn_dims *filter_dims,
+                                                         const int32_t *packed,
+                                                         const cmsis_nn_dims *output_dims,
+                                                         int8_t *output_data)
 {
     dw_geom g;
     if (!dw_geom_init(&g, p, input_dims, filter_dims, output_dims) || ctx == NULL || ctx->buf == NULL ||
