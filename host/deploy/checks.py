@@ -66,7 +66,6 @@ def check_graph(topo: Topology, scheme: str, ds: Dataset, *, epochs: int | None 
         raise BuildInputError(f"{_where(topo, scheme)}: the network cannot be built: {_first_line(err)}"
                               f"{_layer_hint(err)}") from None
     try:
-        _check_aggregations(model, topo, scheme, cfg.skips)
         x = np.zeros((1, *ds.x_train.shape[1:]), np.float32)
         model({"x": x, "alive": np.ones((1, len(topo.failure_order)), np.float32)})
         check_imported_nodes(model, topo, scheme, ds, cfg.skips)
@@ -78,39 +77,6 @@ def check_graph(topo: Topology, scheme: str, ds: Dataset, *, epochs: int | None 
     finally:
         del model
         keras.backend.clear_session()  # the training that follows starts from a clean graph and name scope
-
-
-def _check_aggregations(model: Any, topo: Topology, scheme: str, skips: Any) -> None:
-    """Every node's incoming tensors agree on their shapes as its aggregation needs (by the symbolic shapes)."""
-    from host.ml.schemes import get_scheme, scheme_topology
-
-    used = scheme_topology(topo.with_skips(skips), get_scheme(scheme))
-    for layer in model.layers:
-        if type(layer).__name__ != "Aggregate" or not layer.name.endswith("_aggregate"):
-            continue
-        node = layer.name[: -len("_aggregate")]
-        links = used.incoming(node, skips=False) + [l for l in used.incoming(node) if l.skip]
-        inputs = layer.input if isinstance(layer.input, (list, tuple)) else [layer.input]
-        shapes = [tuple(t.shape[1:]) for t in inputs[: len(links)]]
-        # The normal links are joined by the node's merge (sum: equal shapes; concat/average: all but the
-        # channels); the skips are then added to the merged tensor, so each must have its shape.
-        merge, k = layer.merge, layer.n_normal
-        same = (lambda s: s) if merge == "sum" else (lambda s: s[:-1])
-        for link, shape in zip(links[1:k], shapes[1:k]):
-            if same(shape) != same(shapes[0]):
-                raise BuildInputError(
-                    f"{_where(topo, scheme)}: node {node} ({merge}) receives {links[0].name} with shape "
-                    f"{_shape(shapes[0])} and {link.name} with shape {_shape(shape)}, which "
-                    f"{'must be equal' if merge == 'sum' else 'must agree but for the channels'}: change "
-                    f"the layers of the nodes before it (partition {topo.partition}) or the link's projection")
-        merged = tuple(layer.output[0].shape[1:])
-        normal = links[0].name if k == 1 else f"its {k} normal links ({merge})"
-        for link, shape in zip(links[k:], shapes[k:]):
-            if shape != merged:
-                raise BuildInputError(
-                    f"{_where(topo, scheme)}: node {node} ({layer.mode}) receives {normal} with shape "
-                    f"{_shape(merged)} and {link.name} with shape {_shape(shape)}, which must be equal: change "
-                    f"the layers of the nodes before it (partition {topo.partition}) or the link's projection")
 
 
 def _shape(shape: tuple[Any, ...]) -> str:

@@ -285,21 +285,28 @@ def check_link_shapes(topo: Topology, node: str, merge: str, normal: list[Link],
     what its links carry; the skip projections must follow).
 
     ``shapes``: per link (normal links first), the shape it delivers without the batch dimension. Normal
-    links are merged (concat: all but the channels agree, sum: equal; average compares parts, not here);
-    every skip must then have exactly the merged shape, since the scheme sums or muxes them.
+    links are merged (sum: equal; concat: all but the channels agree; average: the same, its parts
+    concatenated in order, one channel count per part); every skip must then have exactly the merged
+    shape, since the scheme sums or muxes them.
     """
     where = f"topology {topo.name} (partition {topo.partition})"
-    if merge == "average" or not normal:
+    if not normal:
         return
-    first, merged = shapes[0], shapes[0]
+    first = shapes[0]
     for link, shape in zip(normal[1:], shapes[1:len(normal)]):
-        fits = shape[:-1] == first[:-1] if merge == "concat" else shape == first
+        fits = shape == first if merge == "sum" else shape[:-1] == first[:-1]
         if not fits:
             raise TopologyError(
                 f"{where}: node {node} {merge}s its normal links {normal[0].name} ({_shape(first)}) and {link.name} "
-                f"({_shape(shape)}), which must {'agree but for the channels' if merge == 'concat' else 'be equal'}: "
+                f"({_shape(shape)}), which must {'be equal' if merge == 'sum' else 'agree but for the channels'}: "
                 f"change the layers of the nodes that send them")
-        merged = (*first[:-1], merged[-1] + shape[-1]) if merge == "concat" else first
+    if merge == "sum":
+        merged = first
+    elif merge == "concat":
+        merged = (*first[:-1], sum(s[-1] for s in shapes[:len(normal)]))
+    else:  # average: one replica of each part gives the part's channels
+        part_channels = {l.part: s[-1] for l, s in zip(normal, shapes)}
+        merged = (*first[:-1], sum(part_channels.values()))
     names = " + ".join(l.name for l in normal)
     for link, shape in zip(skips, shapes[len(normal):]):
         if shape != merged:
