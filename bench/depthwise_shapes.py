@@ -13,13 +13,10 @@ MobileNet v1 3x3 layers at stride 1 and 2 with 8..256 channels (the VWW model's 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import os
 import sys
 import tempfile
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -74,7 +71,7 @@ def build_shape_model(shape: DwShape, out_dir: Path = MODEL_DIR, seed: int = 0) 
         return out
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
-    import tensorflow as tf
+    from vww_model import convert_int8  # one int8 conversion for the bench's own models
 
     keras.utils.set_random_seed(seed)
     x = keras.Input((shape.h, shape.w, shape.c), batch_size=1)
@@ -84,20 +81,7 @@ def build_shape_model(shape: DwShape, out_dir: Path = MODEL_DIR, seed: int = 0) 
     model = keras.Model(x, layer(x))
     rng = np.random.default_rng(seed + 1)
     samples = rng.uniform(-1.0, 1.0, (8, shape.h, shape.w, shape.c)).astype(np.float32)
-
-    def representative():
-        for i in range(len(samples)):
-            yield [samples[i:i + 1]]
-
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = representative
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        data = conv.convert()
+    data = convert_int8(model, samples)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
     tmp.write_bytes(data)

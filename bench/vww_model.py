@@ -55,11 +55,14 @@ def _keras_model(seed: int):
 
 def convert(seed: int = SEED) -> bytes:
     """The int8 flatbuffer (int8 input and output), calibrated on seeded uniform images in [-1, 1]."""
-    import tensorflow as tf
-
-    model = _keras_model(seed)
     rng = np.random.default_rng(seed + 1)
     samples = rng.uniform(-1.0, 1.0, (CALIBRATION_SAMPLES, *INPUT_SHAPE)).astype(np.float32)
+    return convert_int8(_keras_model(seed), samples)
+
+
+def convert_int8(model, samples: np.ndarray) -> bytes:
+    """A Keras model as a full-int8 TFLite flatbuffer (int8 input and output), calibrated on ``samples``."""
+    import tensorflow as tf
 
     def representative():
         for i in range(len(samples)):
