@@ -103,7 +103,7 @@ def test_seeded_split_sizes_and_determinism():
 
 def test_registry_and_unknown_name():
     assert set(DATASETS) == {"fashion", "hapt", "mhealth", "cifar10", "npz", "digits", "imagenet",
-                             "multiview_standin", "multiview_npz"}
+                             "multiview_standin", "multiview_npz", "mhealth_standin"}
     with pytest.raises(ValueError, match="unknown dataset"):
         load_dataset("mnist")
 

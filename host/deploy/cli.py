@@ -41,7 +41,7 @@ from host.deploy.firmware import FirmwareBuildError, FirmwareFitError
 from host.deploy.manifest import ManifestError
 from host.deploy.pio_core import PlatformIOError
 from host.deploy.staging import StagingError, check_out_dir
-from host.ml.datasets import DatasetNotFoundError, UnknownDatasetError
+from host.ml.datasets import DatasetNotFoundError, DatasetOptionError, UnknownDatasetError
 from host.ml.distribute import DISTRIBUTE_CHOICES, DistributeError, strategy_for, worker_role
 from host.ml.train import WeightsError
 from host.ml.topology import TopologyError, load_topology, preset_names
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 
 #: What host.build reports as one line "error: ..." with exit status 2 (bad input, or what it leads to).
 USER_ERRORS = (BuildInputError, TopologyError, BoardError, UnknownDatasetError, DatasetNotFoundError, CodegenError,
-               DistributeError, WeightsError,
+               DistributeError, WeightsError, DatasetOptionError,
                FirmwareBuildError, ManifestError, PlatformIOError, StagingError)
 
 

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from host.ml.datasets import Dataset, DatasetNotFoundError
+from host.ml.datasets import Dataset, DatasetNotFoundError, DatasetOptionError, UnknownDatasetError
 from host.ml.distribute import DISTRIBUTE_CHOICES, DistributeError, strategy_for, worker_role
 from host.ml.evaluate import FailureEvaluation, evaluate_failures, summarize
 from host.ml.problem import load_for, override_dataset  # noqa: F401  (load_for: also imported from here)
@@ -315,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
                     seed=args.seed)
     try:
         topo, ds = load_problem(data)
-    except DatasetNotFoundError as e:
+    except (DatasetNotFoundError, DatasetOptionError, UnknownDatasetError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     base = TrainConfig.from_topology(topo, scheme=args.scheme, epochs=args.epochs, seed=args.seed,

@@ -16,6 +16,9 @@ digits     scikit-learn's ``load_digits`` (if installed)    (8, 8, 1) in [0, 1]
 imagenet   your ILSVRC-2012 (``path=``, $RESILINET_IMAGENET) (160, 160, 3) in [0, 1] (``image_size=``)
 =========  ===============================================  ==========================================
 
+``mhealth_standin`` (a labelled SYNTHETIC stand-in for ``mhealth`` paper mode, made by a generator, no files):
+(23,) raw and truncated as paper mode, 13 classes (0 unused), MHEALTH's sensor groups; sizes ``n_train=`` etc.
+
 ``multiview_standin`` (a labelled CIFAR-10 stand-in for the camera preset's multi-view set) and
 ``multiview_npz`` (a user's cam1..cam6 .npz, ``path=``): (32, 32, 6), one grayscale view per camera.
 
@@ -23,29 +26,32 @@ imagenet   your ILSVRC-2012 (``path=``, $RESILINET_IMAGENET) (160, 160, 3) in [0
 """
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from host.ml.datasets.cifar import load_cifar
-from host.ml.datasets.core import Dataset, DatasetNotFoundError, SPLITS
+from host.ml.datasets.core import Dataset, DatasetNotFoundError, DatasetOptionError, SPLITS
 from host.ml.datasets.digits import load_digits
 from host.ml.datasets.fashion import load_fashion
 from host.ml.datasets.hapt import load_hapt
 from host.ml.datasets.imagenet import load_imagenet
 from host.ml.datasets.mhealth import load_mhealth
+from host.ml.datasets.mhealth_standin import load_mhealth_standin
 from host.ml.datasets.multiview import load_multiview_npz, load_multiview_standin
 from host.ml.datasets.user_npz import load_npz
 
-__all__ = ["DATASETS", "Dataset", "DatasetNotFoundError", "UnknownDatasetError", "check_dataset_name", "describe",
-           "load_dataset"]
+__all__ = ["DATASETS", "Dataset", "DatasetNotFoundError", "DatasetOptionError", "UnknownDatasetError",
+           "check_dataset_name", "describe", "load_dataset"]
 
 #: Loader per dataset name; each takes ``data_dir=``, ``seed=`` and its own keyword options.
 DATASETS: dict[str, Callable[..., Dataset]] = {
     "fashion": load_fashion,
     "hapt": load_hapt,
     "mhealth": load_mhealth,
+    "mhealth_standin": load_mhealth_standin,
     "cifar10": load_cifar,
     "npz": load_npz,
     "digits": load_digits,
@@ -72,6 +78,12 @@ def load_dataset(name: str, *, data_dir: str | Path | None = None, seed: int = 0
     ``seed`` drives every random split the loader draws.
     """
     check_dataset_name(name)
+    # an option the loader does not take is the user's typo, not a bug: say which options exist
+    params = inspect.signature(DATASETS[name]).parameters
+    known = [p for p in params if p not in ("data_dir", "seed")]
+    unknown = [k for k in options if k not in known]
+    if unknown and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        raise DatasetOptionError(f"dataset {name} has no option {unknown[0]!r}; its options: {', '.join(known)}")
     return DATASETS[name](data_dir=data_dir, seed=seed, **options)
 
 

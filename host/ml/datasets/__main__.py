@@ -10,7 +10,7 @@ import sys
 import time
 
 from host.ml.datasets import DATASETS
-from host.ml.datasets import DatasetNotFoundError
+from host.ml.datasets import DatasetNotFoundError, DatasetOptionError
 from host.ml.datasets import describe
 from host.ml.datasets import load_dataset
 
@@ -38,8 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         ds = load_dataset(args.name, data_dir=args.data_dir, seed=args.seed, **options)
-    except DatasetNotFoundError as exc:
-        print(exc, file=sys.stderr)
+    except (DatasetNotFoundError, DatasetOptionError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     print(describe(ds))
     print(f"loaded in {time.perf_counter() - start:.2f} s")

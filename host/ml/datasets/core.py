@@ -32,6 +32,10 @@ class DatasetNotFoundError(FileNotFoundError):
     """
 
 
+class DatasetOptionError(ValueError):
+    """A dataset option its loader does not take, or a value it cannot use; the message names the option."""
+
+
 @dataclass
 class Dataset:
     """One dataset, already split, in the shapes the models consume.
