@@ -183,11 +183,16 @@ def test_failout_one_draw_per_node_per_global_batch_on_two_replicas(tmp_path):
 
 
 def test_launcher_returns_a_failing_workers_status_and_stops_the_others(tmp_path):
-    """Worker 1 fails at once; worker 0 would run for a minute: the launcher kills it and returns 3."""
-    code = ("import json, os, sys, time\n"
+    """Worker 1 fails once worker 0 is up (a file says so: no race on a loaded machine); worker 0 would run for
+    a minute: the launcher kills it and returns 3."""
+    flag = tmp_path / "worker0_up"
+    code = ("import json, os, pathlib, sys, time\n"
             "i = json.loads(os.environ['TF_CONFIG'])['task']['index']\n"
             "print('up', i, flush=True)\n"
-            "sys.exit(3) if i == 1 else time.sleep(60)\n")
+            f"flag = pathlib.Path({str(flag)!r})\n"
+            "if i == 0:\n    flag.touch(); time.sleep(60)\n"
+            "while not flag.exists():\n    time.sleep(0.05)\n"
+            "sys.exit(3)\n")
     out = subprocess.run([PY, "-m", "host.ml.launch_workers", "--workers", "2", "--", PY, "-c", code],
                          cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert out.returncode == 3

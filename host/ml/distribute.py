@@ -173,8 +173,10 @@ def fit_distributed(model: Any, kind: str, train_data: Any, val_data: Any, epoch
         iter(train_dist)
         epoch_logs = {k: float(v) for k, v in logs.items()}
         model.reset_metrics()
+        hooks.on_test_begin()  # as fit's validation does (host.ml.batchnorm_stats re-estimates BN here)
         for batch in val_dist:
             logs = test_step(batch)
+        hooks.on_test_end()
         epoch_logs.update({f"val_{k}": float(v) for k, v in logs.items()})
         hooks.on_epoch_end(epoch, epoch_logs)
         for k, v in epoch_logs.items():

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from host.ml.datasets import Dataset
+from host.ml.batchnorm_stats import PreciseBatchNorm
 from host.ml.distribute import all_workers_agree, distribute_options, fit_distributed, replicas, strategy_for, \
     synchronize_batchnorm, weights_digest, worker_role
 from host.paths import cache_dir
@@ -20,7 +21,7 @@ from host.ml.topology import Topology
 
 #: Bump when a change to the builders or the trainer changes what a given configuration produces.
 #: 2: ties in best validation accuracy are broken by the lower validation loss (was: first epoch).
-TRAINER_VERSION = 2
+TRAINER_VERSION = 3
 
 
 @dataclass
@@ -176,7 +177,10 @@ def train(topo: Topology, ds: Dataset, cfg: TrainConfig, *, progress: bool = Tru
     val_data = _pipeline(ds.x_val, ds.y_val, len(topo.failure_order), cfg, shuffle=False)
 
     best = _BestWeights()
-    callbacks: list[Any] = [best]
+    # validation (so model selection) and the saved model use BN statistics of the weights at hand
+    shadow = build_for(topo, ds, cfg) if strategy is not None else None
+    alive = np.ones((len(ds.x_train), len(topo.failure_order)), np.float32)
+    callbacks: list[Any] = [PreciseBatchNorm(model, {"x": ds.x_train, "alive": alive}, shadow), best]
     if progress and role.is_chief:
         callbacks.append(_RichProgress(f"{topo.name}/{cfg.scheme}", cfg.epochs, len(ds.x_train), cfg.batch_size))
     t0 = time.time()
