@@ -36,6 +36,10 @@ def test_parallel_runs_equal_serial_runs_and_finished_runs_are_not_redone(tmp_pa
         assert serial["schemes"][s]["runs"][0]["measured"] != serial["schemes"][s]["runs"][1]["measured"]
     stored = sorted(p.name for p in (tmp_path / "parallel" / "runs").glob("*.json"))
     assert len(stored) == 4  # 2 schemes x 2 runs
+    # the report names the run files behind each cell, and they are the stored ones
+    named = parallel["run_files"]
+    assert set(named) == {"vanilla", "resilinet"} and all(len(v) == 2 for v in named.values())
+    assert sorted(f.removeprefix("runs/") for v in named.values() for f in v) == stored
 
     # Resume: the stored runs are read back; nothing is trained (training would raise here).
     def no_training(*a, **k):
@@ -66,6 +70,8 @@ def test_ablation_runs_report_mean_and_std(tmp_path, tiny_topology):
                              "--epochs", "1"]) == 0
     data = json.loads((out / "skip_sensitivity_tiny.json").read_text())
     assert data["runs"] == 2 and len(list((out / "runs").glob("*.json"))) == 4 * 2
+    assert all((out / f).is_file() for files in data["run_files"].values() for f in files)
+    assert len(data["run_files"]) == 4
     cell = data["table"]["no skips"]
     assert set(cell) == {"average", "std", "path_probability"} and all(v >= 0 for v in cell["std"].values())
     md = (out / "skip_sensitivity_tiny.md").read_text()

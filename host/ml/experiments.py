@@ -20,7 +20,7 @@ import shutil
 import statistics
 import sys
 import tempfile
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from host.ml.datasets import Dataset, DatasetNotFoundError, DatasetOptionError, 
 from host.ml.distribute import DISTRIBUTE_CHOICES, DistributeError, strategy_for, worker_role
 from host.ml.evaluate import FailureEvaluation, evaluate_failures, summarize
 from host.ml.problem import load_for, override_dataset  # noqa: F401  (load_for: also imported from here)
-from host.ml.run_pool import DataSpec, RunProgress, RunSpec, evaluate_runs, load_problem
+from host.ml.run_pool import DataSpec, RunProgress, RunSpec, evaluate_runs, load_problem, run_key
 from host.ml.schemes import SCHEMES, get_scheme
 from host.report_files import grouped_bars, md_table, pct, write_report
 from host.ml.topology import Topology
@@ -60,11 +60,15 @@ class Runner:
     jobs: int = 1
     use_cache: bool = True
     progress: bool = True
+    #: per cell label, the stored run files its figures come from (``runs/<key>.json``), for the reports
+    files: dict[str, list[str]] = field(default_factory=dict)
 
     def cells(self, cells: dict[str, TrainConfig]) -> dict[str, list[FailureEvaluation]]:
         """Every cell's evaluations, one per run."""
         specs = [RunSpec(f"{label}#{r}", replace(cfg, seed=cfg.seed + r))
                  for label, cfg in cells.items() for r in range(self.runs)]
+        for s in specs:
+            self.files.setdefault(s.label.rsplit("#", 1)[0], []).append(f"runs/{run_key(self.data, s.cfg)}.json")
         results = evaluate_runs(self.data, specs, out=self.out, jobs=self.jobs, use_cache=self.use_cache,
                                 progress=self.progress and self.jobs == 1, on_progress=_print_progress)
         return {label: [results[f"{label}#{r}"] for r in range(self.runs)] for label in cells}
@@ -90,7 +94,8 @@ def _cell_tables(cells: dict[str, list[FailureEvaluation]], settings: list[str])
 def _budget(runs: int, base: TrainConfig, ds: Dataset) -> str:
     return (f"{runs} training run(s) per cell (seeds {base.seed}..{base.seed + runs - 1}), {base.epochs} epochs, "
             f"{len(ds.y_train)} training and {len(ds.y_test)} test samples. Accuracy in %"
-            + (", mean ± std (ddof 1) over the runs." if runs > 1 else "."))
+            + (", mean ± std (ddof 1) over the runs." if runs > 1 else ".")
+            + " Every run is stored in `runs/` beside this report; the JSON's `run_files` names each cell's runs.")
 
 
 # --------------------------------------------------------------------------- average accuracy
@@ -121,6 +126,7 @@ def average_accuracy(topo: Topology, ds: Dataset, base: TrainConfig, *, schemes:
           + md_table(["Configuration", "bits"] + [SCHEMES[s].title for s in schemes]
                      + ["P: " + " / ".join(settings[1:])], cfg_rows) + "\n")
     data = {"experiment": "average_accuracy", "preset": topo.name, "dataset": ds.name, "runs": runs,
+            "run_files": runner.files,
             "train": asdict(base), "settings": settings,
             "schemes": {s: {"mean": summaries[s].mean, "std": summaries[s].std,
                             "runs": [e.to_dict() for e in results[s]]} for s in schemes},
@@ -146,7 +152,7 @@ def _ablation_report(topo: Topology, ds: Dataset, base: TrainConfig, runner: Run
     md = (f"# {title} — {topo.name}, {get_scheme(base.scheme).title}\n\n{intro}\n\n"
           + _budget(runner.runs, base, ds) + "\n\n" + md_table([first_column] + settings, rows) + "\n")
     data = {"experiment": experiment, "preset": topo.name, "scheme": base.scheme, "settings": settings,
-            "train": asdict(base), "runs": runner.runs, "table": mean, "std": std}
+            "train": asdict(base), "runs": runner.runs, "table": mean, "std": std, "run_files": runner.files}
 
     def plot(ax):
         grouped_bars(ax, settings, {k: [v.get(st) for st in settings] for k, v in mean.items()},
@@ -224,7 +230,7 @@ def skip_sensitivity(topo: Topology, ds: Dataset, base: TrainConfig, *, runner: 
           "One model per subset of skip hyperconnections; in brackets the probability that a path survives.\n\n"
           + _budget(runner.runs, base, ds) + "\n\n" + md_table(["Skips kept"] + settings, rows) + "\n")
     data = {"experiment": "skip_sensitivity", "preset": topo.name, "scheme": base.scheme, "settings": settings,
-            "train": asdict(base), "runs": runner.runs, "table": table}
+            "train": asdict(base), "runs": runner.runs, "table": table, "run_files": runner.files}
 
     def plot(ax):
         grouped_bars(ax, list(table), {st: [v["average"][st] for v in table.values()] for st in settings},
