@@ -26,8 +26,8 @@ for _root in (str(REPO), str(BENCH)):  # bench/ ends up first, as the driver alw
 from host.deploy.manifest import Manifest, Node, read_manifest  # noqa: E402  (after the path set-up above)
 
 PY = sys.executable
-SECTIONS = ("builds", "compute", "corpus", "stress", "memory", "links", "resilience", "toolchain", "soak", "user_model",
-            "distribute")
+SECTIONS = ("builds", "compute", "corpus", "stress", "memory", "links", "resilience", "camera", "toolchain", "soak",
+            "user_model", "distribute")
 #: What `make bench` runs without --only: all but the soak (10,000 samples, ~20 min: `--only soak`).
 DEFAULT_SECTIONS = tuple(s for s in SECTIONS if s != "soak")
 PRESETS = ("fashion", "har")

@@ -1,6 +1,7 @@
 """Section ``resilience``: the paper's table. Average accuracy per reliability setting from the float experiments
 (``build/experiments``), the builds' int8 split networks on the host (their manifests) and the emulated boards
-(``host.harness --sweep``), each next to its path-probability cap."""
+(``host.harness --sweep``), each next to its path-probability cap. The camera preset has a section of its own
+(bench/bench_camera.py), which uses the column helpers below."""
 from __future__ import annotations
 
 import argparse
@@ -9,21 +10,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from bench_common import (PRESETS, REPO, SCHEMES, bench_build_dir, build_dirs, has_firmware, has_manifest, load_manifest,
-                          log, rel)
-from bench_builds import run_build
-from bench_harness import harness_runs, run_harness
-
-#: The camera preset (9 boards, 256 failure configurations): built for ResiliNet only, and swept on the boards
-#: with fewer samples per configuration than the other presets (256 x 200 samples would take hours).
-CAMERA = "camera"
-CAMERA_SCHEMES = ("resilinet",)
-CAMERA_SWEEP_SAMPLES = {"quick": 4, "full": 12}
-#: int8 host evaluation samples of the camera build (x 256 configurations x 9 node interpreters)
-CAMERA_INT8_SAMPLES = {"quick": 100, "full": 300}
-#: Training epochs of the bench's camera build (the spec's 50 take ~40 min on 2 cores; 6 gave 78.7 % validation
-#: accuracy on the stand-in)
-CAMERA_EPOCHS = {"quick": 2, "full": 12}
+from bench_common import PRESETS, REPO, SCHEMES, build_dirs, load_manifest, rel
+from bench_harness import harness_runs
 
 
 def _cap(accs: list[float | None], has_path: list[bool], ppath: float, g: float) -> float | None:
@@ -47,7 +35,7 @@ def _avg_se(accs: list[float | None], has_path: list[bool], probs: dict[str, lis
     return out
 
 
-def _float_experiment(p: dict[str, Any], preset: str) -> None:
+def float_experiment(p: dict[str, Any], preset: str) -> None:
     """The float columns, from ``host.experiments average`` (or a note saying how to produce them)."""
     f = REPO / "build" / "experiments" / f"average_accuracy_{preset}.json"
     if f.exists():
@@ -65,7 +53,7 @@ def _float_experiment(p: dict[str, Any], preset: str) -> None:
         p["notes"].append(f"float: {rel(f)} absent (run `python -m host.experiments average --preset {preset}`)")
 
 
-def _host_columns(p: dict[str, Any], scheme: str, d: Path) -> dict[str, Any]:
+def host_columns(p: dict[str, Any], scheme: str, d: Path) -> dict[str, Any]:
     """The build's own float and int8 accuracies per failure configuration, averaged per setting; returns the
     build's evaluation.json (its configurations and probabilities, which the boards column needs too)."""
     man = load_manifest(d)
@@ -97,7 +85,7 @@ def _host_columns(p: dict[str, Any], scheme: str, d: Path) -> dict[str, Any]:
     return ev
 
 
-def _boards_column(h: dict[str, Any], ev: dict[str, Any], d: Path) -> dict[str, Any]:
+def boards_column(h: dict[str, Any], ev: dict[str, Any], d: Path) -> dict[str, Any]:
     """One harness sweep averaged like the host columns (per configuration, then per setting)."""
     g = ev["random_guess"]
     per_cfg = {}
@@ -126,46 +114,17 @@ def section_resilience(args: argparse.Namespace, R: dict[str, Any]) -> dict[str,
     dirs = build_dirs(R)
     for preset in presets:
         p: dict[str, Any] = {"float": {}, "int8_host": {}, "boards": {}, "notes": []}
-        _float_experiment(p, preset)
+        float_experiment(p, preset)
         for scheme in SCHEMES:
             d = dirs.get(f"{preset}/{scheme}")
             if d is None:
                 continue
-            ev = _host_columns(p, scheme, d)
+            ev = host_columns(p, scheme, d)
             h = H.get("sweeps", {}).get(f"{preset}/{scheme}")
             if h and h.get("sweep"):
-                p["boards"][scheme] = _boards_column(h, ev, d)
+                p["boards"][scheme] = boards_column(h, ev, d)
             elif f"{preset}/{scheme}" in H.get("errors", {}):
                 p["notes"].append(f"boards {scheme}: {H['errors'][f'{preset}/{scheme}']}")
         res["presets"][preset] = p
-    res["presets"][CAMERA] = _camera(args)
     return res
 
-
-def _camera(args: argparse.Namespace) -> dict[str, Any]:
-    """The camera preset's columns: its own build (reused when present) and its own sweep on its 9 boards."""
-    p: dict[str, Any] = {"float": {}, "int8_host": {}, "boards": {}, "notes": []}
-    _float_experiment(p, CAMERA)
-    logs = args.work / "logs"
-    size = "quick" if args.quick else "full"
-    samples = CAMERA_SWEEP_SAMPLES[size]
-    for scheme in CAMERA_SCHEMES:
-        d = bench_build_dir(CAMERA, scheme)
-        try:
-            if not has_manifest(d):
-                log(f"build {CAMERA}/{scheme} ({CAMERA_EPOCHS[size]} epochs) -> {rel(d)}")
-                run_build(CAMERA, scheme, d, logs, CAMERA_INT8_SAMPLES[size], f"{CAMERA}-{scheme}", timeout=5400,
-                          epochs=CAMERA_EPOCHS[size])
-            ev = _host_columns(p, scheme, d)
-            p["dataset"] = p.get("dataset") or load_manifest(d).dataset.name
-            p["path_probability"] = p.get("path_probability") or ev.get("path_probability")
-            if args.no_boards or not has_firmware(d):
-                continue
-            log(f"harness --sweep {CAMERA}/{scheme} ({samples} samples per configuration, 9 boards)")
-            h = run_harness(d, args.work / "harness", logs, f"sweep-{CAMERA}-{scheme}", samples, True, None,
-                            timeout=max(args.harness_timeout, 7200))
-            if h.get("sweep"):
-                p["boards"][scheme] = _boards_column(h, ev, d)
-        except Exception as e:  # noqa: BLE001 -- the camera failing must not lose the other presets' table
-            p["notes"].append(f"{CAMERA} {scheme}: {type(e).__name__}: {e}")
-    return p

@@ -27,6 +27,10 @@ Sections (each one fails on its own: the report then says "not measured" and why
                     the emulated boards (``host.harness``) and projected for real UARTs.
 * ``resilience`` -- the paper's table: float (build/experiments), int8 host (build manifests), boards
                     (``host.harness --sweep``), next to the path-probability cap.
+* ``camera``     -- the camera preset (issue 14) on its 15 emulated boards, ResiliNet (bench/bench_camera.py): its own
+                    build (12 epochs, int8 host on 300 samples) and ``host.harness --sweep`` of all 256 failure
+                    configurations at 12 samples each, bit-exact counts, next to the resilience columns (~35 min on
+                    2 loaded cores; ``--quick``: 2 epochs, 100 int8 samples, 4 per configuration, ~16 min).
 * ``toolchain``  -- wall time of each host.build stage (median over the runs), ``codegen generate`` on ResNet-8.
 * ``user_model`` -- a user's own Keras model (Keras Applications' MobileNet, alpha 0.25) split over four emulated
                   boards with ``host.build --model`` (bench/bench_user_model.py): per node layers, MACs, flash,
@@ -51,6 +55,7 @@ from typing import Any, Callable
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/: the modules below, however this file is run
 
 from bench_builds import section_builds, section_toolchain  # noqa: E402
+from bench_camera import section_camera  # noqa: E402
 from bench_common import DEFAULT_SECTIONS, REPO, SECTIONS, log, machine_info, rel  # noqa: E402
 from bench_compute import section_compute  # noqa: E402
 from bench_corpus import section_corpus  # noqa: E402
@@ -66,7 +71,8 @@ Section = Callable[[argparse.Namespace, dict[str, Any]], dict[str, Any]]
 #: What each section name runs; a section gets the arguments and the results so far (it may read earlier ones).
 SECTION_FUNCTIONS: dict[str, Section] = {
     "builds": section_builds, "compute": section_compute, "corpus": section_corpus, "stress": section_stress, "soak": section_soak, "memory": section_memory,
-    "links": section_links, "resilience": section_resilience, "toolchain": section_toolchain,
+    "links": section_links, "resilience": section_resilience, "camera": section_camera,
+    "toolchain": section_toolchain,
     "user_model": section_user_model, "distribute": section_distribute}
 
 

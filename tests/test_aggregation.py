@@ -2,8 +2,8 @@
 plus skip links (added by the scheme: sum, or ResiliNet's mux), the same in training (the Aggregate layer of
 the whole Keras network), in the float split evaluation (per-node sub-models run by host.ml.split.run_split
 with the boards' input rules), and in the boards' node configuration (standby skips guarded by every normal
-link). The int8 reference against the boards is in tests/test_camera_preset.py (its f2 has two normal links
-and four skips)."""
+link). The int8 reference against the boards is in tests/test_camera_preset.py (sum: its f2 has two normal links
+and four skips) and tests/test_merge_skips_boards.py (average and concat, each with skips)."""
 from __future__ import annotations
 
 import functools

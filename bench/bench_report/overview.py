@@ -32,7 +32,8 @@ def md_header(R: dict[str, Any]) -> str:
         f"{m.get('ai_edge_litert')}; {m.get('numpy')}; `{m.get('arm_gcc')}`; host `{m.get('host_gcc')}`; "
         f"`{m.get('qemu')}`",
         "* Section wall times: " + ", ".join(f"{k} {R[k]['section_wall_s']:.0f} s" for k in
-                                             ("builds", "compute", "memory", "links", "resilience", "toolchain")
+                                             ("builds", "compute", "memory", "links", "resilience", "camera",
+                                              "toolchain")
                                              if isinstance(R.get(k), dict) and "section_wall_s" in R[k])
         + " (the emulated boards run inside links)",
         f"* Repository: commit {m.get('git_commit')} with {m.get('git_uncommitted_paths')} uncommitted paths "
@@ -48,7 +49,7 @@ def md_header(R: dict[str, Any]) -> str:
 def md_not_measured(R: dict[str, Any], T: list[dict[str, Any]]) -> str:
     """Every section or figure missing from this run, and what is never measured."""
     items = []
-    for s in ("builds", "compute", "memory", "links", "resilience", "toolchain"):
+    for s in ("builds", "compute", "memory", "links", "resilience", "camera", "toolchain"):
         sec = R.get(s)
         if sec is None:
             items.append(f"section `{s}` was not run")
