@@ -3,8 +3,8 @@
 For every preset with ``examples/link_codes/<preset>_compressed.toml``: build it (``build/bench-<preset>-compressed``),
 run it on the emulated boards (``host.harness``, nothing failed and with the first failable node dropped: every
 answer compared with the int8 reference), and project its latency/throughput at 115200 and 921600 baud (star
-and direct) with the same model as the uncompressed build's; accuracy (float, whole test set; int8 reference,
-the build's int8 samples) beside the uncompressed ResiliNet build's.
+and direct) with the same model as the uncompressed build's; accuracy (float and the int8 reference, both on
+the whole test set) beside the uncompressed ResiliNet build's.
 """
 from __future__ import annotations
 
@@ -26,11 +26,17 @@ def compressed_topology(preset: str) -> Path | None:
 
 
 def _accuracy(build: Path) -> dict[str, Any]:
-    """Float average per reliability setting (evaluation.json) and the int8 reference per configuration."""
+    """Float average per reliability setting (evaluation.json), the int8 reference per configuration and its
+    average per setting, weighted as the float one (a configuration without a path: the random guess)."""
     ev = json.loads((build / "evaluation.json").read_text())
     nodes = load_manifest(build).stages.nodes
+    acc8 = nodes.int8_accuracy if nodes else None
+    avg8 = None
+    if acc8 and len(acc8) == len(ev["configs"]):
+        acc = [ev["random_guess"] if a is None else a for a in acc8]
+        avg8 = {st: sum(p * a for p, a in zip(ps, acc)) / sum(ps) for st, ps in ev["config_probability"].items()}
     return {"float_average": ev.get("average"), "int8_eval_samples": nodes.int8_eval_samples if nodes else None,
-            "int8_accuracy": nodes.int8_accuracy if nodes else None}
+            "int8_accuracy": acc8, "int8_average": avg8}
 
 
 def _board_run(build: Path, args: argparse.Namespace, tag: str, drop: str | None) -> dict[str, Any]:
@@ -60,7 +66,9 @@ def compressed_builds(args: argparse.Namespace, R: dict[str, Any], base: dict[st
         try:
             if not has_firmware(out) or "builds" in R:  # rebuilt with the bench's other builds
                 log(f"build {rel(topo)} -> {rel(out)}")
-                run_build(str(topo), "resilinet", out, args.work / "logs", 2000, f"{preset}-compressed")
+                # int8 on the samples of the uncompressed build it is compared with (default: the whole test set)
+                run_build(str(topo), "resilinet", out, args.work / "logs", getattr(args, "int8_samples", None),
+                          f"{preset}-compressed")
             man = load_manifest(out)
             links = man.require_links()
             entry["links"] = {n: {"bits": l.wire_bits, "shape": l.shape, "tensor": l.bytes,

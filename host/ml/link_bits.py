@@ -6,12 +6,17 @@ host's frame handling never start TensorFlow (an error about a bad option must c
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 
 #: Bits per element a link may use on the wire.
 BITS = (8, 4, 2)
+#: Part of the trained-model cache key of a network with coded links (host/ml/train.py): bump it when the
+#: training of link codes (host/ml/link_codes.LinkCode) changes, so no cached model of the old kind is reused.
+#: 3: the range with the least quantization error ("mse") instead of the batches' min/max, tied across the links
+#: deployed with one scale (SharedRanges).
+LINK_CODE_VERSION = 3
 #: The int8 code of c = 0: every coded link's int8 range starts here (qparams for 2^bits levels).
 CODE_LO = -128
 
@@ -66,3 +71,28 @@ def clamp_codes(q: np.ndarray, bits: int) -> np.ndarray:
     return np.clip(q, lo, hi).astype(np.int8)
 
 
+
+
+def range_groups(links: Iterable[Any]) -> dict[str, str]:
+    """Per link (``Link``: src, dst, projection, bottleneck), the name of the group whose coded links train
+    one shared range: links into one receiver (mux partners, a concatenation's or an average's inputs share
+    one int8 scale/zero point when deployed, host/deploy/quantize.link_groups) and links that carry one tensor
+    (a sender's plain links). A superset of the deployed groups, so each deployed range is the trained one."""
+    links = list(links)
+    parent = {l.name: l.name for l in links}
+
+    def find(a: str) -> str:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    first: dict[tuple[str, str], str] = {}
+    for l in links:
+        for key in [("to", l.dst)] + ([("from", l.src)] if not (l.projection or l.bottleneck) else []):
+            other = first.setdefault(key, l.name)
+            parent[find(l.name)] = find(other)
+    roots: dict[str, str] = {}
+    for l in links:  # a group is named by its first link (deterministic: the topology's order)
+        roots.setdefault(find(l.name), l.name)
+    return {l.name: roots[find(l.name)] for l in links}

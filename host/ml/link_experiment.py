@@ -104,17 +104,23 @@ def link_sweep(topo: Topology, ds: Any, base: Any, *, runner: Any) -> dict[str, 
     rows = [[k, f"{results[k]['bytes_per_inference']:,}"] + [pct(results[k]["average"][st]) for st in settings]
             + ["yes" if k in front else ""] for k in labels]
     md = (f"# Link budgets — {topo.name}\n\nBytes between nodes per inference (nothing failed, packed codes) and "
-          f"the average accuracy per reliability setting (%), {runner.runs} run(s) per variant, {base.epochs} "
-          f"epochs. Pareto: no variant has fewer bytes and a higher Hazardous accuracy.\n\n"
+          f"the average accuracy per reliability setting (%, float, {len(ds.y_test):,} test samples), "
+          f"{runner.runs} run(s) per variant, {base.epochs} epochs on {len(ds.y_train):,} training samples, seed "
+          f"{base.seed}. Bits apply to every link; a bottleneck narrows only the links that alone feed their "
+          f"receiver ({', '.join(bottleneck_links(topo)) or 'none'}). Pareto: no variant has fewer bytes and a "
+          f"higher Hazardous accuracy. One run per variant at a reduced budget: differences of a few tenths are "
+          f"within the spread between seeds.\n\n"
           + md_table(["variant", "bytes"] + settings + ["Pareto"], rows) + "\n")
     data = {"experiment": "links", "preset": topo.name, "settings": settings, "variants": results,
-            "pareto": front, "train": {"epochs": base.epochs, "scheme": base.scheme}}
+            "pareto": front, "train": {"epochs": base.epochs, "scheme": base.scheme, "seed": base.seed,
+                                        "train_samples": len(ds.y_train), "test_samples": len(ds.y_test)}}
 
     def plot(ax):
-        for k in labels:
+        for i, k in enumerate(labels):
             x, y = results[k]["bytes_per_inference"], 100 * results[k]["average"].get("Hazardous", 0.0)
             ax.scatter([x], [y], color="tab:red" if k in front else "tab:gray")
-            ax.annotate(k, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+            # labels alternate above and below their point: variants with close byte counts stay readable
+            ax.annotate(k, (x, y), fontsize=7, xytext=(3, 4 if i % 2 else -10), textcoords="offset points")
         pts = sorted((results[k]["bytes_per_inference"], 100 * results[k]["average"].get("Hazardous", 0.0))
                      for k in front)
         ax.plot([p[0] for p in pts], [p[1] for p in pts], color="tab:red", linewidth=1)

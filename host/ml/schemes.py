@@ -16,7 +16,7 @@ import keras
 from keras import layers as L
 
 from host.ml.keras_import import apply_imported
-from host.ml.link_codes import LinkCode, linear_map, narrow_name, resolve_bits, widen_name
+from host.ml.link_codes import LinkCode, linear_map, narrow_name, range_groups, resolve_bits, widen_name
 from host.ml.link_codes import layer_name as code_layer_name
 from host.ml.layers import Aggregate, AliveColumn, AlwaysPresent, Failout, NodeGate, SelectFeatures
 from host.ml.topology import LAYER_TYPES, Link, Topology, TopologyError, topological_order
@@ -206,6 +206,7 @@ def build_model(topo: Topology, scheme: Scheme, opts: BuildOptions) -> keras.Mod
     outputs: dict[str, Any] = {}   # node -> (tensor, presence) after the node's layers and failout
     sent: dict[str, Any] = {}      # link name -> (tensor, presence) as it leaves the sender
     widths: dict[str, int] = {}    # bottleneck link -> channels before its narrowing (the widening's)
+    shares = range_groups(used.links)  # coded links that train one range (deployed with one scale)
     one = None
     for k, name in enumerate(topological_order(used)):
         node = used.node(name)
@@ -248,11 +249,11 @@ def build_model(topo: Topology, scheme: Scheme, opts: BuildOptions) -> keras.Mod
         # the int8 tensor of the plain links -- on a coded link's grid -- so it is trained on the coded one.
         plain = [l for l in used.outgoing(name) if not (l.projection or l.bottleneck)]
         for l in plain:
-            sent[l.name] = (_project(l, h, opts, seed + 40, widths), present)
+            sent[l.name] = (_project(l, h, opts, seed + 40, widths, shares[l.name]), present)
         src = sent[plain[0].name][0] if plain else h
         for l in used.outgoing(name):
             if l not in plain:
-                sent[l.name] = (_project(l, src, opts, seed + 40, widths), present)
+                sent[l.name] = (_project(l, src, opts, seed + 40, widths, shares[l.name]), present)
 
     probs, present = outputs[used.cloud.name]
     probs = L.Identity(name="probs")(probs)
@@ -318,7 +319,7 @@ def check_link_shapes(topo: Topology, node: str, merge: str, normal: list[Link],
                 f"{_shape(merged)} ({table})")
 
 
-def _project(link: Link, h, opts: BuildOptions, seed: int, widths: dict[str, int]):
+def _project(link: Link, h, opts: BuildOptions, seed: int, widths: dict[str, int], share: str):
     """Skip projections run on the sending node, after its failout (a failed edge silences its skip); then a
     bottleneck's narrowing and the link code (host/ml/link_codes.py)."""
     for i, spec in enumerate(link.projection):
@@ -329,5 +330,5 @@ def _project(link: Link, h, opts: BuildOptions, seed: int, widths: dict[str, int
     # Low-bit link codes (host/ml/link_codes.py): trained on the wire's grid, after failout and projection.
     bits = resolve_bits(link.name, link.bits, link.max_bytes, math.prod(int(d) for d in h.shape[1:]))
     if bits < 8:
-        h = LinkCode(bits, name=code_layer_name(link.src, link.dst))(h)
+        h = LinkCode(bits, clip="mse", share=share, name=code_layer_name(link.src, link.dst))(h)
     return h

@@ -13,15 +13,18 @@ from typing import Any
 import numpy as np
 
 from host.ml.datasets import Dataset
-from host.ml.batchnorm_stats import PreciseBatchNorm
 from host.ml.distribute import all_workers_agree, distribute_options, fit_distributed, replicas, strategy_for, \
     synchronize_batchnorm, weights_digest, worker_role
+from host.ml.batchnorm_stats import PreciseBatchNorm
+from host.ml.link_bits import LINK_CODE_VERSION
 from host.paths import cache_dir
 from host.ml.topology import Topology
 
 #: Bump when a change to the builders or the trainer changes what a given configuration produces.
 #: 2: ties in best validation accuracy are broken by the lower validation loss (was: first epoch).
-TRAINER_VERSION = 3
+#: 3: BatchNorm statistics re-estimated before each validation (host/ml/batchnorm_stats.py), every node alive.
+#: 4: ... as the failout mixture of the failure configurations' statistics.
+TRAINER_VERSION = 4
 
 
 @dataclass
@@ -104,6 +107,8 @@ def cache_key(topo: Topology, ds: Dataset, cfg: TrainConfig) -> str:
                             "version": TRAINER_VERSION}
     if kind != "none":
         spec["distribute"] = {"kind": kind, "replicas": replicas(kind)}
+    if any(l.bits not in (None, 8) or l.max_bytes is not None for l in topo.links):
+        spec["link_code"] = LINK_CODE_VERSION  # only networks with coded links: the others keep their keys
     if init:
         spec["init_weights"] = hashlib.sha256(Path(init).read_bytes()).hexdigest()
     blob = json.dumps(spec, sort_keys=True, default=str)
@@ -177,10 +182,13 @@ def train(topo: Topology, ds: Dataset, cfg: TrainConfig, *, progress: bool = Tru
     val_data = _pipeline(ds.x_val, ds.y_val, len(topo.failure_order), cfg, shuffle=False)
 
     best = _BestWeights()
+    from host.ml.link_codes import SharedRanges  # imports Keras: only once training starts
+
     # validation (so model selection) and the saved model use BN statistics of the weights at hand
     shadow = build_for(topo, ds, cfg) if strategy is not None else None
     alive = np.ones((len(ds.x_train), len(topo.failure_order)), np.float32)
-    callbacks: list[Any] = [PreciseBatchNorm(model, {"x": ds.x_train, "alive": alive}, shadow), best]
+    callbacks: list[Any] = [PreciseBatchNorm(model, {"x": ds.x_train, "alive": alive}, shadow), best,
+                            SharedRanges(trainable)]  # links deployed with one scale train one range
     if progress and role.is_chief:
         callbacks.append(_RichProgress(f"{topo.name}/{cfg.scheme}", cfg.epochs, len(ds.x_train), cfg.batch_size))
     t0 = time.time()
