@@ -3,8 +3,11 @@ time of the host tools (each host.build stage, ``codegen generate`` on ResNet-8)
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import resource
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +36,7 @@ def run_build(preset: str, scheme: str, out: Path, logs: Path, int8_samples: int
     """One ``host.build`` into a fresh ``out``; its stage timings and where its outputs are (``epochs``: instead
     of the preset's)."""
     if out.exists():
-        shutil.rmtree(out)  # a fresh directory: the firmware stage compiles everything (no stale objects)
+        shutil.rmtree(out)  # a fresh directory: no stale objects (the shared object cache still serves them)
     cmd = [PY, "-m", "host.build", "--preset", preset, "--scheme", scheme, "--out", out, "--quiet"]
     if int8_samples is not None:
         cmd += ["--int8-samples", str(int8_samples)]
@@ -103,6 +106,10 @@ def section_toolchain(args: argparse.Namespace, R: dict[str, Any]) -> dict[str, 
         res["build_runs"] = len(runs)
     else:
         res["errors"]["build_stages"] = "no host.build runs in this session (section builds skipped or failed)"
+    try:
+        res["object_cache"] = object_cache_timing(args.work / "object-cache")
+    except Exception as e:  # noqa: BLE001 -- the codegen timing below must still run
+        res["errors"]["object_cache"] = str(e)
     root = shared_models_dir()
     model = root / "mlperf_tiny" / "ic_resnet8_int8.tflite" if root else None
     if model is None or not model.exists():
@@ -127,3 +134,48 @@ def section_toolchain(args: argparse.Namespace, R: dict[str, Any]) -> dict[str, 
     log(f"codegen generate ResNet-8: median {median(walls)} s wall, {median(inproc)} s reported")
     return res
 
+
+
+def _firmware_stage(build: Path, dest: Path) -> dict[str, float]:
+    """The firmware stage of a copy of ``build`` (its images removed) in ``dest``: wall and compiler CPU."""
+    from host.deploy.firmware_stage import build_firmware
+    from host.deploy.manifest import read_manifest
+
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(build, dest, ignore=shutil.ignore_patterns("fw", "pio", "model.keras", "qemu", "harness"))
+    manifest = read_manifest(dest, stage="nodes")
+    c0, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
+    build_firmware(manifest, dest, log=lambda _: None)
+    c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"wall_s": round(time.monotonic() - t0, 2),
+            "compiler_cpu_s": round(c1.ru_utime - c0.ru_utime + c1.ru_stime - c0.ru_stime, 2)}
+
+
+def object_cache_timing(work: Path) -> dict[str, Any]:
+    """The firmware stage of build/bench-fashion with an empty object cache, then warm (another directory), then
+    the first directory rebuilt from the warm cache: its images must equal the cold ones byte for byte."""
+    build = bench_build_dir("fashion", "resilinet")
+    if not has_manifest(build):
+        raise RuntimeError(f"{rel(build)} missing (section builds skipped or failed)")
+    cache, saved = work / "cache", os.environ.get("RESILINET_CACHE")
+    if cache.exists():
+        shutil.rmtree(cache)
+    os.environ["RESILINET_CACHE"] = str(cache)
+    try:
+        cold = _firmware_stage(build, work / "cold")
+        images = {p: p.read_bytes() for p in sorted((work / "cold" / "nodes").glob("*/fw/*/node.*"))
+                  if p.suffix in (".elf", ".bin", ".map")}
+        warm = _firmware_stage(build, work / "warm")
+        again = _firmware_stage(build, work / "cold")  # the same path afresh, objects from the warm cache
+        differ = [rel(p) for p, data in images.items() if not p.exists() or p.read_bytes() != data]
+    finally:
+        if saved is None:
+            os.environ.pop("RESILINET_CACHE", None)
+        else:
+            os.environ["RESILINET_CACHE"] = saved
+    nodes = len({p.parent for p in images})
+    log(f"object cache: firmware stage ({nodes} nodes) cold {cold}, warm {warm}; "
+        f"{len(images) - len(differ)}/{len(images)} image files identical")
+    return {"nodes": nodes, "cold": cold, "warm": warm, "rebuilt_same_dir": again, "files_compared": len(images),
+            "files_differing": differ}

@@ -8,6 +8,7 @@ board support includes are generated from ``boards/<board>/board.toml``.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -21,6 +22,9 @@ from typing import Iterable, Mapping, Sequence
 
 from boards import Board, ClockTree
 from boards.clock import AHB_CODES, APB_CODES, H7_INPUT_RANGES, H7_VCOS
+
+from . import objcache
+from .objcache import file_hash
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE_DIR = REPO_ROOT / "firmware"
@@ -196,28 +200,44 @@ def read_stamp(path: Path) -> dict:
         return {}
 
 
-def _file_hash(path: Path) -> str:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return ""
+def object_cache_dir() -> Path:
+    """The shared object cache (``codegen.objcache``): ``<cache_root()>/objects``."""
+    return cache_root() / "objects"
 
 
-def compile_object(src: Path, obj: Path, cflags: Sequence[str], force: bool) -> tuple[int, str]:
-    """Compile one source unless its object is up to date; (returncode, compiler messages)."""
+@functools.lru_cache(maxsize=None)
+def compiler_identity() -> str:
+    """The cross compiler's path and version: part of every object cache key (an upgrade invalidates all)."""
+    return f"{shutil.which(CC)}\n{run([CC, '--version']).stdout}"
+
+
+def compile_object(src: Path, obj: Path, cflags: Sequence[str], force: bool,
+                   local_dirs: Sequence[Path] = ()) -> tuple[int, str]:
+    """Compile one source unless its object is up to date; (returncode, compiler messages).
+
+    Up to date: this object's own stamp matches, else an identical compile in the shared object cache
+    (``codegen.objcache``; ``local_dirs`` are the build's own directories, abstracted in the cache key).
+    ``force`` compiles regardless (and refreshes the cache entry)."""
     cmd = [CC, *cflags, "-MMD", "-MF", str(obj.with_suffix(".d")), "-c", str(src), "-o", str(obj)]
     stamp = obj.with_suffix(".json")
     prev = read_stamp(stamp)
     if (not force and obj.exists() and prev.get("command") == cmd
-            and all(_file_hash(Path(f)) == h for f, h in prev.get("deps", {}).items())):
+            and all(file_hash(Path(f)) == h for f, h in prev.get("deps", {}).items())):
         return 0, prev.get("warnings", "")
     stamp.unlink(missing_ok=True)
+    key = objcache.cache_key(cmd, src, local_dirs, compiler_identity())
+    maps = objcache.prefix_maps(cmd)
+    hit = None if force else objcache.lookup(object_cache_dir(), key, obj, local_dirs, maps)
+    if hit is not None:
+        obj.with_suffix(".d").write_text(f"{obj}: " + " \\\n ".join(hit.deps) + "\n")
+        stamp.write_text(json.dumps({"command": cmd, "warnings": hit.warnings, "deps": hit.deps}, indent=1))
+        return 0, hit.warnings
     res = run(cmd)
     if res.returncode != 0:
         return res.returncode, res.stderr
-    deps = _parse_depfile(obj.with_suffix(".d")) or [src]
-    stamp.write_text(json.dumps({"command": cmd, "warnings": res.stderr,
-                                 "deps": {str(f): _file_hash(Path(f)) for f in deps}}, indent=1))
+    deps = {str(f): file_hash(Path(f)) for f in _parse_depfile(obj.with_suffix(".d")) or [src]}
+    objcache.store(object_cache_dir(), key, obj, deps, res.stderr, local_dirs, maps)
+    stamp.write_text(json.dumps({"command": cmd, "warnings": res.stderr, "deps": deps}, indent=1))
     return 0, res.stderr
 
 

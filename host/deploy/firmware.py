@@ -363,8 +363,10 @@ def build_node(board: str | Board, config_header: Path, model_sources: Sequence[
 
     # -- compile --
     objects = [obj_dir / f"{s.stem}-{hashlib.sha256(str(s).encode()).hexdigest()[:8]}.o" for s in srcs]
+    # this node's own directories: abstracted in the shared object cache's keys, so nodes share kernel objects
+    local_dirs = [out_dir, *sorted({s.parent for s in model_sources}), *(Path(d).resolve() for d in include_dirs)]
     with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
-        results = list(pool.map(lambda so: compile_object(*so, cflags, force), zip(srcs, objects)))
+        results = list(pool.map(lambda so: compile_object(*so, cflags, force, local_dirs), zip(srcs, objects)))
     failed = [r for r in results if r[0] != 0]
     if failed:
         raise FirmwareBuildError(f"building node {node!r} for {b.name} failed:\n" + "\n".join(r[1] for r in failed))
