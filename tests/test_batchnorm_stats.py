@@ -33,7 +33,7 @@ def test_moving_statistics_become_the_failout_mixture_of_each_layer_input():
     model(statistics_batch(feed), training=True)  # calibrates the link code's range once
     code = model.get_layer("code")
     calib = [np.asarray(v).copy() for v in code.non_trainable_weights]
-    seed_state = np.asarray(model.get_layer("failout")._seed_gen.state).copy()
+    seed_state = np.asarray(model.get_layer("failout").seed_generator.state).copy()
     for name in ("bn1", "bn2"):  # stale statistics, as after a short training
         model.get_layer(name).moving_mean.assign(np.full(model.get_layer(name).moving_mean.shape, 7.0))
 
@@ -49,7 +49,7 @@ def test_moving_statistics_become_the_failout_mixture_of_each_layer_input():
     np.testing.assert_allclose(bn2.moving_variance, 0.5 * a2.var(0), rtol=1e-3, atol=1e-4)
     assert bn1.momentum == bn2.momentum == 0.99
     assert model.get_layer("failout").survival == 0.5
-    assert np.array_equal(np.asarray(model.get_layer("failout")._seed_gen.state), seed_state)  # stream kept
+    assert np.array_equal(np.asarray(model.get_layer("failout").seed_generator.state), seed_state)  # stream kept
     for var, before in zip(code.non_trainable_weights, calib):
         assert np.array_equal(np.asarray(var), before)
 

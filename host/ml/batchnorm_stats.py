@@ -77,7 +77,7 @@ def reestimate_batchnorm(model: Any, batch: dict[str, np.ndarray]) -> bool:
     codes = [l for l in model.layers if isinstance(l, LinkCode)]
     momenta, survivals = [l.momentum for l in bns], [l.survival for l in failouts]
     saved = [[np.asarray(v) for v in l.non_trainable_weights] for l in codes]
-    seeds = [np.asarray(l._seed_gen.state) for l in failouts]
+    seeds = [np.asarray(l.seed_generator.state) for l in failouts]
     means = [np.zeros(l.moving_mean.shape, np.float64) for l in bns]
     variances = [np.zeros(l.moving_variance.shape, np.float64) for l in bns]
     try:
@@ -95,7 +95,7 @@ def reestimate_batchnorm(model: Any, batch: dict[str, np.ndarray]) -> bool:
             l.momentum = m
         for l, s, seed in zip(failouts, survivals, seeds):
             l.survival = s
-            l._seed_gen.state.assign(seed)              # the training's failout draws go on as before
+            l.seed_generator.state.assign(seed)              # the training's failout draws go on as before
         for l, values in zip(codes, saved):
             for var, v in zip(l.non_trainable_weights, values):
                 var.assign(v)                           # a training-mode call moves a still-calibrating range

@@ -38,6 +38,11 @@ class Failout(keras.layers.Layer):
         self.seed = seed
         self._seed_gen = keras.random.SeedGenerator(seed) if seed is not None else keras.random.SeedGenerator()
 
+    @property
+    def seed_generator(self):
+        """The random stream of this node's draws (saved and put back by host.ml.batchnorm_stats)."""
+        return self._seed_gen
+
     def call(self, x, present, training=None):
         if training and self.survival < 1.0:
             u = keras.random.uniform((), seed=self._seed_gen)
