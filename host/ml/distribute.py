@@ -124,11 +124,10 @@ def synchronize_batchnorm(model: Any) -> None:
     with different weights. Keras reads ``synchronized`` when the training step is traced; the one-device copy
     that :func:`host.ml.train.train` returns and saves is built without it (it changes nothing at inference).
     """
-    import keras
+    from host.ml.batchnorm_stats import batchnorm_layers
 
-    for layer in model.layers:  # the split network is flat: every layer is a top-level layer
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.synchronized = True
+    for layer in batchnorm_layers(model):
+        layer.synchronized = True
 
 
 def fit_distributed(model: Any, kind: str, train_data: Any, val_data: Any, epochs: int,

@@ -28,7 +28,7 @@ from host.ml.datasets import Dataset, DatasetNotFoundError, DatasetOptionError, 
 from host.ml.distribute import DISTRIBUTE_CHOICES, DistributeError, strategy_for, worker_role
 from host.ml.evaluate import FailureEvaluation, evaluate_failures, summarize
 from host.ml.problem import load_for, override_dataset  # noqa: F401  (load_for: also imported from here)
-from host.ml.run_pool import DataSpec, RunProgress, RunSpec, evaluate_runs, load_problem, run_key
+from host.ml.run_pool import DataSpec, RunProgress, RunSpec, evaluate_runs, load_problem, run_file
 from host.ml.schemes import SCHEMES, get_scheme
 from host.report_files import grouped_bars, md_table, pct, write_report
 from host.ml.topology import Topology
@@ -68,7 +68,7 @@ class Runner:
         specs = [RunSpec(f"{label}#{r}", replace(cfg, seed=cfg.seed + r))
                  for label, cfg in cells.items() for r in range(self.runs)]
         for s in specs:
-            self.files.setdefault(s.label.rsplit("#", 1)[0], []).append(f"runs/{run_key(self.data, s.cfg)}.json")
+            self.files.setdefault(s.label.rsplit("#", 1)[0], []).append(f"runs/{run_file(self.data, s.cfg)}")
         results = evaluate_runs(self.data, specs, out=self.out, jobs=self.jobs, use_cache=self.use_cache,
                                 progress=self.progress and self.jobs == 1, on_progress=_print_progress)
         return {label: [results[f"{label}#{r}"] for r in range(self.runs)] for label in cells}

@@ -85,6 +85,11 @@ def run_key(data: DataSpec, cfg: TrainConfig) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def run_file(data: DataSpec, cfg: TrainConfig) -> str:
+    """The name of a run's stored result in ``<out>/runs/``."""
+    return f"{run_key(data, cfg)}.json"
+
+
 def _run_one(data: DataSpec, cfg: TrainConfig, path: str, use_cache: bool, progress: bool) -> str:
     """Worker: train (or load the cached model), evaluate every failure configuration, store the result."""
     from host.ml.evaluate import evaluate_failures
@@ -112,7 +117,7 @@ def evaluate_runs(data: DataSpec, specs: list[RunSpec], *, out: Path, jobs: int 
         raise ValueError(f"--jobs must be at least 1, got {jobs}")
     runs_dir = out / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
-    paths = {s.label: runs_dir / f"{run_key(data, s.cfg)}.json" for s in specs}
+    paths = {s.label: runs_dir / run_file(data, s.cfg) for s in specs}
     todo = [s for s in specs if not (use_cache and paths[s.label].exists())]
     state = RunProgress(total=len(specs), stored=len(specs) - len(todo))
     if on_progress:

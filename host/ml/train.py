@@ -184,7 +184,8 @@ def train(topo: Topology, ds: Dataset, cfg: TrainConfig, *, progress: bool = Tru
     best = _BestWeights()
     from host.ml.link_codes import SharedRanges  # imports Keras: only once training starts
 
-    # validation (so model selection) and the saved model use BN statistics of the weights at hand
+    # validation (so model selection) and the saved model use BN statistics of the weights at hand; distributed,
+    # they are computed on a one-device copy of the network, which is also what this function returns
     shadow = build_for(topo, ds, cfg) if strategy is not None else None
     alive = np.ones((len(ds.x_train), len(topo.failure_order)), np.float32)
     callbacks: list[Any] = [PreciseBatchNorm(model, {"x": ds.x_train, "alive": alive}, shadow), best,
@@ -201,8 +202,10 @@ def train(topo: Topology, ds: Dataset, cfg: TrainConfig, *, progress: bool = Tru
     seconds = time.time() - t0
     best.restore(trainable)
 
-    if strategy is not None:
-        model = _one_device_copy(model, topo, ds, cfg)
+    if shadow is not None:
+        # the trained model outside any strategy: running a distributed model would wait for the other workers
+        shadow.set_weights(model.get_weights())
+        model = shadow
         print(f"worker {role.index}/{role.num_workers}: trained weights digest {weights_digest(model)}", flush=True)
     if role.is_chief:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -245,13 +248,6 @@ def load_initial_weights(model: Any, path: Path) -> None:
             raise WeightsError(f"--weights {path}: {var.path} is {tuple(var.shape)} in model {model.name}, "
                                f"{tuple(got.shape)} in the file")
     model.set_weights(source)
-
-
-def _one_device_copy(model: Any, topo: Topology, ds: Dataset, cfg: TrainConfig) -> Any:
-    """The trained model outside any strategy: running a distributed model would wait for the other workers."""
-    plain = build_for(topo, ds, cfg)
-    plain.set_weights(model.get_weights())
-    return plain
 
 
 def _pipeline(x: np.ndarray, y: np.ndarray, n_failable: int, cfg: TrainConfig, *, shuffle: bool):
