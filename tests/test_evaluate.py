@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from host.ml.evaluate import evaluate_failures, summarize  # noqa: E402
+from host.ml.evaluate import config_predictor, evaluate_failures, summarize  # noqa: E402
 from host.ml.experiments import load_for, train_and_evaluate  # noqa: E402
 from host.ml.topology import load_topology  # noqa: E402
 from host.ml.train import TrainConfig, build_for, train  # noqa: E402
@@ -65,6 +65,21 @@ def test_evaluation_and_training_are_deterministic(health):
     ea = evaluate_failures(a.model, topo, "resilinet", ds)
     eb = evaluate_failures(b.model, topo, "resilinet", ds)
     assert ea.accuracy == eb.accuracy
+
+
+def test_traced_predictor_equals_keras_predict_for_every_configuration(health):
+    """The evaluation's one traced call per model gives exactly what Keras' predict gives, chunk by chunk (a
+    batch size that leaves a partial last chunk)."""
+    topo, ds = health
+    model = train(topo, ds, TrainConfig(scheme="resilinet", epochs=1, batch_size=512, seed=5), progress=False).model
+    x = ds.x_test[:300]
+    predict = config_predictor(model, x, batch_size=128)
+    for c in topo.configurations():
+        probs, present = predict(c)
+        ref = model.predict({"x": x, "alive": np.tile(np.asarray(c, np.float32), (len(x), 1))},
+                            batch_size=128, verbose=0)
+        np.testing.assert_array_equal(probs, ref["probs"])
+        np.testing.assert_array_equal(present, ref["present"].reshape(-1))
 
 
 def test_cache_returns_the_same_model(health):
