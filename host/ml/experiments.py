@@ -126,7 +126,7 @@ def average_accuracy(topo: Topology, ds: Dataset, base: TrainConfig, *, schemes:
           + md_table(["Configuration", "bits"] + [SCHEMES[s].title for s in schemes]
                      + ["P: " + " / ".join(settings[1:])], cfg_rows) + "\n")
     data = {"experiment": "average_accuracy", "preset": topo.name, "dataset": ds.name, "runs": runs,
-            "run_files": runner.files,
+            "run_files": runner.files, "samples": {"train": len(ds.y_train), "test": len(ds.y_test)},
             "train": asdict(base), "settings": settings,
             "schemes": {s: {"mean": summaries[s].mean, "std": summaries[s].std,
                             "runs": [e.to_dict() for e in results[s]]} for s in schemes},
@@ -152,7 +152,8 @@ def _ablation_report(topo: Topology, ds: Dataset, base: TrainConfig, runner: Run
     md = (f"# {title} — {topo.name}, {get_scheme(base.scheme).title}\n\n{intro}\n\n"
           + _budget(runner.runs, base, ds) + "\n\n" + md_table([first_column] + settings, rows) + "\n")
     data = {"experiment": experiment, "preset": topo.name, "scheme": base.scheme, "settings": settings,
-            "train": asdict(base), "runs": runner.runs, "table": mean, "std": std, "run_files": runner.files}
+            "train": asdict(base), "runs": runner.runs, "table": mean, "std": std, "run_files": runner.files,
+            "samples": {"train": len(ds.y_train), "test": len(ds.y_test)}}
 
     def plot(ax):
         grouped_bars(ax, settings, {k: [v.get(st) for st in settings] for k, v in mean.items()},
@@ -230,7 +231,8 @@ def skip_sensitivity(topo: Topology, ds: Dataset, base: TrainConfig, *, runner: 
           "One model per subset of skip hyperconnections; in brackets the probability that a path survives.\n\n"
           + _budget(runner.runs, base, ds) + "\n\n" + md_table(["Skips kept"] + settings, rows) + "\n")
     data = {"experiment": "skip_sensitivity", "preset": topo.name, "scheme": base.scheme, "settings": settings,
-            "train": asdict(base), "runs": runner.runs, "table": table, "run_files": runner.files}
+            "train": asdict(base), "runs": runner.runs, "table": table, "run_files": runner.files,
+            "samples": {"train": len(ds.y_train), "test": len(ds.y_test)}}
 
     def plot(ax):
         grouped_bars(ax, list(table), {st: [v["average"][st] for v in table.values()] for st in settings},
