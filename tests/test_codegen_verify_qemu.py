@@ -43,8 +43,9 @@ def test_mlperf_bit_exact_on_emulated_m4(model: str, tmp_path: Path, record_prop
     record_property(f"{model}_instructions_per_inference", median)
     record_property(f"{model}_instructions_per_mac", round(median / result.module.macs, 3))
     print(f"\n{model}: {stats.summary()}; {median / result.module.macs:.2f} instructions per MAC")
-    # Within the plausible range for int8 kernels on an M4 (TFLM + CMSIS-NN: 2.2-2.9 per MAC).
-    assert 1.0 < median / result.module.macs < 20.0
+    # Within the plausible range for int8 kernels on an M4: above the SMLAD bound (2 MACs per instruction; ours
+    # run ResNet-8 at ~0.93 per MAC), below 20 (TFLM + CMSIS-NN: 2.2-2.9 per MAC).
+    assert 0.5 < median / result.module.macs < 20.0
 
 
 def test_count_is_deterministic_and_board_independent(tmp_path: Path) -> None:

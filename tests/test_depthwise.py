@@ -2,7 +2,7 @@
 
 * Bit-exact with tflite_micro on every activation, on the portable C path, the emulated DSP path (host-dsp) and
   the real Cortex-M4 (QEMU mps2-an386, where the assembly loops run), over shapes chosen to reach every branch:
-  odd output widths (a pair spilling into the next row), inputs too wide for one band of rows, stride 2, channel
+  odd output widths (a row's last output alone), inputs too wide for one band of rows, stride 2, channel
   multipliers 2 and 8 (the audio 10x8 shape on one input channel), channels not a multiple of 4, 5x5 and
   VALID padding.
 * The planner's scratch formula is the C library's own ``arm_depthwise_conv_wrapper_s8_get_buffer_size``, and
@@ -111,7 +111,8 @@ def test_prepacked_weights_exact_requantization_bit_exact(dw_models: list[Path],
 
 def test_fast_requantization_verdict_matches_the_c_conditions() -> None:
     """fast_requant_exact is resilinet_nn_requant_init's test: right shifts 1..31, non-negative multipliers,
-    |accumulator| < 2^30 (bias included), output offset in int8."""
+    |accumulator| < 2^30 (bias included), output offset in int8; and the packed kernel's rounding word
+    (1 + 2 * output_offset) << (-shift - 1), which its assembly adds with SMMLAR, below 2^30 in magnitude."""
     from codegen.ops.depthwise import fast_requant_exact
 
     bias, mults = np.array([100, -2000]), [1 << 30, (1 << 31) - 1]
@@ -122,6 +123,11 @@ def test_fast_requantization_verdict_matches_the_c_conditions() -> None:
     big = (1 << 30) - 9 * 255 * 128  # the accumulator limit for 9 terms at input offset 128
     assert fast_requant_exact(np.array([big - 2]), mults[:1], [-7], 128, 0, 9)
     assert not fast_requant_exact(np.array([-big]), mults[:1], [-7], 128, 0, 9)
+    # Rounding word: 201 << 22 < 2^30, 201 << 23 is not; at shift -31, +-1 << 30 (offsets 0 and -1) is not.
+    assert fast_requant_exact(bias[:1], mults[:1], [-23], 128, 100, 9)
+    assert not fast_requant_exact(bias[:1], mults[:1], [-24], 128, 100, 9)
+    assert not fast_requant_exact(bias[:1], mults[:1], [-31], 128, 0, 9)
+    assert not fast_requant_exact(bias[:1], mults[:1], [-31], 128, -1, 9)
 
 
 def test_depthwise_shapes_bit_exact_on_cortex_m4(dw_models: list[Path], tmp_path: Path) -> None:
@@ -140,8 +146,8 @@ _SIZES = r"""
 
 /* argv: n h w c kh kw mult sh sw ph pw oh ow. Prints the wrapper's buffer size, then whether the output with
  * that buffer equals the output without one (the older kernels), on seeded pseudo-random data, then whether the
- * 64 canary bytes right after the output (an arena neighbour) are untouched: an odd-width row's spilled pair
- * must never reach past the tensor's last row. */
+ * 64 canary bytes right after the output (an arena neighbour) are untouched: no row loop may write past the
+ * tensor's last row. */
 int main(int argc, char **argv)
 {
     int32_t a[13];

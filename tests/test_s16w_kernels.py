@@ -13,12 +13,16 @@ from pathlib import Path
 
 import numpy as np
 
+from codegen.footprint import CORTEX_M4_FLAGS
 from codegen.ops.conv import widened_weights_s16w
 from codegen.ops.fully_connected import widened_fc_weights_s16w
+from codegen.semihost import LINKER_LD, STARTUP_C
 from codegen.verify import kernels_dir
 
 #: The convolution and its support files (compiling only these keeps the test short).
-KERNEL_FILES = ("arm_convolve_s8.c", "arm_fully_connected_s8.c", "resilinet_nn_mat_mult_kernel_s8_s16.c",
+KERNEL_FILES = ("arm_convolve_wrapper_s8.c", "arm_convolve_s8.c", "arm_convolve_1x1_s8.c",
+                "resilinet_nn_convolve_s8_s16w.c", "arm_fully_connected_s8.c", "resilinet_nn_mat_mult_kernel_s8_s16.c",
+                "resilinet_nn_mat_mult_kernel_s16w.c",
                 "resilinet_nn_requant_init.c", "resilinet_nn_dot_s8.c")
 SEED = 1717
 CASES = 48
@@ -185,3 +189,58 @@ def test_s16w_matches_the_int8_kernels_on_plain_c_and_emulated_dsp(tmp_path: Pat
     for extra in ([], ["-DRESILINET_EMULATE_DSP"]):
         out = _build_and_run(src, tmp_path, extra)
         assert out.strip().endswith("done 0"), f"{extra or 'plain C'}:\n{out}"
+
+
+def _packed_case(rng: np.random.Generator, i: int) -> str:
+    """A convolution that takes the packed DSP path (resilinet_nn_mat_mult_kernel_s16w_packed): no activation clamp,
+    every shift <= -1. Its row length runs through 1..12 groups of four (every entry of the asm's loop of eight,
+    and none left after the first group), 1x1 (stride 1 and 2) and 3x3 windows, odd channel counts and one over
+    the packed table's 128 channels (the unpacked path)."""
+    g = 1 + i % 12
+    one = i % 3 != 2
+    cin = 4 * g - int(rng.integers(0, 4)) if one else max(1, (4 * g) // 9)
+    kh = kw = 1 if one else 3
+    cout = (1, 2, 3, 5, 8, 13, 130)[i % 7]
+    s_ = 1 + (i % 2 if one else 0)
+    pad = 0 if one else 1
+    h = w = 7 if cout > 64 else 9
+    oh = ow = (h + 2 * pad - kh) // s_ + 1
+    weights = rng.integers(-128, 128, (cout, kh, kw, cin), dtype=np.int8)
+    return "\n".join([
+        _c_array("int8_t", f"px{i}", rng.integers(-128, 128, (1, h, w, cin), dtype=np.int8)),
+        _c_array("int8_t", f"pw{i}", weights), _c_array("int16_t", f"pv{i}", widened_weights_s16w(weights)),
+        _c_array("int32_t", f"pb{i}", rng.integers(-5000, 5000, cout)),
+        _c_array("int32_t", f"pm{i}", rng.integers(1 << 30, (1 << 31) - 1, cout)),
+        _c_array("int32_t", f"ps{i}", rng.integers(-9, 0, cout)),
+        f"static int pcase{i}(void) {{",
+        f"  const cmsis_nn_conv_params p = {{{int(rng.integers(-128, 128))}, {int(rng.integers(-128, 128))}, "
+        f"{{{s_}, {s_}}}, {{{pad}, {pad}}}, {{1, 1}}, {{-128, 127}}}};",
+        f"  const cmsis_nn_dims in = {{1, {h}, {w}, {cin}}}, f = {{{cout}, {kh}, {kw}, {cin}}}, "
+        f"b = {{1, 1, 1, {cout}}}, o = {{1, {oh}, {ow}, {cout}}};",
+        f"  return run(&p, &in, px{i}, &f, pw{i}, pv{i}, sizeof(pv{i}), &b, pb{i}, pm{i}, ps{i}, &o, 0, 0);",
+        "}",
+    ])
+
+
+def test_packed_path_matches_the_int8_kernels_on_cortex_m4(tmp_path: Path) -> None:
+    """The packed path's asm (only built for the target) against the int8 DSP kernels, on QEMU mps2-an386."""
+    rng = np.random.default_rng(SEED + 1)
+    n = 36
+    main = ["void sh_puts(const char *s);", "int main(void) {", "  int bad = 0;"]
+    main += [f'  if (pcase{i}()) {{ sh_puts("case {i}: MISMATCH\\n"); bad++; }}' for i in range(n)]
+    main += ['  sh_puts(bad ? "failed\\n" : "done 0\\n");', "  return bad;", "}"]
+    harness = _HARNESS.replace("#include <stdio.h>\n", "")
+    (tmp_path / "main.c").write_text(harness + "\n".join(_packed_case(rng, i) for i in range(n)) + "\n"
+                                     + "\n".join(main) + "\n")
+    (tmp_path / "startup.c").write_text(STARTUP_C)
+    (tmp_path / "link.ld").write_text(LINKER_LD)
+    elf = tmp_path / "packed.elf"
+    subprocess.run(["arm-none-eabi-gcc", *CORTEX_M4_FLAGS, "-O2", "-std=c99", "-Wall", "-Wextra", "-Werror",
+                    "-I", str(kernels_dir()), "-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs",
+                    "-T", str(tmp_path / "link.ld"), str(tmp_path / "startup.c"), str(tmp_path / "main.c"),
+                    *[str(kernels_dir() / f) for f in KERNEL_FILES], "-o", str(elf)], check=True)
+    run = subprocess.run(["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none",
+                          "-semihosting-config", "enable=on,target=native", "-kernel", str(elf)],
+                         capture_output=True, text=True, timeout=300)
+    out = run.stdout + run.stderr
+    assert "done 0" in out and "MISMATCH" not in out, out

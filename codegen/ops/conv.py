@@ -1,4 +1,5 @@
-"""CONV_2D -> ``arm_convolve_wrapper_s8`` (firmware/cmsis_nn/arm_convolve_s8.c)."""
+"""CONV_2D -> ``arm_convolve_wrapper_s8`` (firmware/cmsis_nn/arm_convolve_wrapper_s8.c; the kernels it picks:
+arm_convolve_s8.c, arm_convolve_1x1_s8.c, resilinet_nn_convolve_s8_s16w.c)."""
 from __future__ import annotations
 
 from typing import Any, Mapping
@@ -23,7 +24,7 @@ def convolve_s8_buffer_size(input_dims: Dims, filter_dims: Dims, backend: str) -
 
 def convolve_1x1_s8_buffer_size(input_dims: Dims, backend: str) -> int:
     # CMSIS-NN's 1x1 kernels need no buffer; resilinet's DSP ones take two int16 columns of the input
-    # channels (firmware/cmsis_nn: conv_1x1_buffer_size_dsp in arm_convolve_s8.c).
+    # channels (firmware/cmsis_nn: resilinet_nn_conv_1x1_buffer_size_dsp in arm_nnsupportfunctions.h).
     return 2 * align4(input_dims.c) * 2 if backend == "dsp" else 0
 
 
@@ -44,9 +45,10 @@ def conv_scratch(params: Mapping[str, Any], backend: str) -> int:
                                            Dims.of(params["output_dims"]), backend)
 
 
-# Every arm_convolve_s8.c path walks output pixels in raster order, two at a time (im2col of two columns, or
+# Every path of the convolution kernels (arm_convolve_s8.c, arm_convolve_1x1_s8.c, resilinet_nn_convolve_s8_s16w.c)
+# walks output pixels in raster order, two at a time (im2col of two columns, or
 # the 1x1 plain-C path re-reading one pixel's channels while writing it): two pixels in flight.
-CONV = Kernel("conv", "ops/conv.c.j2", "arm_convolve_s8.c", scratch=conv_scratch,
+CONV = Kernel("conv", "ops/conv.c.j2", "arm_convolve_wrapper_s8.c", scratch=conv_scratch,
               overlap=RasterOverlap(pixels_in_flight=2))
 
 

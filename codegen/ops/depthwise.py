@@ -29,7 +29,7 @@ def depthwise_conv_wrapper_s8_buffer_size(pad_hw: tuple[int, int], dilation_hw: 
 
 #: Limits of the row-buffer kernel (firmware/cmsis_nn/resilinet_nn_depthwise_rows_s8.c, DW_ROWS_MAX_*), its
 #: band of int16 rows (DW_BAND_BYTES) and the words after each channel's weights (DW_WK_EXTRA).
-ROWS_MAX_KH, ROWS_MAX_KW, BAND_BYTES, WK_EXTRA = 16, 64, 8192, 3
+ROWS_MAX_KH, ROWS_MAX_KW, BAND_BYTES, WK_EXTRA = 16, 64, 8192, 4
 
 
 def depthwise_rows_buffer_size(stride_hw: tuple[int, int], pad_hw: tuple[int, int], dilation_hw: tuple[int, int],
@@ -38,8 +38,8 @@ def depthwise_rows_buffer_size(stride_hw: tuple[int, int], pad_hw: tuple[int, in
     """``resilinet_nn_depthwise_rows_s8_get_buffer_size`` (prepacked: ``resilinet_depthwise_conv_s8_packed_
     get_buffer_size``), or None where that kernel does not apply.
 
-    A band of int16 input rows per widened channel (four channels at a time when the multiplier is 1 and
-    C % 4 == 0; the whole padded input when it fits BAND_BYTES), 4 bytes to align the start and, unless the
+    A band of int16 input rows per widened channel (four channels at a time when C % 4 == 0, any channel
+    multiplier; the whole padded input when it fits BAND_BYTES), 4 bytes to align the start and, unless the
     weights come prepacked, the packed weights and requantization words of one channel group."""
     kh, kw = filter_dims.h, filter_dims.w
     if dilation_hw != (1, 1) or not (1 <= kh <= ROWS_MAX_KH and 1 <= kw <= ROWS_MAX_KW):
@@ -49,7 +49,7 @@ def depthwise_rows_buffer_size(stride_hw: tuple[int, int], pad_hw: tuple[int, in
     # dw_geom_init's row length: the last column any path reads, plus one, rounded up to even.
     last_col = max(pad_hw[1] + input_dims.w - 1, 2 * ((ow + 1) // 2) * sw + 1, (ow - 1) * sw + 2 * kwp - 1)
     rw = (last_col + 2) & ~1
-    group = 4 if ch_mult == 1 and input_dims.c % 4 == 0 else 1
+    group = 4 if input_dims.c % 4 == 0 else 1
     all_rows = (output_dims.h - 1) * stride_hw[0] + kh
     band_rows = max(kh, min(all_rows, BAND_BYTES // (group * rw * 2)))
     wk = 0 if prepacked else group * ch_mult * (kh * kwp + WK_EXTRA) * 4
@@ -70,12 +70,16 @@ def fast_requant_exact(bias: np.ndarray, mults: list[int], shifts: list[int], in
                        n_terms: int) -> bool:
     """resilinet_nn_requant_init's verdict (firmware/cmsis_nn/resilinet_nn_requant_init.c), taken at generate time
     for prepacked weights: the fast requantization is exact when every shift is a right shift of 1..31, the
-    multipliers are non-negative and no accumulator (bias + n_terms products) can reach 2^30."""
+    multipliers are non-negative and no accumulator (bias + n_terms products) can reach 2^30; and (the packed
+    kernel's assembly adds it with SMMLAR, resilinet_nn_depthwise_rows.h) every rounding word
+    ``rounding_word(output_offset, shift)`` is below 2^30 in magnitude."""
     x_max = max(abs(input_offset - 128), abs(input_offset + 127))
     limit = (1 << 30) - n_terms * x_max * 128
     if not (-128 <= output_offset <= 127 and limit > 1):
         return False
     if not all(-31 <= s <= -1 and m >= 0 for m, s in zip(mults, shifts)):
+        return False
+    if any(abs(rounding_word(output_offset, s)) >= 1 << 30 for s in shifts):
         return False
     # The C code bounds max |b| by OR-ing b ^ (b >> 31) over the channels; the same bound here.
     bound = 0
@@ -84,12 +88,19 @@ def fast_requant_exact(bias: np.ndarray, mults: list[int], shifts: list[int], in
     return bound + 1 < limit
 
 
+def rounding_word(output_offset: int, shift: int) -> int:
+    """K = (1 + 2 * output_offset) << e1 with e1 = ~shift (= -shift - 1), the fast requantization's rounding word:
+    SMMLAR adds it before the shift, which is the + (1 + 2 * output_offset) after it (resilinet_nn_depthwise_rows.h)."""
+    return (1 + 2 * output_offset) * (1 << (~shift))
+
+
 def packed_depthwise_words(wdata: np.ndarray, bias: np.ndarray, mults: list[int], shifts: list[int],
-                           fast: bool) -> np.ndarray:
+                           fast: bool, output_offset: int) -> np.ndarray:
     """The layout resilinet_depthwise_conv_s8_packed streams (arm_nnfunctions.h): [fast], then per output channel
     its int16 weight pairs (3x3: [w0 | w1] [w1 | w2] per kernel row, the 3x3 loops' operands; otherwise
-    [w(2t) | w(2t+1)], an odd row ending in a zero) and bias, multiplier, shift. On the fast path the weights and
-    the bias are doubled (the accumulator then holds the 2 * acc SMMULR wants) and the shift is stored as ~shift.
+    [w(2t) | w(2t+1)], an odd row ending in a zero) and bias, multiplier, shift, rounding word. On the fast path
+    the weights and the bias are doubled (the accumulator then holds the 2 * acc SMMLAR wants), the shift is
+    stored as ~shift and the rounding word is :func:`rounding_word` (else 0).
     Returned as int32 values (the words' bit patterns)."""
     _, kh, kw, cout = wdata.shape
     scale = 2 if fast else 1
@@ -103,7 +114,9 @@ def packed_depthwise_words(wdata: np.ndarray, bias: np.ndarray, mults: list[int]
         lo, hi = padded[:, 0::2, :], padded[:, 1::2, :]
     words = ((lo & 0xFFFF) | ((hi & 0xFFFF) << 16)).reshape(-1, cout).T  # [cout, kh * pairs]
     quant_words = np.stack([np.asarray(bias, dtype=np.int64) * scale, np.asarray(mults, dtype=np.int64),
-                            np.asarray([~s if fast else s for s in shifts], dtype=np.int64)], axis=1)
+                            np.asarray([~s if fast else s for s in shifts], dtype=np.int64),
+                            np.asarray([rounding_word(output_offset, s) if fast else 0 for s in shifts],
+                                       dtype=np.int64)], axis=1)
     body = np.concatenate([words.astype(np.uint32).view(np.int32).astype(np.int64), quant_words], axis=1)
     return np.concatenate([np.asarray([1 if fast else 0], dtype=np.int64), body.reshape(-1)])
 
@@ -139,7 +152,8 @@ def lower_depthwise_conv(ctx: OpContext) -> Step:
         for a in consts:
             a.build = "cmsis_nn"
         consts.append(ConstArray(ctx.key("packed"), "int32_t",
-                                 packed_depthwise_words(wdata, consts[1].values, mults, shifts, fast),
+                                 packed_depthwise_words(wdata, consts[1].values, mults, shifts, fast,
+                                                        y.quant.zero_point),
                                  f"filter {list(w.shape)}, bias and requantization, packed "
                                  f"({'fast' if fast else 'exact'} requantization)", build="resilinet"))
     return Step(

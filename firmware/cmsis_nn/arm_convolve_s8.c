@@ -1,5 +1,8 @@
 /*
- * resilinet-mcu: int8 convolutions (TFLM reference_integer_ops::ConvPerChannel semantics).
+ * resilinet-mcu: int8 convolution, the generic im2col path (TFLM reference_integer_ops::ConvPerChannel
+ * semantics): arm_convolve_s8 and its buffer size, and the DSP kernel behind it that the other entry points
+ * share (resilinet_nn_convolve_im2col_dsp_s8; the 1x1 paths: arm_convolve_1x1_s8.c, the wrappers:
+ * arm_convolve_wrapper_s8.c).
  *
  * acc = bias[oc] + sum (in + input_offset) * w over the receptive field; padded positions contribute
  * nothing (equivalent to padding with the input zero point); then requantize per channel, add the
@@ -52,28 +55,6 @@ static void im2col_s8_s16(const int8_t *input,
     }
 }
 
-static void conv_finish(const int32_t *bias,
-                        const cmsis_nn_per_channel_quant_params *q,
-                        const cmsis_nn_conv_params *p,
-                        int32_t oc,
-                        int32_t acc,
-                        int8_t *out)
-{
-    if (bias != NULL)
-    {
-        acc += bias[oc];
-    }
-    *out = resilinet_nn_requantize_clamp(
-        acc, q->multiplier[oc], q->shift[oc], p->output_offset, p->activation.min, p->activation.max);
-}
-
-/* Our DSP 1x1 kernels take two int16 columns of the input channels (CMSIS-NN's need none); without this
- * buffer they still run, on the slower path that widens the inputs for every output channel pair. */
-static int32_t conv_1x1_buffer_size_dsp(const cmsis_nn_dims *input_dims)
-{
-    return 2 * ((input_dims->c + 3) & ~3) * (int32_t)sizeof(int16_t);
-}
-
 #if RESILINET_HAS_DSP
 /* Geometry of one convolution, copied into locals once (stores through the may-alias column pointer would
  * otherwise force the compiler to reload every field of the parameter structs). */
@@ -110,6 +91,50 @@ static int32_t conv_geom(conv_geom_t *g,
      * stack, padded with the input zero point (-input_offset), which must be an int8 value. */
     return (g->in_c & 3) == 0 ||
         (g->k <= IM2COL_STAGE - 4 && g->input_offset >= -127 && g->input_offset <= 128);
+}
+
+/* GCC turns byte-copy loops into calls of newlib's memcpy/memset, which take several times the instructions of
+ * a loop for the 3..40-byte runs of the int8 staging below; an empty asm on the copied value keeps them loops. */
+#if defined(__GNUC__)
+#define STAGE_OPAQUE(v) __asm__("" : "+r"(v))
+#else
+#define STAGE_OPAQUE(v) ((void)0)
+#endif
+
+/* n int8 values from src to q (either unaligned). */
+static inline void stage_copy(int8_t *q, const int8_t *src, int32_t n)
+{
+    int32_t i = 0;
+    for (; i + 4 <= n; i += 4)
+    {
+        uint32_t v = resilinet_read_u32(src + i);
+        STAGE_OPAQUE(v);
+        memcpy(q + i, &v, sizeof(v));
+    }
+    for (; i < n; i++)
+    {
+        int32_t v = src[i];
+        STAGE_OPAQUE(v);
+        q[i] = (int8_t)v;
+    }
+}
+
+/* Entries k..align4(k) - 1 of a staged column (at most 3) = pad. */
+static inline void stage_pad(int8_t *stage, int32_t k, int8_t pad)
+{
+    const int32_t tail = ((k + 3) & ~3) - k;
+    if (tail > 0)
+    {
+        stage[k] = pad;
+    }
+    if (tail > 1)
+    {
+        stage[k + 1] = pad;
+    }
+    if (tail > 2)
+    {
+        stage[k + 2] = pad;
+    }
 }
 
 static inline resilinet_u32a *col_zero(resilinet_u32a *dst, int32_t groups, int32_t step)
@@ -192,16 +217,7 @@ static inline void im2col_body(const int8_t *input,
         const int8_t *src = input + iy * row_in + x0 * g.in_c;
         if (x_inside && g.dil_w == 1)
         {
-            int32_t i = 0;
-            for (; i + 4 <= run; i += 4)
-            {
-                const uint32_t v = resilinet_read_u32(src + i);
-                memcpy(q + i, &v, sizeof(v));
-            }
-            for (; i < run; i++)
-            {
-                q[i] = src[i];
-            }
+            stage_copy(q, src, run);
             q += run;
             continue;
         }
@@ -217,10 +233,7 @@ static inline void im2col_body(const int8_t *input,
             q += g.in_c;
         }
     }
-    for (int32_t i = g.k; i < ((g.k + 3) & ~3); i++)
-    {
-        stage[i] = pad;
-    }
+    stage_pad(stage, g.k, pad);
     resilinet_nn_s8_to_s16_unordered_with_offset(dst, stage, (g.k + 3) & ~3, g.off2, step);
 }
 
@@ -237,28 +250,75 @@ static void im2col_dsp(const int8_t *input, const conv_geom_t *geom, int32_t oy,
     }
 }
 
-/* Column words of one input pixel's channels (1x1 kernels). */
-static void col_pixel_dsp(const int8_t *x, int32_t in_c, int32_t input_offset, resilinet_u32a *dst, int32_t step)
+/* im2col_pair_inside for C_in % 4 != 0: the kernel rows of both windows (runs of run bytes at a and b, rows step
+ * bytes apart) copied as int8 into two stack columns padded with the zero point to a multiple of 4 (conv_geom: at
+ * most IM2COL_STAGE - 4 entries), then widened together. Not inlined: its 512 bytes of stack stay out of the
+ * caller's frame while the matrix kernel runs. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void im2col_pair_staged(const int8_t *a,
+                               const int8_t *b,
+                               const conv_geom_t *g,
+                               int32_t run,
+                               int32_t step,
+                               resilinet_u32a *dst)
 {
-    const int32_t n4 = in_c & ~3;
-    dst = resilinet_nn_s8_to_s16_unordered_with_offset(dst, x, n4, resilinet_dup16(input_offset), step);
-    if (n4 < in_c)
+    int8_t sa[IM2COL_STAGE], sb[IM2COL_STAGE];
+    int8_t *qa = sa, *qb = sb;
+    for (int32_t ky = g->kh; ky > 0; ky--)
     {
-        int32_t e[4] = {0, 0, 0, 0};
-        for (int32_t c = n4; c < in_c; c++)
-        {
-            e[c - n4] = (int32_t)x[c] + input_offset;
-        }
-        dst[0] = resilinet_pkhbt16((uint32_t)e[0], (uint32_t)e[2]);
-        dst[1] = resilinet_pkhbt16((uint32_t)e[1], (uint32_t)e[3]);
+        stage_copy(qa, a, run);
+        stage_copy(qb, b, run);
+        qa += run;
+        qb += run;
+        a += step;
+        b += step;
     }
+    stage_pad(sa, g->k, (int8_t)(-g->input_offset));
+    stage_pad(sb, g->k, (int8_t)(-g->input_offset));
+    (void)resilinet_nn_s8_to_s16_pair_with_offset(dst, sa, sb, (g->k + 3) & ~3, g->off2);
 }
 
-static int32_t buf_ok(const cmsis_nn_context *ctx, int32_t need)
+/* Both columns of a pixel pair (interleaved, as im2col_dsp with step 4 writes them) when both windows lie inside
+ * the input and there is no horizontal dilation: every kernel row of a window is then one contiguous run, and one
+ * loop widens the two columns' runs together (C_in % 4 != 0: through int8 copies, im2col_pair_staged). im2col_dsp
+ * costs ~70 instructions of set-up and ~50 per kernel row per column. Returns 0, writing nothing, for any other
+ * pair. */
+static int32_t im2col_pair_inside(const int8_t *input,
+                                  const conv_geom_t *g,
+                                  int32_t oy0,
+                                  int32_t ox0,
+                                  int32_t oy1,
+                                  int32_t ox1,
+                                  resilinet_u32a *dst)
 {
-    return ctx != NULL && ctx->buf != NULL && ((uintptr_t)ctx->buf & 3u) == 0 && ctx->size >= need;
+    const int32_t y0 = oy0 * g->stride_h - g->pad_h, x0 = ox0 * g->stride_w - g->pad_w;
+    const int32_t y1 = oy1 * g->stride_h - g->pad_h, x1 = ox1 * g->stride_w - g->pad_w;
+    const int32_t span_y = (g->kh - 1) * g->dil_h, span_x = g->kw - 1;
+    if (g->dil_w != 1 || MIN(MIN(y0, y1), MIN(x0, x1)) < 0 || MAX(y0, y1) + span_y >= g->in_h ||
+        MAX(x0, x1) + span_x >= g->in_w)
+    {
+        return 0;
+    }
+    const int32_t row_in = g->in_w * g->in_c;
+    const int32_t run = g->kw * g->in_c;
+    const int32_t step = g->dil_h * row_in;
+    const int8_t *a = input + y0 * row_in + x0 * g->in_c;
+    const int8_t *b = input + y1 * row_in + x1 * g->in_c;
+    if (g->in_c & 3)
+    {
+        im2col_pair_staged(a, b, g, run, step, dst);
+        return 1;
+    }
+    for (int32_t ky = g->kh; ky > 0; ky--)
+    {
+        dst = resilinet_nn_s8_to_s16_pair_with_offset(dst, a, b, run, g->off2);
+        a += step;
+        b += step;
+    }
+    return 1;
 }
-
 /* Generic convolution on DSP cores: im2col of two output pixels (interleaved int16 columns), then every
  * output channel pair against both (resilinet_nn_mat_mult_kernel_s8_s16). */
 static void convolve_dsp(const cmsis_nn_context *ctx,
@@ -284,6 +344,10 @@ static void convolve_dsp(const cmsis_nn_context *ctx,
     resilinet_nn_requant_params rq;
     resilinet_nn_requant_init(&rq, bias_data, q->multiplier, q->shift, 1, out_c, p->output_offset, p->activation.min,
                               p->activation.max, n, p->input_offset);
+    /* Bias and requantization of every channel pair in one table (resilinet_nn_requant_pack). */
+    int32_t packed[RESILINET_NN_REQUANT_PACK_WORDS];
+    const int32_t use_packed =
+        w16 != NULL && resilinet_nn_requant_pack(&rq, out_c, packed, RESILINET_NN_REQUANT_PACK_WORDS);
     for (int32_t b = 0; b < input_dims->n; b++)
     {
         const int8_t *in = input_data + b * input_dims->h * input_dims->w * input_dims->c;
@@ -292,19 +356,28 @@ static void convolve_dsp(const cmsis_nn_context *ctx,
         int32_t pix = 0;
         for (; pix + 2 <= out_hw; pix += 2)
         {
-            im2col_dsp(in, &geom, oy, ox, cols, 4);
+            const int32_t oy0 = oy, ox0 = ox;
             if (++ox == out_w)
             {
                 ox = 0;
                 oy++;
             }
-            im2col_dsp(in, &geom, oy, ox, cols + 2, 4);
+            if (!im2col_pair_inside(in, &geom, oy0, ox0, oy, ox, cols))
+            {
+                im2col_dsp(in, &geom, oy0, ox0, cols, 4);
+                im2col_dsp(in, &geom, oy, ox, cols + 2, 4);
+            }
             if (++ox == out_w)
             {
                 ox = 0;
                 oy++;
             }
-            if (w16 != NULL)
+            if (use_packed)
+            {
+                resilinet_nn_mat_mult_kernel_s16w_packed(cols, (n + 3) & ~3, w16, out_c, &rq, packed,
+                                                         out + pix * out_c, out + (pix + 1) * out_c);
+            }
+            else if (w16 != NULL)
             {
                 resilinet_nn_mat_mult_kernel_s16w(cols, 1, (n + 3) & ~3, w16, out_c, &rq, out + pix * out_c,
                                                   out + (pix + 1) * out_c);
@@ -330,64 +403,26 @@ static void convolve_dsp(const cmsis_nn_context *ctx,
     }
 }
 
-/* 1x1 convolution without padding on DSP cores: each input pixel's channels are one column. */
-static void convolve_1x1_dsp(const cmsis_nn_context *ctx,
-                             const cmsis_nn_conv_params *p,
-                             const cmsis_nn_per_channel_quant_params *q,
-                             const cmsis_nn_dims *input_dims,
-                             const int8_t *input_data,
-                             const int8_t *filter_data,
-                             const int16_t *filter_w16,
-                             const int32_t *bias_data,
-                             const cmsis_nn_dims *output_dims,
-                             int8_t *output_data)
+int32_t resilinet_nn_convolve_im2col_dsp_s8(const cmsis_nn_context *ctx,
+                                            const cmsis_nn_conv_params *p,
+                                            const cmsis_nn_per_channel_quant_params *q,
+                                            const cmsis_nn_dims *input_dims,
+                                            const int8_t *input_data,
+                                            const cmsis_nn_dims *filter_dims,
+                                            const int8_t *filter_data,
+                                            const int16_t *filter_w16,
+                                            const int32_t *bias_data,
+                                            const cmsis_nn_dims *output_dims,
+                                            int8_t *output_data)
 {
-    const resilinet_u32a *const w16 = (const resilinet_u32a *)(const void *)filter_w16;
-    const int32_t in_c = input_dims->c;
-    const int32_t out_c = output_dims->c;
-    const int32_t out_w = output_dims->w;
-    const int32_t out_hw = output_dims->h * out_w;
-    resilinet_u32a *const cols = (resilinet_u32a *)ctx->buf;
-    resilinet_nn_requant_params rq;
-    resilinet_nn_requant_init(&rq, bias_data, q->multiplier, q->shift, 1, out_c, p->output_offset, p->activation.min,
-                              p->activation.max, in_c, p->input_offset);
-    for (int32_t b = 0; b < input_dims->n; b++)
+    conv_geom_t geom;
+    if (((uintptr_t)ctx->buf & 3u) != 0 || !conv_geom(&geom, input_dims, filter_dims, p))
     {
-        const int8_t *in = input_data + b * input_dims->h * input_dims->w * in_c;
-        int8_t *out = output_data + b * out_hw * out_c;
-        int32_t pix = 0;
-        int32_t oy = 0, ox = 0;
-        const int8_t *x[2];
-        for (; pix < out_hw; pix += 2)
-        {
-            const int32_t two = pix + 1 < out_hw;
-            for (int32_t i = 0; i < 1 + two; i++)
-            {
-                x[i] = in + ((oy * p->stride.h) * input_dims->w + ox * p->stride.w) * in_c;
-                if (++ox == out_w)
-                {
-                    ox = 0;
-                    oy++;
-                }
-            }
-            col_pixel_dsp(x[0], in_c, p->input_offset, cols, two ? 4 : 2);
-            if (two)
-            {
-                col_pixel_dsp(x[1], in_c, p->input_offset, cols + 2, 4);
-            }
-            int8_t *const out1 = two ? out + (pix + 1) * out_c : NULL;
-            if (w16 != NULL)
-            {
-                resilinet_nn_mat_mult_kernel_s16w(cols, two, (in_c + 3) & ~3, w16, out_c, &rq, out + pix * out_c,
-                                                  out1);
-            }
-            else
-            {
-                resilinet_nn_mat_mult_kernel_s8_s16(cols, two, in_c, filter_data, out_c, &rq, out + pix * out_c,
-                                                    out1);
-            }
-        }
+        return 0;
     }
+    convolve_dsp(ctx, p, q, input_dims, input_data, filter_dims, filter_data, filter_w16, bias_data, output_dims,
+                 output_data);
+    return 1;
 }
 #endif /* RESILINET_HAS_DSP */
 
@@ -429,11 +464,9 @@ arm_cmsis_nn_status arm_convolve_s8(const cmsis_nn_context *ctx,
     }
 
 #if RESILINET_HAS_DSP
-    conv_geom_t geom;
-    if (((uintptr_t)ctx->buf & 3u) == 0 && conv_geom(&geom, input_dims, filter_dims, conv_params))
+    if (resilinet_nn_convolve_im2col_dsp_s8(ctx, conv_params, quant_params, input_dims, input_data, filter_dims,
+                                            filter_data, NULL, bias_data, output_dims, output_data))
     {
-        convolve_dsp(ctx, conv_params, quant_params, input_dims, input_data, filter_dims, filter_data, NULL,
-                     bias_data, output_dims, output_data);
         return ARM_CMSIS_NN_SUCCESS;
     }
 #endif
@@ -461,8 +494,8 @@ arm_cmsis_nn_status arm_convolve_s8(const cmsis_nn_context *ctx,
                 int32_t a0;
                 int32_t a1;
                 resilinet_nn_dot_2x_s8_s16(col0, col1, filter_data + oc * n, n, &a0, &a1);
-                conv_finish(bias_data, quant_params, conv_params, oc, a0, out + pix * out_c + oc);
-                conv_finish(bias_data, quant_params, conv_params, oc, a1, out + (pix + 1) * out_c + oc);
+                resilinet_nn_conv_finish(bias_data, quant_params, conv_params, oc, a0, out + pix * out_c + oc);
+                resilinet_nn_conv_finish(bias_data, quant_params, conv_params, oc, a1, out + (pix + 1) * out_c + oc);
             }
         }
         if (pix < out_hw)
@@ -472,423 +505,7 @@ arm_cmsis_nn_status arm_convolve_s8(const cmsis_nn_context *ctx,
             for (int32_t oc = 0; oc < out_c; oc++)
             {
                 const int32_t acc = resilinet_nn_dot_s8_s16(col0, filter_data + oc * n, n);
-                conv_finish(bias_data, quant_params, conv_params, oc, acc, out + pix * out_c + oc);
-            }
-        }
-    }
-    return ARM_CMSIS_NN_SUCCESS;
-}
-
-/* 1x1 kernel without padding: each output pixel is a matrix-vector product over the input channels of
- * one input pixel, so no im2col is needed. */
-static arm_cmsis_nn_status convolve_1x1(const cmsis_nn_context *ctx,
-                                        const cmsis_nn_conv_params *p,
-                                        const cmsis_nn_per_channel_quant_params *q,
-                                        const cmsis_nn_dims *input_dims,
-                                        const int8_t *input_data,
-                                        const cmsis_nn_dims *filter_dims,
-                                        const int8_t *filter_data,
-                                        const int32_t *bias_data,
-                                        const cmsis_nn_dims *output_dims,
-                                        int8_t *output_data)
-{
-    if (filter_dims->h != 1 || filter_dims->w != 1 || p->padding.h != 0 || p->padding.w != 0 ||
-        filter_dims->c != input_dims->c)
-    {
-        return ARM_CMSIS_NN_ARG_ERROR;
-    }
-#if RESILINET_HAS_DSP
-    if (buf_ok(ctx, conv_1x1_buffer_size_dsp(input_dims)))
-    {
-        convolve_1x1_dsp(ctx, p, q, input_dims, input_data, filter_data, NULL, bias_data, output_dims, output_data);
-        return ARM_CMSIS_NN_SUCCESS;
-    }
-#else
-    (void)ctx;
-#endif
-    const int32_t in_c = input_dims->c;
-    const int32_t out_c = output_dims->c;
-    for (int32_t b = 0; b < input_dims->n; b++)
-    {
-        for (int32_t oy = 0; oy < output_dims->h; oy++)
-        {
-            for (int32_t ox = 0; ox < output_dims->w; ox++)
-            {
-                const int32_t iy = oy * p->stride.h;
-                const int32_t ix = ox * p->stride.w;
-                const int8_t *x = input_data + ((b * input_dims->h + iy) * input_dims->w + ix) * in_c;
-                int8_t *out = output_data + ((b * output_dims->h + oy) * output_dims->w + ox) * out_c;
-                int32_t oc = 0;
-                for (; oc + 2 <= out_c; oc += 2)
-                {
-                    int32_t a0;
-                    int32_t a1;
-                    resilinet_nn_dot_2x_s8(x, filter_data + oc * in_c, filter_data + (oc + 1) * in_c, in_c,
-                                           p->input_offset, &a0, &a1);
-                    conv_finish(bias_data, q, p, oc, a0, out + oc);
-                    conv_finish(bias_data, q, p, oc + 1, a1, out + oc + 1);
-                }
-                if (oc < out_c)
-                {
-                    const int32_t acc = resilinet_nn_dot_s8(x, filter_data + oc * in_c, in_c, p->input_offset);
-                    conv_finish(bias_data, q, p, oc, acc, out + oc);
-                }
-            }
-        }
-    }
-    return ARM_CMSIS_NN_SUCCESS;
-}
-
-int32_t arm_convolve_1x1_s8_fast_get_buffer_size(const cmsis_nn_dims *input_dims)
-{
-#if RESILINET_HAS_DSP
-    return conv_1x1_buffer_size_dsp(input_dims);
-#else
-    (void)input_dims;
-    return 0;
-#endif
-}
-
-arm_cmsis_nn_status arm_convolve_1x1_s8_fast(const cmsis_nn_context *ctx,
-                                             const cmsis_nn_conv_params *conv_params,
-                                             const cmsis_nn_per_channel_quant_params *quant_params,
-                                             const cmsis_nn_dims *input_dims,
-                                             const int8_t *input_data,
-                                             const cmsis_nn_dims *filter_dims,
-                                             const int8_t *filter_data,
-                                             const cmsis_nn_dims *bias_dims,
-                                             const int32_t *bias_data,
-                                             const cmsis_nn_dims *output_dims,
-                                             int8_t *output_data)
-{
-    (void)bias_dims;
-    if (conv_params->stride.w != 1 || conv_params->stride.h != 1)
-    {
-        return ARM_CMSIS_NN_ARG_ERROR;
-    }
-    return convolve_1x1(ctx, conv_params, quant_params, input_dims, input_data, filter_dims, filter_data, bias_data,
-                        output_dims, output_data);
-}
-
-arm_cmsis_nn_status arm_convolve_1x1_s8(const cmsis_nn_context *ctx,
-                                        const cmsis_nn_conv_params *conv_params,
-                                        const cmsis_nn_per_channel_quant_params *quant_params,
-                                        const cmsis_nn_dims *input_dims,
-                                        const int8_t *input_data,
-                                        const cmsis_nn_dims *filter_dims,
-                                        const int8_t *filter_data,
-                                        const cmsis_nn_dims *bias_dims,
-                                        const int32_t *bias_data,
-                                        const cmsis_nn_dims *output_dims,
-                                        int8_t *output_data)
-{
-    (void)bias_dims;
-    return convolve_1x1(ctx, conv_params, quant_params, input_dims, input_data, filter_dims, filter_data, bias_data,
-                        output_dims, output_data);
-}
-
-/* Same dispatch as CMSIS-NN, so a buffer sized with arm_convolve_wrapper_s8_get_buffer_size() fits
- * whichever kernel runs. (CMSIS-NN's 1xN special case shares the generic kernel's buffer size.) */
-static int32_t conv_is_1x1(const cmsis_nn_conv_params *p, const cmsis_nn_dims *filter_dims)
-{
-    return p->padding.w == 0 && p->padding.h == 0 && filter_dims->w == 1 && filter_dims->h == 1 &&
-        p->dilation.w == 1 && p->dilation.h == 1;
-}
-
-arm_cmsis_nn_status arm_convolve_wrapper_s8(const cmsis_nn_context *ctx,
-                                            const cmsis_nn_conv_params *conv_params,
-                                            const cmsis_nn_per_channel_quant_params *quant_params,
-                                            const cmsis_nn_dims *input_dims,
-                                            const int8_t *input_data,
-                                            const cmsis_nn_dims *filter_dims,
-                                            const int8_t *filter_data,
-                                            const cmsis_nn_dims *bias_dims,
-                                            const int32_t *bias_data,
-                                            const cmsis_nn_dims *output_dims,
-                                            int8_t *output_data)
-{
-    if (conv_is_1x1(conv_params, filter_dims))
-    {
-        if (conv_params->stride.w == 1 && conv_params->stride.h == 1)
-        {
-            return arm_convolve_1x1_s8_fast(ctx, conv_params, quant_params, input_dims, input_data, filter_dims,
-                                            filter_data, bias_dims, bias_data, output_dims, output_data);
-        }
-        return arm_convolve_1x1_s8(ctx, conv_params, quant_params, input_dims, input_data, filter_dims,
-                                   filter_data, bias_dims, bias_data, output_dims, output_data);
-    }
-    return arm_convolve_s8(ctx, conv_params, quant_params, input_dims, input_data, filter_dims, filter_data,
-                           bias_dims, bias_data, NULL, output_dims, output_data);
-}
-
-int32_t arm_convolve_wrapper_s8_get_buffer_size_dsp(const cmsis_nn_conv_params *conv_params,
-                                                    const cmsis_nn_dims *input_dims,
-                                                    const cmsis_nn_dims *filter_dims,
-                                                    const cmsis_nn_dims *output_dims)
-{
-    (void)output_dims;
-    if (conv_is_1x1(conv_params, filter_dims))
-    {
-        return conv_1x1_buffer_size_dsp(input_dims);
-    }
-    return arm_convolve_s8_get_buffer_size(input_dims, filter_dims);
-}
-
-int32_t arm_convolve_wrapper_s8_get_buffer_size(const cmsis_nn_conv_params *conv_params,
-                                                const cmsis_nn_dims *input_dims,
-                                                const cmsis_nn_dims *filter_dims,
-                                                const cmsis_nn_dims *output_dims)
-{
-#if RESILINET_HAS_DSP
-    return arm_convolve_wrapper_s8_get_buffer_size_dsp(conv_params, input_dims, filter_dims, output_dims);
-#else
-    /* Pure C: 1x1 kernels need no buffer (as in CMSIS-NN); the others two int16 im2col columns. */
-    (void)output_dims;
-    if (conv_is_1x1(conv_params, filter_dims))
-    {
-        return 0;
-    }
-    return arm_convolve_s8_get_buffer_size(input_dims, filter_dims);
-#endif
-}
-
-int32_t arm_convolve_wrapper_s8_get_buffer_size_mve(const cmsis_nn_conv_params *conv_params,
-                                                    const cmsis_nn_dims *input_dims,
-                                                    const cmsis_nn_dims *filter_dims,
-                                                    const cmsis_nn_dims *output_dims)
-{
-    (void)output_dims;
-    if (conv_is_1x1(conv_params, filter_dims))
-    {
-        return 0;
-    }
-    if (input_dims->h == 1 && conv_params->dilation.w == 1 && filter_dims->h == 1 &&
-        (conv_params->stride.w * input_dims->c) % 4 == 0)
-    {
-        return 0;
-    }
-    /* Four int8 im2col columns rounded up to whole 8-lane vectors (CMSIS-NN MVE sizing). */
-    const int32_t col = (input_dims->c * filter_dims->w * filter_dims->h + 7) / 8;
-    return 4 * col * 8;
-}
-
-/* ------------------------------------------------------------------------------------------------------
- * resilinet_convolve_wrapper_s8_s16w: the same convolutions with the weights widened to int16 by codegen at
- * generate time (layout: resilinet_nn_mat_mult_kernel_s16w in arm_nnsupportfunctions.h). Not CMSIS-NN API:
- * generated modules call it unless built with -DRESILINET_USE_CMSIS_NN (then arm_convolve_wrapper_s8 on the
- * int8 weights). Scratch: arm_convolve_wrapper_s8_get_buffer_size's number.
- * ------------------------------------------------------------------------------------------------------ */
-
-/* Lane of entry r (0..3) of a group in the s16w layout: [e0|e2] [e1|e3]. */
-static inline int32_t w16_lane(int32_t r)
-{
-    return r == 1 ? 2 : (r == 2 ? 1 : r);
-}
-
-/* int16 column (x + input_offset; 0 for padding) of output pixel (oy, ox) in the weights' lane order (entry k at
- * (k & ~3) + w16_lane(k & 3)), zero-padded to k4. */
-static void im2col_lanes_s16(const int8_t *input,
-                             const cmsis_nn_dims *input_dims,
-                             const cmsis_nn_dims *filter_dims,
-                             const cmsis_nn_conv_params *p,
-                             int32_t oy,
-                             int32_t ox,
-                             int32_t k4,
-                             int16_t *col)
-{
-    const int32_t in_c = input_dims->c;
-    int32_t k = 0;
-    for (int32_t ky = 0; ky < filter_dims->h; ky++)
-    {
-        const int32_t iy = oy * p->stride.h - p->padding.h + ky * p->dilation.h;
-        for (int32_t kx = 0; kx < filter_dims->w; kx++)
-        {
-            const int32_t ix = ox * p->stride.w - p->padding.w + kx * p->dilation.w;
-            const int32_t ok = iy >= 0 && iy < input_dims->h && ix >= 0 && ix < input_dims->w;
-            const int8_t *src = input + (iy * input_dims->w + ix) * in_c;
-            for (int32_t c = 0; c < in_c; c++, k++)
-            {
-                col[(k & ~3) + w16_lane(k & 3)] = ok ? (int16_t)((int32_t)src[c] + p->input_offset) : 0;
-            }
-        }
-    }
-    for (; k < k4; k++)
-    {
-        col[(k & ~3) + w16_lane(k & 3)] = 0;
-    }
-}
-
-/* Two columns (lane order) against every output channel of the s16w weights, requantized into out0 and out1
- * (out1 NULL: col1 is ignored). Each weight is loaded once for both columns. */
-static void w16_columns_c(const int16_t *col0,
-                          const int16_t *col1,
-                          int32_t k4,
-                          const int16_t *w,
-                          const int32_t *bias,
-                          const cmsis_nn_per_channel_quant_params *q,
-                          const cmsis_nn_conv_params *p,
-                          int32_t out_c,
-                          int8_t *out0,
-                          int8_t *out1)
-{
-    const int16_t *c1 = out1 != NULL ? col1 : col0;
-    int32_t oc = 0;
-    for (; oc + 2 <= out_c; oc += 2)
-    {
-        int32_t a00 = 0, a01 = 0, a10 = 0, a11 = 0;
-        const int16_t *x0 = col0, *x1 = c1;
-        for (int32_t g = k4 >> 2; g > 0; g--)
-        {
-            /* Entries of the group: channel oc at w[0..3], channel oc + 1 at w[4..7] (same lane order); written
-             * out, as GCC does not unroll it. */
-            int32_t u = x0[0], v = x1[0], w0 = w[0], w1 = w[4];
-            a00 += u * w0;
-            a01 += v * w0;
-            a10 += u * w1;
-            a11 += v * w1;
-            u = x0[1], v = x1[1], w0 = w[1], w1 = w[5];
-            a00 += u * w0;
-            a01 += v * w0;
-            a10 += u * w1;
-            a11 += v * w1;
-            u = x0[2], v = x1[2], w0 = w[2], w1 = w[6];
-            a00 += u * w0;
-            a01 += v * w0;
-            a10 += u * w1;
-            a11 += v * w1;
-            u = x0[3], v = x1[3], w0 = w[3], w1 = w[7];
-            a00 += u * w0;
-            a01 += v * w0;
-            a10 += u * w1;
-            a11 += v * w1;
-            x0 += 4;
-            x1 += 4;
-            w += 8;
-        }
-        conv_finish(bias, q, p, oc, a00, out0 + oc);
-        conv_finish(bias, q, p, oc + 1, a10, out0 + oc + 1);
-        if (out1 != NULL)
-        {
-            conv_finish(bias, q, p, oc, a01, out1 + oc);
-            conv_finish(bias, q, p, oc + 1, a11, out1 + oc + 1);
-        }
-    }
-    if (oc < out_c)
-    {
-        int32_t a0 = 0, a1 = 0;
-        for (int32_t i = 0; i < k4; i++)
-        {
-            a0 += col0[i] * w[i];
-            a1 += c1[i] * w[i];
-        }
-        conv_finish(bias, q, p, oc, a0, out0 + oc);
-        if (out1 != NULL)
-        {
-            conv_finish(bias, q, p, oc, a1, out1 + oc);
-        }
-    }
-}
-
-/* 1x1 without a buffer: every product read through the layout (slow; only when no scratch is given). */
-static void w16_pixel_direct_c(const int8_t *x,
-                               int32_t in_c,
-                               const int16_t *w,
-                               const int32_t *bias,
-                               const cmsis_nn_per_channel_quant_params *q,
-                               const cmsis_nn_conv_params *p,
-                               int32_t out_c,
-                               int8_t *out)
-{
-    const int32_t k4 = (in_c + 3) & ~3;
-    for (int32_t oc = 0; oc < out_c; oc++)
-    {
-        const int32_t width = (oc | 1) < out_c ? 8 : 4;
-        const int16_t *row = w + (oc >> 1) * 2 * k4 + (oc & 1) * 4;
-        int32_t acc = 0;
-        for (int32_t c = 0; c < in_c; c++)
-        {
-            acc += ((int32_t)x[c] + p->input_offset) * row[(c >> 2) * width + w16_lane(c & 3)];
-        }
-        conv_finish(bias, q, p, oc, acc, out + oc);
-    }
-}
-
-arm_cmsis_nn_status resilinet_convolve_wrapper_s8_s16w(const cmsis_nn_context *ctx,
-                                                       const cmsis_nn_conv_params *p,
-                                                       const cmsis_nn_per_channel_quant_params *q,
-                                                       const cmsis_nn_dims *input_dims,
-                                                       const int8_t *input_data,
-                                                       const cmsis_nn_dims *filter_dims,
-                                                       const int16_t *filter_data,
-                                                       const cmsis_nn_dims *bias_dims,
-                                                       const int32_t *bias_data,
-                                                       const cmsis_nn_dims *output_dims,
-                                                       int8_t *output_data)
-{
-    (void)bias_dims;
-    if (filter_dims->c != input_dims->c)
-    {
-        return ARM_CMSIS_NN_NO_IMPL_ERROR;
-    }
-    const int32_t is_1x1 = conv_is_1x1(p, filter_dims);
-    const int32_t k4 = (filter_dims->h * filter_dims->w * input_dims->c + 3) & ~3;
-    /* Two int16 columns (a 1x1 call may come with less: it then reads the input directly). */
-    const int32_t has_col = ctx != NULL && ctx->buf != NULL && ((uintptr_t)ctx->buf & 1u) == 0 &&
-        ctx->size >= 2 * k4 * (int32_t)sizeof(int16_t);
-    if (!is_1x1 && (!has_col || ctx->size < arm_convolve_s8_get_buffer_size(input_dims, filter_dims)))
-    {
-        return ARM_CMSIS_NN_ARG_ERROR;
-    }
-#if RESILINET_HAS_DSP
-    if (((uintptr_t)filter_data & 3u) == 0)
-    {
-        if (is_1x1 && buf_ok(ctx, conv_1x1_buffer_size_dsp(input_dims)))
-        {
-            convolve_1x1_dsp(ctx, p, q, input_dims, input_data, NULL, filter_data, bias_data, output_dims,
-                             output_data);
-            return ARM_CMSIS_NN_SUCCESS;
-        }
-        conv_geom_t geom;
-        if (!is_1x1 && ((uintptr_t)ctx->buf & 3u) == 0 && conv_geom(&geom, input_dims, filter_dims, p))
-        {
-            convolve_dsp(ctx, p, q, input_dims, input_data, filter_dims, NULL, filter_data, bias_data, output_dims,
-                         output_data);
-            return ARM_CMSIS_NN_SUCCESS;
-        }
-    }
-#endif
-    /* Plain C (and the DSP build's fallbacks): output pixels in raster order, two at a time when there are
-     * columns for them. */
-    const int32_t out_c = output_dims->c;
-    const int32_t out_w = output_dims->w;
-    const int32_t out_hw = output_dims->h * out_w;
-    const int32_t in_size = input_dims->h * input_dims->w * input_dims->c;
-    for (int32_t b = 0; b < input_dims->n; b++)
-    {
-        const int8_t *in = input_data + b * in_size;
-        int8_t *out = output_data + b * out_hw * out_c;
-        for (int32_t pix = 0; pix < out_hw;)
-        {
-            const int32_t oy = pix / out_w, ox = pix % out_w;
-            if (has_col)
-            {
-                int16_t *const col0 = (int16_t *)ctx->buf;
-                int16_t *const col1 = col0 + k4;
-                const int32_t two = pix + 1 < out_hw;
-                im2col_lanes_s16(in, input_dims, filter_dims, p, oy, ox, k4, col0);
-                if (two)
-                {
-                    im2col_lanes_s16(in, input_dims, filter_dims, p, (pix + 1) / out_w, (pix + 1) % out_w, k4, col1);
-                }
-                w16_columns_c(col0, col1, k4, filter_data, bias_data, q, p, out_c, out + pix * out_c,
-                              two ? out + (pix + 1) * out_c : NULL);
-                pix += 1 + two;
-            }
-            else
-            {
-                const int8_t *x = in + (oy * p->stride.h * input_dims->w + ox * p->stride.w) * input_dims->c;
-                w16_pixel_direct_c(x, input_dims->c, filter_data, bias_data, q, p, out_c, out + pix * out_c);
-                pix++;
+                resilinet_nn_conv_finish(bias_data, quant_params, conv_params, oc, acc, out + pix * out_c + oc);
             }
         }
     }

@@ -548,7 +548,8 @@ arm_cmsis_nn_status arm_softmax_s16(const int16_t *input,
  * packed at generate time (codegen/ops/depthwise.py: packed_depthwise_words): word 0 = 1 when the fast
  * requantization is exact for every channel (weights and biases doubled, shifts stored as ~shift), else 0;
  * then per output channel its int16 weight pairs (3x3: [w0 | w1] [w1 | w2] per kernel row; otherwise
- * [w(2t) | w(2t+1)], an odd row ending in a zero) followed by bias, multiplier, shift. Any channel multiplier,
+ * [w(2t) | w(2t+1)], an odd row ending in a zero) followed by bias, multiplier, shift and the rounding word
+ * ((1 + 2 * output_offset) << ~shift on the fast path, below 2^30 in magnitude; else 0). Any channel multiplier,
  * kernels up to 16 x 64, no dilation (else -1 / ARM_CMSIS_NN_ARG_ERROR). Scratch: the int16 input rows only. */
 int32_t resilinet_depthwise_conv_s8_packed_get_buffer_size(const cmsis_nn_dw_conv_params *dw_conv_params,
                                                            const cmsis_nn_dims *input_dims,

@@ -216,6 +216,76 @@ arm_cmsis_nn_status resilinet_nn_depthwise_rows_s8_packed(const cmsis_nn_context
                                                           const cmsis_nn_dims *output_dims,
                                                           int8_t *output_data);
 
+/* Convolution support shared by the files of the op family (arm_convolve_s8.c: generic im2col path,
+ * arm_convolve_1x1_s8.c: 1x1 paths, arm_convolve_wrapper_s8.c: wrappers, resilinet_nn_convolve_s8_s16w.c: the plain
+ * C path on int16 weights). */
+
+/* Add the channel's bias (if any) to acc, requantize, clamp and store one output. */
+static inline void resilinet_nn_conv_finish(const int32_t *bias,
+                                            const cmsis_nn_per_channel_quant_params *q,
+                                            const cmsis_nn_conv_params *p,
+                                            int32_t oc,
+                                            int32_t acc,
+                                            int8_t *out)
+{
+    if (bias != NULL)
+    {
+        acc += bias[oc];
+    }
+    *out = resilinet_nn_requantize_clamp(
+        acc, q->multiplier[oc], q->shift[oc], p->output_offset, p->activation.min, p->activation.max);
+}
+
+/* Our DSP 1x1 kernels take two int16 columns of the input channels (CMSIS-NN's need none); without this
+ * buffer they still run, on the slower path that widens the inputs for every output channel pair. */
+static inline int32_t resilinet_nn_conv_1x1_buffer_size_dsp(const cmsis_nn_dims *input_dims)
+{
+    return 2 * ((input_dims->c + 3) & ~3) * (int32_t)sizeof(int16_t);
+}
+
+/* The DSP kernels of the convolutions, on int8 weights (filter_w16 NULL) or on the int16 layout of
+ * resilinet_nn_mat_mult_kernel_s16w (filter_w16 word-aligned; filter_data then unused). Each returns 1 when it
+ * computed the outputs, 0 (nothing written) when the call needs the plain C path: the im2col kernel for a
+ * ctx->buf that is not word-aligned or a geometry its staging cannot take (ctx->buf must hold
+ * arm_convolve_s8_get_buffer_size() bytes), the 1x1 kernel (no padding, any stride) for a ctx smaller than
+ * resilinet_nn_conv_1x1_buffer_size_dsp() or not word-aligned. */
+int32_t resilinet_nn_convolve_im2col_dsp_s8(const cmsis_nn_context *ctx,
+                                            const cmsis_nn_conv_params *p,
+                                            const cmsis_nn_per_channel_quant_params *q,
+                                            const cmsis_nn_dims *input_dims,
+                                            const int8_t *input_data,
+                                            const cmsis_nn_dims *filter_dims,
+                                            const int8_t *filter_data,
+                                            const int16_t *filter_w16,
+                                            const int32_t *bias_data,
+                                            const cmsis_nn_dims *output_dims,
+                                            int8_t *output_data);
+int32_t resilinet_nn_convolve_1x1_dsp_s8(const cmsis_nn_context *ctx,
+                                         const cmsis_nn_conv_params *p,
+                                         const cmsis_nn_per_channel_quant_params *q,
+                                         const cmsis_nn_dims *input_dims,
+                                         const int8_t *input_data,
+                                         const int8_t *filter_data,
+                                         const int16_t *filter_w16,
+                                         const int32_t *bias_data,
+                                         const cmsis_nn_dims *output_dims,
+                                         int8_t *output_data);
+
+/* The plain C path of resilinet_convolve_wrapper_s8_s16w (any geometry the wrapper accepts): two output pixels
+ * per pass through int16 columns in the weights' lane order when has_col (ctx holds two columns of
+ * align4(KH*KW*C_in) int16), otherwise (1x1 only) one pixel at a time straight from the input. */
+void resilinet_nn_convolve_s8_s16w_c(const cmsis_nn_context *ctx,
+                                     int32_t has_col,
+                                     const cmsis_nn_conv_params *p,
+                                     const cmsis_nn_per_channel_quant_params *q,
+                                     const cmsis_nn_dims *input_dims,
+                                     const int8_t *input_data,
+                                     const cmsis_nn_dims *filter_dims,
+                                     const int16_t *filter_data,
+                                     const int32_t *bias_data,
+                                     const cmsis_nn_dims *output_dims,
+                                     int8_t *output_data);
+
 /* Dot products shared by FC, 1x1 and generic convolution (resilinet_nn_dot_s8.c). */
 
 /* sum_i w[i] * (x[i] + x_offset) over n int8 pairs. */
@@ -356,6 +426,32 @@ void resilinet_nn_mat_mult_kernel_s16w(const resilinet_u32a *cols,
                                        int8_t *out0,
                                        int8_t *out1);
 
+/* The packed fast path of resilinet_nn_mat_mult_kernel_s16w (resilinet_nn_mat_mult_kernel_s16w.c). A convolution
+ * packs its bias and requantization once per call: resilinet_nn_requant_pack() writes 6 words per output channel
+ * pair into table (words available; 0 = not packed, when the fast requantization without activation clamp does
+ * not hold for every channel, or there is no pair, or the table is too small). Then
+ * resilinet_nn_mat_mult_kernel_s16w_packed() does what resilinet_nn_mat_mult_kernel_s16w() does for two columns,
+ * with the same bytes out. */
+#define RESILINET_NN_REQUANT_PACK_WORDS (6 * 64)
+int32_t resilinet_nn_requant_pack(const resilinet_nn_requant_params *rq, int32_t out_c, int32_t *table, int32_t words);
+void resilinet_nn_mat_mult_kernel_s16w_packed(const resilinet_u32a *cols,
+                                              int32_t k4,
+                                              const resilinet_u32a *w,
+                                              int32_t out_c,
+                                              const resilinet_nn_requant_params *rq,
+                                              const int32_t *table,
+                                              int8_t *out0,
+                                              int8_t *out1);
+
+/* Requantize (either path, activation clamp) and store channel oc's accumulators: a0 to out0[oc] and, when out1
+ * is not NULL, a1 to out1[oc] (resilinet_nn_mat_mult_kernel_s8_s16.c; the matrix kernels' odd channels). */
+void resilinet_nn_mat_mult_store(const resilinet_nn_requant_params *rq,
+                                 int32_t oc,
+                                 int32_t a0,
+                                 int32_t a1,
+                                 int8_t *out0,
+                                 int8_t *out1);
+
 /* acc[r] += sum_{j < 4g} w[r*d + j] * (x[j] + offset) for r = 0..3, off2 = resilinet_dup16(offset), g >= 1
  * (resilinet_nn_dot_s8.c). */
 void resilinet_nn_dot_4x_s8(const int8_t *x, const int8_t *w, int32_t d, int32_t g, uint32_t off2, int32_t *acc);
@@ -390,6 +486,45 @@ static inline resilinet_u32a *resilinet_nn_s8_to_s16_unordered_with_offset(resil
         dst[step] = resilinet_sxtab16(off2, u);
         dst[step + 1] = resilinet_sxtab16_ror8(off2, u);
         dst += 2 * step;
+    }
+    return dst;
+}
+/* Both columns of an interleaved pair at once: n values (a multiple of 4) of a and of b (int8, unaligned), + offset,
+ * into dst as the matrix kernel reads a pair (per group: a's two words, then b's). Returns the next group's slot. */
+static inline resilinet_u32a *resilinet_nn_s8_to_s16_pair_with_offset(resilinet_u32a *dst,
+                                                                      const int8_t *a,
+                                                                      const int8_t *b,
+                                                                      int32_t n,
+                                                                      uint32_t off2)
+{
+    const int8_t *const end = a + n;
+    if (n & 4)
+    {
+        const uint32_t va = resilinet_read_u32(a), vb = resilinet_read_u32(b);
+        dst[0] = resilinet_sxtab16(off2, va);
+        dst[1] = resilinet_sxtab16_ror8(off2, va);
+        dst[2] = resilinet_sxtab16(off2, vb);
+        dst[3] = resilinet_sxtab16_ror8(off2, vb);
+        a += 4;
+        b += 4;
+        dst += 4;
+    }
+    while (a != end)
+    {
+        /* one group's loads, then its words (fewer live registers than loading both groups first) */
+        const uint32_t va = resilinet_read_u32(a), vb = resilinet_read_u32(b);
+        dst[0] = resilinet_sxtab16(off2, va);
+        dst[1] = resilinet_sxtab16_ror8(off2, va);
+        dst[2] = resilinet_sxtab16(off2, vb);
+        dst[3] = resilinet_sxtab16_ror8(off2, vb);
+        const uint32_t ua = resilinet_read_u32(a + 4), ub = resilinet_read_u32(b + 4);
+        dst[4] = resilinet_sxtab16(off2, ua);
+        dst[5] = resilinet_sxtab16_ror8(off2, ua);
+        dst[6] = resilinet_sxtab16(off2, ub);
+        dst[7] = resilinet_sxtab16_ror8(off2, ub);
+        a += 8;
+        b += 8;
+        dst += 8;
     }
     return dst;
 }

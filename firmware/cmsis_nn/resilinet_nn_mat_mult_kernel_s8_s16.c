@@ -1,6 +1,7 @@
 /*
- * resilinet-mcu: the DSP matrix kernel behind every convolution: int8 weight rows against offset-corrected
- * int16 im2col columns, two output channels x two columns per step, requantized on the way out.
+ * resilinet-mcu: the DSP matrix kernel behind the convolutions on int8 weights (the arm_* entry points; generated
+ * code's int16 weights: resilinet_nn_mat_mult_kernel_s16w.c): int8 weight rows against offset-corrected int16
+ * im2col columns, two output channels x two columns per step, requantized on the way out.
  * Internal support function (the role of CMSIS-NN's arm_nn_mat_mult_kernel_s8_s16), not CMSIS-NN API.
  */
 #ifndef RESILINET_USE_CMSIS_NN
@@ -35,13 +36,14 @@ static inline int8_t requant_fast_act(const resilinet_nn_requant_params *rq, int
     return (int8_t)v;
 }
 
-/* Requantize and store one channel's accumulators for one or two columns (any path). */
-static void mat_mult_store(const resilinet_nn_requant_params *rq,
-                           int32_t oc,
-                           int32_t a0,
-                           int32_t a1,
-                           int8_t *out0,
-                           int8_t *out1)
+/* Requantize and store one channel's accumulators for one or two columns (any path; declared in
+ * arm_nnsupportfunctions.h, shared with resilinet_nn_mat_mult_kernel_s16w.c). */
+void resilinet_nn_mat_mult_store(const resilinet_nn_requant_params *rq,
+                                 int32_t oc,
+                                 int32_t a0,
+                                 int32_t a1,
+                                 int8_t *out0,
+                                 int8_t *out1)
 {
     if (rq->fast)
     {
@@ -268,8 +270,8 @@ static void mat_mult_2x2_s8_s16(const resilinet_u32a *cols,
             {
                 mat_mult_2x2_tail(p, w0, w1, r, k, &acc);
             }
-            mat_mult_store(rq, oc, acc.a00, acc.a01, out0, out1);
-            mat_mult_store(rq, oc + 1, acc.a10, acc.a11, out0, out1);
+            resilinet_nn_mat_mult_store(rq, oc, acc.a00, acc.a01, out0, out1);
+            resilinet_nn_mat_mult_store(rq, oc + 1, acc.a10, acc.a11, out0, out1);
         }
     }
     if (oc < out_c)
@@ -299,7 +301,7 @@ static void mat_mult_2x2_s8_s16(const resilinet_u32a *cols,
             a01 = resilinet_smlad(p[2], w0a, a01);
             a01 = resilinet_smlad(p[3], w0b, a01);
         }
-        mat_mult_store(rq, oc, a00, a01, out0, out1);
+        resilinet_nn_mat_mult_store(rq, oc, a00, a01, out0, out1);
     }
 }
 
@@ -344,10 +346,10 @@ static void mat_mult_2x1_s8_s16(const resilinet_u32a *col,
             a1 = resilinet_smlad(p[0], resilinet_sxtb16(wv1), a1);
             a1 = resilinet_smlad(p[1], resilinet_sxtb16_ror8(wv1), a1);
         }
-        mat_mult_store(rq, oc, a0, 0, out0, NULL);
+        resilinet_nn_mat_mult_store(rq, oc, a0, 0, out0, NULL);
         if (two)
         {
-            mat_mult_store(rq, oc + 1, a1, 0, out0, NULL);
+            resilinet_nn_mat_mult_store(rq, oc + 1, a1, 0, out0, NULL);
         }
     }
 }
@@ -368,210 +370,6 @@ void resilinet_nn_mat_mult_kernel_s8_s16(const resilinet_u32a *cols,
     else
     {
         mat_mult_2x1_s8_s16(cols, k, w, out_c, rq, out0);
-    }
-}
-
-/* ------------------------------------------------------------------------------------------------------
- * The same product with weights codegen widened to int16 at generate time (resilinet_nn_mat_mult_kernel_s16w):
- * per group of four entries the weight words are in the columns' lane order already, so the inner loop is
- * loads and SMLADs only (no SXTB16): per channel pair and group 4 LDRD + 8 SMLAD for 16 MACs.
- * ------------------------------------------------------------------------------------------------------ */
-#if defined(__GNUC__)
-__attribute__((always_inline))
-#endif
-static inline void w16_2x2_loop(const resilinet_u32a **pp, const resilinet_u32a **pw, int32_t g, acc_2x2_t *acc)
-{
-    const resilinet_u32a *p = *pp;
-    const resilinet_u32a *w = *pw;
-    int32_t a00 = acc->a00, a01 = acc->a01, a10 = acc->a10, a11 = acc->a11;
-#if !RESILINET_DSP_ASM
-    for (; g > 0; g--)
-    {
-        a00 = resilinet_smlad(p[0], w[0], a00);
-        a00 = resilinet_smlad(p[1], w[1], a00);
-        a10 = resilinet_smlad(p[0], w[2], a10);
-        a10 = resilinet_smlad(p[1], w[3], a10);
-        a01 = resilinet_smlad(p[2], w[0], a01);
-        a01 = resilinet_smlad(p[3], w[1], a01);
-        a11 = resilinet_smlad(p[2], w[2], a11);
-        a11 = resilinet_smlad(p[3], w[3], a11);
-        p += 4;
-        w += 4;
-    }
-#else
-    uint32_t wa, wb = (uint32_t)g, wc, wd, xa, xb;
-#define W16_2X2_GROUP_ASM                              \
-    "ldrd   %[xa], %[xb], [%[p]], #16\n\t"     \
-    "ldrd   %[wa], %[wb], [%[w]], #16\n\t"     \
-    "smlad  %[a00], %[xa], %[wa], %[a00]\n\t"  \
-    "smlad  %[a00], %[xb], %[wb], %[a00]\n\t"  \
-    "ldrd   %[wc], %[wd], [%[w], #-8]\n\t"     \
-    "smlad  %[a10], %[xa], %[wc], %[a10]\n\t"  \
-    "smlad  %[a10], %[xb], %[wd], %[a10]\n\t"  \
-    "ldrd   %[xa], %[xb], [%[p], #-8]\n\t"     \
-    "smlad  %[a01], %[xa], %[wa], %[a01]\n\t"  \
-    "smlad  %[a01], %[xb], %[wb], %[a01]\n\t"  \
-    "smlad  %[a11], %[xa], %[wc], %[a11]\n\t"  \
-    "smlad  %[a11], %[xb], %[wd], %[a11]\n\t"
-    /* 13 registers, as mat_mult_2x2_loop: four groups per iteration, entered part-way (TBB on -g % 4). */
-    int32_t gm = (g + 3) >> 2;
-    __asm__("rsb    %[wa], %[wb], #0\n\t"
-            "and    %[wa], %[wa], #3\n\t"
-            "tbb    [pc, %[wa]]\n\t"
-            "0:\n\t"
-            ".byte  (10f - 0b) / 2, (11f - 0b) / 2, (12f - 0b) / 2, (13f - 0b) / 2\n\t"
-            "10:\n\t" W16_2X2_GROUP_ASM
-            "11:\n\t" W16_2X2_GROUP_ASM
-            "12:\n\t" W16_2X2_GROUP_ASM
-            "13:\n\t" W16_2X2_GROUP_ASM
-            "subs   %[gm], %[gm], #1\n\t"
-            "bne    10b\n\t"
-            : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [p] "+r"(p), [w] "+r"(w),
-              [gm] "+r"(gm), [wa] "=&r"(wa), [wb] "+&r"(wb), [wc] "=&r"(wc), [wd] "=&r"(wd), [xa] "=&r"(xa),
-              [xb] "=&r"(xb)
-            :
-            : "memory", "cc");
-#undef W16_2X2_GROUP_ASM
-#endif
-    *pp = p;
-    *pw = w;
-    acc->a00 = a00;
-    acc->a01 = a01;
-    acc->a10 = a10;
-    acc->a11 = a11;
-}
-
-/* Two columns (interleaved) or one, every channel pair, then the odd last channel. */
-static void w16_2x2(const resilinet_u32a *cols,
-                    int32_t k4,
-                    const resilinet_u32a *w,
-                    int32_t out_c,
-                    const resilinet_nn_requant_params *rq,
-                    int8_t *out0,
-                    int8_t *out1)
-{
-    const int32_t groups = k4 >> 2;
-    int32_t oc = 0;
-    if (rq->fast && rq->full_range && rq->q_stride == 1)
-    {
-        const int32_t *bias = rq->bias != NULL ? rq->bias : zero_bias;
-        const int32_t bstep = rq->bias != NULL ? 2 : 0;
-        const int32_t *mult = rq->mult;
-        const int32_t *shift = rq->shift;
-        const int32_t c = rq->c;
-        for (; oc + 2 <= out_c; oc += 2)
-        {
-            acc_2x2_t acc = {bias[0], bias[0], bias[1], bias[1]};
-            bias += bstep;
-            const resilinet_u32a *p = cols;
-            w16_2x2_loop(&p, &w, groups, &acc);
-            const int32_t m0 = mult[0], m1 = mult[1];
-            const int32_t e0 = ~shift[0], e1 = ~shift[1];
-            mult += 2;
-            shift += 2;
-            out0[0] = (int8_t)resilinet_nn_requant_fast(acc.a00, m0, e0, c);
-            out0[1] = (int8_t)resilinet_nn_requant_fast(acc.a10, m1, e1, c);
-            out1[0] = (int8_t)resilinet_nn_requant_fast(acc.a01, m0, e0, c);
-            out1[1] = (int8_t)resilinet_nn_requant_fast(acc.a11, m1, e1, c);
-            out0 += 2;
-            out1 += 2;
-        }
-        out0 -= oc;
-        out1 -= oc;
-    }
-    else
-    {
-        const int32_t *bias = rq->bias;
-        for (; oc + 2 <= out_c; oc += 2)
-        {
-            const int32_t b0 = bias != NULL ? bias[oc] : 0;
-            const int32_t b1 = bias != NULL ? bias[oc + 1] : 0;
-            acc_2x2_t acc = {b0, b0, b1, b1};
-            const resilinet_u32a *p = cols;
-            w16_2x2_loop(&p, &w, groups, &acc);
-            mat_mult_store(rq, oc, acc.a00, acc.a01, out0, out1);
-            mat_mult_store(rq, oc + 1, acc.a10, acc.a11, out0, out1);
-        }
-    }
-    if (oc < out_c)
-    {
-        /* The last channel of an odd count: two words per group. */
-        int32_t a00 = rq->bias != NULL ? rq->bias[oc] : 0;
-        int32_t a01 = a00;
-        const resilinet_u32a *p = cols;
-        for (int32_t g = groups; g > 0; g--)
-        {
-            a00 = resilinet_smlad(p[0], w[0], a00);
-            a00 = resilinet_smlad(p[1], w[1], a00);
-            a01 = resilinet_smlad(p[2], w[0], a01);
-            a01 = resilinet_smlad(p[3], w[1], a01);
-            p += 4;
-            w += 2;
-        }
-        mat_mult_store(rq, oc, a00, a01, out0, out1);
-    }
-}
-
-/* One column (two words per group), two channels per step. */
-static void w16_2x1(const resilinet_u32a *col,
-                    int32_t k4,
-                    const resilinet_u32a *w,
-                    int32_t out_c,
-                    const resilinet_nn_requant_params *rq,
-                    int8_t *out0)
-{
-    const int32_t groups = k4 >> 2;
-    const int32_t *bias = rq->bias;
-    for (int32_t oc = 0; oc < out_c; oc += 2)
-    {
-        const int32_t two = oc + 1 < out_c;
-        int32_t a0 = bias != NULL ? bias[oc] : 0;
-        int32_t a1 = (bias != NULL && two) ? bias[oc + 1] : 0;
-        const resilinet_u32a *p = col;
-        if (two)
-        {
-            for (int32_t g = groups; g > 0; g--)
-            {
-                const uint32_t xa = p[0], xb = p[1];
-                a0 = resilinet_smlad(xa, w[0], a0);
-                a0 = resilinet_smlad(xb, w[1], a0);
-                a1 = resilinet_smlad(xa, w[2], a1);
-                a1 = resilinet_smlad(xb, w[3], a1);
-                p += 2;
-                w += 4;
-            }
-            mat_mult_store(rq, oc + 1, a1, 0, out0, NULL);
-        }
-        else
-        {
-            for (int32_t g = groups; g > 0; g--)
-            {
-                a0 = resilinet_smlad(p[0], w[0], a0);
-                a0 = resilinet_smlad(p[1], w[1], a0);
-                p += 2;
-                w += 2;
-            }
-        }
-        mat_mult_store(rq, oc, a0, 0, out0, NULL);
-    }
-}
-
-void resilinet_nn_mat_mult_kernel_s16w(const resilinet_u32a *cols,
-                                       int32_t two,
-                                       int32_t k4,
-                                       const resilinet_u32a *w,
-                                       int32_t out_c,
-                                       const resilinet_nn_requant_params *rq,
-                                       int8_t *out0,
-                                       int8_t *out1)
-{
-    if (two)
-    {
-        w16_2x2(cols, k4, w, out_c, rq, out0, out1);
-    }
-    else
-    {
-        w16_2x1(cols, k4, w, out_c, rq, out0);
     }
 }
 

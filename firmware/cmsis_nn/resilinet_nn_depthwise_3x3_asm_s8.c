@@ -1,0 +1,170 @@
+/*
+ * resilinet-mcu: the 3x3 row loops of the row-buffer depthwise convolution in assembly (stride 1 and 2, fast
+ * full-range requantization; internal, see resilinet_nn_depthwise_rows.h). The C loops of
+ * resilinet_nn_depthwise_out_rows_s8.c compute the same values (they serve the other modes, the emulated DSP
+ * build and widths below 2).
+ *
+ * Per kernel row the weight words P = [w0 | w1], Q = [w1 | w2]; two outputs x0, x1 (= x0 + stride) from the
+ * words A = [r0 | r1], B = [r2 | r3] (and C = [r4 | r5] at stride 2):
+ *   stride 1: out0 += SMLAD(A, P) + SMLABT(B, Q); out1 += SMLATB(A, P) + SMLAD(B, Q)
+ *   stride 2: out0 += SMLAD(A, P) + SMLABT(B, Q); out1 += SMLAD(B, P) + SMLABT(C, Q)
+ * The accumulators start at the (doubled) bias and hold 2 * acc, the operand SMMLAR needs (the fast
+ * requantization with the rounding word K, resilinet_nn_depthwise_rows.h: 5 instructions per output).
+ */
+#ifndef RESILINET_USE_CMSIS_NN
+
+#include "resilinet_nn_depthwise_rows.h"
+
+#if RESILINET_HAS_DSP && RESILINET_DSP_ASM
+
+/* 13 registers: the weights and requantization words are re-read per pair (LDRD), the kernel rows are rs bytes
+ * apart, and after each row x and o move on by x_step and o_step bytes (dw_pack_geometry); those, the pairs'
+ * output bytes are memory operands (stack slots: no register left). Per pair at stride 1: 3 x (LDRD inputs +
+ * LDRD weights + 4 multiplies) + 12 requantization (LDRD, LDR of K, 2 x 5) + 7 = 37 instructions for 18 MACs.
+ * An odd row ends with one output alone (DW_SINGLE: 3 x (LDRD + LDRD + 2 multiplies) + 7 + 4). */
+
+/* Start of a row: the end of its pairs. */
+#define DW_ROW_HEAD                       \
+    "2:\n\t"                              \
+    "ldr    %[oend], %[nb]\n\t"           \
+    "add    %[oend], %[oend], %[o]\n\t"   \
+    "1:\n\t"                              \
+    "ldr    %[a0], [%[wk], #24]\n\t"      \
+    "add    %[t], %[x], %[rs]\n\t"        \
+    "mov    %[a1], %[a0]\n\t"
+
+/* The pair's requantization and stores, then the pair loop's end. */
+#define DW_PAIR_TAIL                                 \
+    "ldrd   %[P], %[Q], [%[wk], #28]\n\t"            \
+    "ldr    %[A], [%[wk], #36]\n\t"                  \
+    "smmlar %[B], %[a1], %[P], %[A]\n\t"             \
+    "smmlar %[A], %[a0], %[P], %[A]\n\t"             \
+    "add    %[a0], %[A], %[a0], asr #31\n\t"         \
+    "add    %[a1], %[B], %[a1], asr #31\n\t"         \
+    "asr    %[a0], %[a0], %[Q]\n\t"                  \
+    "asr    %[a1], %[a1], %[Q]\n\t"                  \
+    "ssat   %[a0], #8, %[a0], asr #1\n\t"            \
+    "ssat   %[a1], #8, %[a1], asr #1\n\t"            \
+    "strb   %[a1], [%[o], %[cn]]\n\t"                \
+    "strb   %[a0], [%[o]]\n\t"                       \
+    "add    %[o], %[o], %[cn], lsl #1\n\t"           \
+    "cmp    %[o], %[oend]\n\t"                       \
+    "bne    1b\n\t"
+
+/* One kernel row of the single output of an odd row. */
+#define DW_SINGLE_ROW(LOAD, WOFF)                    \
+    LOAD                                             \
+    "ldrd   %[P], %[Q], [%[wk], #" WOFF "]\n\t"      \
+    "smlad  %[a0], %[A], %[P], %[a0]\n\t"            \
+    "smlabt %[a0], %[B], %[Q], %[a0]\n\t"
+
+/* The last output of an odd row (the same words at either stride); x and o then move on as after a pair. */
+#define DW_SINGLE(XINC)                                                         \
+    "ldr    %[a0], [%[wk], #24]\n\t"                                            \
+    "add    %[t], %[x], %[rs]\n\t"                                              \
+    DW_SINGLE_ROW("ldrd   %[A], %[B], [%[x]], #" XINC "\n\t", "0")             \
+    DW_SINGLE_ROW("ldrd   %[A], %[B], [%[t]]\n\t"                               \
+                  "add    %[t], %[t], %[rs]\n\t", "8")                          \
+    DW_SINGLE_ROW("ldrd   %[A], %[B], [%[t]]\n\t", "16")                        \
+    "ldrd   %[P], %[Q], [%[wk], #28]\n\t"                                       \
+    "ldr    %[A], [%[wk], #36]\n\t"                                             \
+    "smmlar %[A], %[a0], %[P], %[A]\n\t"                                        \
+    "add    %[a0], %[A], %[a0], asr #31\n\t"                                    \
+    "asr    %[a0], %[a0], %[Q]\n\t"                                             \
+    "ssat   %[a0], #8, %[a0], asr #1\n\t"                                       \
+    "strb   %[a0], [%[o]]\n\t"                                                  \
+    "add    %[o], %[o], %[cn], lsl #1\n\t"
+
+/* End of a row: on to the next row's start. */
+#define DW_ROW_TAIL                       \
+    "ldr    %[A], %[xs]\n\t"              \
+    "ldr    %[B], %[os]\n\t"              \
+    "add    %[x], %[x], %[A]\n\t"         \
+    "add    %[o], %[o], %[B]\n\t"         \
+    "ldr    %[A], %[rows]\n\t"            \
+    "subs   %[A], %[A], #1\n\t"           \
+    "str    %[A], %[rows]\n\t"            \
+    "bne    2b\n\t"
+
+#define DW_S1_ROW(LOAD, WOFF)                        \
+    LOAD                                             \
+    "ldrd   %[P], %[Q], [%[wk], #" WOFF "]\n\t"      \
+    "smlad  %[a0], %[A], %[P], %[a0]\n\t"            \
+    "smlatb %[a1], %[A], %[P], %[a1]\n\t"            \
+    "smlabt %[a0], %[B], %[Q], %[a0]\n\t"            \
+    "smlad  %[a1], %[B], %[Q], %[a1]\n\t"
+#define DW_S1_PAIR                                                              \
+    DW_S1_ROW("ldrd   %[A], %[B], [%[x]], #4\n\t", "0")                         \
+    DW_S1_ROW("ldrd   %[A], %[B], [%[t]]\n\t"                                   \
+              "add    %[t], %[t], %[rs]\n\t", "8")                              \
+    DW_S1_ROW("ldrd   %[A], %[B], [%[t]]\n\t", "16")
+
+#define DW_S2_ROW(LOAD, NEXT, WOFF)                  \
+    LOAD                                             \
+    "ldrd   %[P], %[Q], [%[wk], #" WOFF "]\n\t"      \
+    "smlad  %[a0], %[A], %[P], %[a0]\n\t"            \
+    "smlabt %[a0], %[B], %[Q], %[a0]\n\t"            \
+    "smlad  %[a1], %[B], %[P], %[a1]\n\t"            \
+    NEXT                                             \
+    "smlabt %[a1], %[A], %[Q], %[a1]\n\t"
+#define DW_S2_PAIR                                                              \
+    DW_S2_ROW("ldrd   %[A], %[B], [%[x]], #8\n\t", "ldr    %[A], [%[x]]\n\t", "0") \
+    DW_S2_ROW("ldrd   %[A], %[B], [%[t]]\n\t", "ldr    %[A], [%[t], #8]\n\t"    \
+              "add    %[t], %[t], %[rs]\n\t", "8")                              \
+    DW_S2_ROW("ldrd   %[A], %[B], [%[t]]\n\t", "ldr    %[A], [%[t], #8]\n\t", "16")
+
+#define DW_ROWS_ASM(CODE)                                                                                       \
+    __asm__ volatile(CODE                                                                                       \
+                     : [x] "+r"(x), [o] "+r"(o), [t] "=&r"(t), [A] "=&r"(A), [B] "=&r"(B), [P] "=&r"(P),         \
+                       [Q] "=&r"(Q), [a0] "=&r"(a0), [a1] "=&r"(a1), [oend] "=&r"(oend), [rows] "+m"(rows_left) \
+                     : [rs] "r"(rs), [wk] "r"(wk), [cn] "r"(cn), [nb] "m"(n_bytes), [xs] "m"(x_step),          \
+                       [os] "m"(o_step)                                                                         \
+                     : "cc", "memory")
+
+/* One channel's rows: x = its plane's band row of the first window's top, rs = bytes per band row, wk = its
+ * words, o = its first output, n_rows rows; the other words from q (dw_pack_geometry). */
+#define DW_CHANNEL_ROWS(CODE)                                                                                   \
+    for (int32_t j = 0; j < n_oc; j++)                                                                          \
+    {                                                                                                           \
+        const int16_t *x = planes + (mult == 1 ? j : j / mult) * plane_entries;                                 \
+        const uint32_t *wk = wk0 + j * wk_words;                                                                \
+        int8_t *o = o0 + j;                                                                                     \
+        int32_t rows_left = nb;                                                                                 \
+        int8_t *oend;                                                                                           \
+        uint32_t A, B, P, Q;                                                                                    \
+        int32_t a0, a1;                                                                                         \
+        const int16_t *t;                                                                                       \
+        DW_ROWS_ASM(CODE);                                                                                      \
+    }
+
+void resilinet_dw_rows_3x3_asm(const dw_geom *g, const int16_t *planes, int32_t plane_entries, int32_t nb,
+                               const uint32_t *wk0, const dw_out *q, int8_t *o0)
+{
+    /* The loop over the group's output channels is here, around each variant's asm, so that a channel costs a
+     * few instructions besides its rows (small outputs with many channels). */
+    const int32_t n_bytes = q->pairs_bytes, x_step = q->x_step, o_step = q->o_step;
+    const int32_t rs = g->rw * (int32_t)sizeof(int16_t), cn = g->out_c, mult = g->mult;
+    const int32_t n_oc = g->group * mult, wk_words = DW_WK_WORDS(g);
+    if (g->sw == 1 && !(g->out_w & 1))
+    {
+        DW_CHANNEL_ROWS(DW_ROW_HEAD DW_S1_PAIR DW_PAIR_TAIL DW_ROW_TAIL)
+    }
+    else if (g->sw == 1)
+    {
+        DW_CHANNEL_ROWS(DW_ROW_HEAD DW_S1_PAIR DW_PAIR_TAIL DW_SINGLE("4") DW_ROW_TAIL)
+    }
+    else if (!(g->out_w & 1))
+    {
+        DW_CHANNEL_ROWS(DW_ROW_HEAD DW_S2_PAIR DW_PAIR_TAIL DW_ROW_TAIL)
+    }
+    else
+    {
+        DW_CHANNEL_ROWS(DW_ROW_HEAD DW_S2_PAIR DW_PAIR_TAIL DW_SINGLE("8") DW_ROW_TAIL)
+    }
+}
+
+#else
+typedef int resilinet_dw_rows_3x3_asm_unused; /* ISO C wants a declaration in every translation unit */
+#endif /* RESILINET_HAS_DSP && RESILINET_DSP_ASM */
+
+#endif /* RESILINET_USE_CMSIS_NN */
