@@ -45,7 +45,7 @@ def float_experiment(p: dict[str, Any], preset: str) -> None:
         e = json.loads(f.read_text())
         p["float_source"] = rel(f)
         train = e.get("train") or {}
-        p["float_budget"] = {"epochs": train.get("epochs"), "max_train": (e.get("samples") or {}).get("train")}
+        p["float_budget"] = {"epochs": train.get("epochs"), "train_samples": (e.get("samples") or {}).get("train")}
         p["dataset"] = e.get("dataset")
         p["float_runs"] = e.get("runs")
         p["path_probability"] = e.get("path_probability")

@@ -86,7 +86,7 @@ def _row(p: dict[str, Any], sch: str, kind: str, d: dict[str, Any], key: str) ->
         budget = p.get("float_budget") or {}
         extra = (f"{p.get('float_runs')} training run(s)"
                  + (f" of {budget['epochs']} epoch(s)" if budget.get("epochs") else "")
-                 + (f" on {budget['max_train']:,} training samples" if budget.get("max_train") else "")
+                 + (f" on {budget['train_samples']:,} training samples" if budget.get("train_samples") else "")
                  + (f" (`{p['float_source']}`)" if p.get("float_source") else "")
                  + ("; ± = std over runs" if d.get("std") and any(d["std"].values()) else ""))
     return [SCHEME_TITLE[sch], kind, *cells, f"{pct(chz)} ({hz / chz:.3f})" if hz and chz else "—", extra]

@@ -91,6 +91,11 @@ def _cell_tables(cells: dict[str, list[FailureEvaluation]], settings: list[str])
     return mean, std
 
 
+def _sample_counts(ds: Dataset) -> dict[str, int]:
+    """Training and test samples a report's runs used (its JSON's ``samples``)."""
+    return {"train": len(ds.y_train), "test": len(ds.y_test)}
+
+
 def _budget(runs: int, base: TrainConfig, ds: Dataset) -> str:
     return (f"{runs} training run(s) per cell (seeds {base.seed}..{base.seed + runs - 1}), {base.epochs} epochs, "
             f"{len(ds.y_train)} training and {len(ds.y_test)} test samples. Accuracy in %"
@@ -126,7 +131,7 @@ def average_accuracy(topo: Topology, ds: Dataset, base: TrainConfig, *, schemes:
           + md_table(["Configuration", "bits"] + [SCHEMES[s].title for s in schemes]
                      + ["P: " + " / ".join(settings[1:])], cfg_rows) + "\n")
     data = {"experiment": "average_accuracy", "preset": topo.name, "dataset": ds.name, "runs": runs,
-            "run_files": runner.files, "samples": {"train": len(ds.y_train), "test": len(ds.y_test)},
+            "run_files": runner.files, "samples": _sample_counts(ds),
             "train": asdict(base), "settings": settings,
             "schemes": {s: {"mean": summaries[s].mean, "std": summaries[s].std,
                             "runs": [e.to_dict() for e in results[s]]} for s in schemes},
@@ -153,7 +158,7 @@ def _ablation_report(topo: Topology, ds: Dataset, base: TrainConfig, runner: Run
           + _budget(runner.runs, base, ds) + "\n\n" + md_table([first_column] + settings, rows) + "\n")
     data = {"experiment": experiment, "preset": topo.name, "scheme": base.scheme, "settings": settings,
             "train": asdict(base), "runs": runner.runs, "table": mean, "std": std, "run_files": runner.files,
-            "samples": {"train": len(ds.y_train), "test": len(ds.y_test)}}
+            "samples": _sample_counts(ds)}
 
     def plot(ax):
         grouped_bars(ax, settings, {k: [v.get(st) for st in settings] for k, v in mean.items()},
@@ -232,7 +237,7 @@ def skip_sensitivity(topo: Topology, ds: Dataset, base: TrainConfig, *, runner: 
           + _budget(runner.runs, base, ds) + "\n\n" + md_table(["Skips kept"] + settings, rows) + "\n")
     data = {"experiment": "skip_sensitivity", "preset": topo.name, "scheme": base.scheme, "settings": settings,
             "train": asdict(base), "runs": runner.runs, "table": table, "run_files": runner.files,
-            "samples": {"train": len(ds.y_train), "test": len(ds.y_test)}}
+            "samples": _sample_counts(ds)}
 
     def plot(ax):
         grouped_bars(ax, list(table), {st: [v["average"][st] for v in table.values()] for st in settings},
