@@ -130,12 +130,6 @@ def machine_info() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    git = first_line(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
-    try:
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain"], capture_output=True,
-                               text=True).stdout.strip().splitlines()
-    except OSError:
-        dirty = []
     return {
         "date_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "nproc": os.cpu_count(), "cpu_model": cpu, "platform": platform.platform(),
@@ -145,8 +139,26 @@ def machine_info() -> dict[str, Any]:
         "ai_edge_litert": ver("ai-edge-litert"), "numpy": ver("numpy"),
         "arm_gcc": first_line(["arm-none-eabi-gcc", "--version"]), "host_gcc": first_line(["gcc", "--version"]),
         "qemu": first_line(["qemu-system-arm", "--version"]),
-        "git_commit": git, "git_uncommitted_paths": len(dirty),
+        **git_state(),
     }
+
+
+def git_state() -> dict[str, Any]:
+    """The commit measured and how many paths differed from it (work in progress is measured as it is on disk)."""
+    git = first_line(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
+    try:
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain"], capture_output=True,
+                               text=True).stdout.strip().splitlines()
+    except OSError:
+        dirty = []
+    return {"git_commit": git, "git_uncommitted_paths": len(dirty)}
+
+
+def section_provenance(command: str) -> dict[str, Any]:
+    """When, at which commit and by which command a section was measured: with ``--only``, sections of one
+    BENCHMARKS.md can come from different runs, and the file must say so."""
+    return {"date_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "command": command,
+            **git_state()}
 
 
 # ================================================================================================ builds on disk

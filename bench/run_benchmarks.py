@@ -56,7 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/: the modules 
 
 from bench_builds import section_builds, section_toolchain  # noqa: E402
 from bench_camera import section_camera  # noqa: E402
-from bench_common import DEFAULT_SECTIONS, REPO, SECTIONS, log, machine_info, rel  # noqa: E402
+from bench_common import DEFAULT_SECTIONS, REPO, SECTIONS, log, machine_info, rel, section_provenance  # noqa: E402
 from bench_compute import section_compute  # noqa: E402
 from bench_corpus import section_corpus  # noqa: E402
 from soak import section_soak  # noqa: E402
@@ -146,6 +146,7 @@ def run_sections(args: argparse.Namespace, R: dict[str, Any], sections: list[str
             R[s] = {"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
             log(f"section {s} FAILED: {e}")
         R[s]["section_wall_s"] = round(time.perf_counter() - t0, 1)
+        R[s]["measured"] = section_provenance(R["run"]["command"])
         args.json.write_text(json.dumps(R, indent=1, default=str))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench_common import SCHEMES
+from bench_common import SCHEMES, SECTIONS
 
 from .formatting import SCHEME_TITLE, f2
 
@@ -22,7 +22,7 @@ def md_header(R: dict[str, Any]) -> str:
         "are exact and deterministic (QEMU, see Method); wall times are medians of repeated runs; every "
         "comparison is a ratio of two figures measured in the same run unless marked *published* or *reference*.",
         "",
-        f"* Date: {m.get('date_utc')}; run wall time {f2(run.get('wall_s'), 0)} s; command `{run.get('command')}`"
+        f"* Latest run: {m.get('date_utc')}; its wall time {f2(run.get('wall_s'), 0)} s; command `{run.get('command')}`"
         f"{' (quick)' if run.get('quick') else ''}",
         f"* Machine: {m.get('nproc')} CPUs, {m.get('cpu_model')}; {m.get('platform')}; load average "
         f"{', '.join(f'{x:.1f}' for x in la) if la else '—'} at start"
@@ -31,19 +31,39 @@ def md_header(R: dict[str, Any]) -> str:
         f"* Versions: Python {m.get('python')}; {m.get('tensorflow')}; {m.get('tflite_micro')}; "
         f"{m.get('ai_edge_litert')}; {m.get('numpy')}; `{m.get('arm_gcc')}`; host `{m.get('host_gcc')}`; "
         f"`{m.get('qemu')}`",
-        "* Section wall times: " + ", ".join(f"{k} {R[k]['section_wall_s']:.0f} s" for k in
-                                             ("builds", "compute", "memory", "links", "resilience", "camera",
-                                              "toolchain")
-                                             if isinstance(R.get(k), dict) and "section_wall_s" in R[k])
-        + " (the emulated boards run inside links)",
-        f"* Repository: commit {m.get('git_commit')} with {m.get('git_uncommitted_paths')} uncommitted paths "
+        f"* Repository at the latest run: commit {m.get('git_commit')} with {m.get('git_uncommitted_paths')} "
+        "uncommitted paths "
         f"(work in progress is measured as it was on disk)"
         + (f"; kernels measured: {R['kernels']['source']}, sources sha256 {R['kernels']['sha256']}"
            if R.get("kernels") else ""),
         "",
+        md_sections_measured(R),
+        "",
         "",
     ]
     return "\n".join(lines)
+
+
+SECTION_ORDER = SECTIONS
+
+
+def md_sections_measured(R: dict[str, Any]) -> str:
+    """One row per section: ``--only`` keeps the other sections of the previous BENCHMARKS.json, so a file can
+    mix runs; each section says when, at which commit and by which command it was measured."""
+    rows = ["| section | measured | commit | command | wall s |", "|---|---|---|---|---:|"]
+    for k in SECTION_ORDER:
+        sec = R.get(k)
+        if not isinstance(sec, dict):
+            continue
+        p = sec.get("measured")
+        if p:
+            dirty = f" + {p['git_uncommitted_paths']} uncommitted" if p.get("git_uncommitted_paths") else ""
+            rows.append(f"| {k} | {p['date_utc']} | {p['git_commit']}{dirty} | `{p['command']}` | "
+                        f"{f2(sec.get('section_wall_s'), 0)} |")
+        else:
+            rows.append(f"| {k} | an earlier run (before sections recorded it) | — | — | "
+                        f"{f2(sec.get('section_wall_s'), 0)} |")
+    return "\n".join(["Sections (the emulated boards run inside links):", "", *rows, ""])
 
 
 def md_not_measured(R: dict[str, Any], T: list[dict[str, Any]]) -> str:
