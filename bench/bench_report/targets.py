@@ -6,6 +6,7 @@ from typing import Any
 from bench_common import MLPERF
 
 from .formatting import CONV_CATEGORIES, MLPERF_TITLE, pct, table
+from .targets_kernels import kernel_targets
 
 CONV_TARGET = 2.0
 RESNET_TARGET = 25_000_000
@@ -119,7 +120,8 @@ def compute_targets(R: dict[str, Any]) -> list[Target]:
     comp = R.get("compute") or {}
     mem = (R.get("memory") or {}).get("mlperf", {})
     res = (R.get("resilience") or {}).get("presets", {})
-    return ([conv_target(comp), resnet_target(comp)] + [arena_target(m, mem.get(m)) for m in MLPERF]
+    return ([conv_target(comp), resnet_target(comp)] + kernel_targets(R)
+            + [arena_target(m, mem.get(m)) for m in MLPERF]
             + [cap_target(preset, res.get(preset, {})) for preset in ("fashion", "har")])
 
 
