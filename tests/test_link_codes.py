@@ -135,6 +135,8 @@ def test_bits_and_budget_reach_the_links(tmp_path: Path) -> None:
 @pytest.mark.parametrize("extra,message", [
     ("bits = 3", "link edge->fog: bits = 3: a link carries 8, 4 or 2 bits per element"),
     ("max_bytes = 100", "link edge->fog: max_bytes = 100 is unreachable: its tensor has 1568 elements, 392 B at 2 bits"),
+    # fog muxes edge->fog with the skip iot->fog: one int8 scale, one code space on the boards
+    ("bits = 4", "links edge->fog (4 bits), iot->fog (8 bits) share one int8 scale and zero point on the boards"),
 ])
 def test_the_build_refuses_them_in_one_line(tmp_path: Path, extra: str, message: str) -> None:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", RESILINET_CACHE=str(tmp_path / "cache"))

@@ -59,6 +59,14 @@ def trained_range(model: Any, src: str, dst: str) -> tuple[float, float] | None:
     return (lo, hi) if hi > lo else None
 
 
+def trained_bits(model: Any, src: str, dst: str) -> int:
+    """The bits a link's codes were trained with in ``model``: its :class:`LinkCode`'s, 8 when it has none."""
+    try:
+        return int(model.get_layer(layer_name(src, dst)).bits)
+    except ValueError:
+        return 8
+
+
 @keras.saving.register_keras_serializable(PACKAGE)
 class LinkCode(keras.layers.Layer):
     """Fake quantization of a link tensor to ``2^bits`` levels with 0 exact (straight-through gradient).
