@@ -14,7 +14,7 @@ help:
 	@echo "make test-all  the same with the slow tests (a Keras Applications MobileNet on boards; every preset x"
 	@echo "            scheme x partition: set RESILINET_MATRIX=full)"
 	@echo "make setup  only install Debian packages and the Python venv"
-	@echo "make bench  set up, then regenerate BENCHMARKS.md/.json (~11-20 min; BENCH_ARGS=--quick ~6 min)"
+	@echo "make bench  set up, then regenerate BENCHMARKS.md/.json (~40 min on 2 cores with trained models cached, more from cold; BENCH_ARGS='--only SECTION ...' for some sections)"
 
 setup:
 	@bash scripts/setup.sh

@@ -161,10 +161,11 @@ def _wide_fc_figures(model: Path, work: Path, kernels: Path) -> dict[str, Any]:
     from codegen.emit import build_module
     from codegen.ops.context import LoweringOptions
 
-    dsp = measure_instructions(model, work / "dsp", plain_c=False, kernels=kernels, wide_fc=True)
+    dsp = measure_instructions(model, work / "dsp", plain_c=False, kernels=kernels, cycles=True, wide_fc=True)
     plain = measure_instructions(model, work / "plain", plain_c=True, kernels=kernels, wide_fc=True)
     wide = build_module(model, options=LoweringOptions(wide_fc_weights=True))
     return {"instructions_dsp": dsp["total"], "instructions_plain_c": plain["total"], "macs": dsp["macs"],
+            "cycles_0ws": cycle_figures(dsp["cycles"])["cycles_0ws"],
             "check": dsp["check"] and plain["check"], "weight_bytes": wide.weight_bytes,
             "weight_bytes_int8": build_module(model).weight_bytes}
 

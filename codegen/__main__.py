@@ -50,8 +50,8 @@ def _report(args: argparse.Namespace) -> int:
 
 
 _MODEL_HELP = "full-integer int8 .tflite model (TFLite schema 3)"
-_WIDE_FC_HELP = ("fully connected weights as int16 for our kernels: ~1.6x fewer instructions per MAC on DSP cores, "
-                 "twice the flash of those weights")
+_WIDE_FC_HELP = ("fully connected weights as int16 for our kernels: twice the flash of those weights, and slower "
+                 "than the default int8 paired-rows layout (kept for comparison)")
 
 
 def build_parser() -> argparse.ArgumentParser:

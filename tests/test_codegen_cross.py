@@ -38,7 +38,7 @@ LIBC = {"memcpy", "memset", "memmove"}
 #: Our entry points for weight layouts Arm's API lacks (arm_nnfunctions.h); generated code calls them only
 #: without -DRESILINET_USE_CMSIS_NN (with it, the CMSIS-NN call on the model's int8 weights).
 LAYOUTS = {"resilinet_convolve_wrapper_s8_s16w", "resilinet_depthwise_conv_s8_packed",
-           "resilinet_depthwise_conv_s8_packed_get_buffer_size"}
+           "resilinet_depthwise_conv_s8_packed_get_buffer_size", "resilinet_fully_connected_s8_paired"}
 
 
 def _undefined_symbols(obj: Path) -> set[str]:

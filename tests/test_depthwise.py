@@ -197,6 +197,8 @@ _SHAPES = [
     (2, 7, 9, 6, 3, 3, 2, 1, 1, 1, 1),
     (1, 6, 6, 5, 5, 5, 1, 1, 1, 2, 2),
     (1, 10, 11, 8, 3, 3, 1, 3, 3, 1, 1),      # 3x3 at stride 3: the 3x3 weight layout, one output at a time
+    (1, 30, 7, 8, 3, 3, 1, 2, 1, 1, 1),       # taller than wide: run transposed, strides (2, 1) become (1, 2)
+    (1, 13, 5, 4, 3, 3, 2, 2, 2, 1, 1),       # transposed at stride 2, multiplier 2, 7 outputs per band row
     (1, 4, 40, 3, 17, 3, 1, 1, 1, 8, 1),      # 17 rows: beyond the row kernel, the older kernels run
 ]
 

@@ -22,8 +22,8 @@ from codegen.verify import kernels_dir
 #: The convolution and its support files (compiling only these keeps the test short).
 KERNEL_FILES = ("arm_convolve_wrapper_s8.c", "arm_convolve_s8.c", "arm_convolve_1x1_s8.c",
                 "resilinet_nn_convolve_s8_s16w.c", "arm_fully_connected_s8.c", "resilinet_nn_mat_mult_kernel_s8_s16.c",
-                "resilinet_nn_mat_mult_kernel_s16w.c",
-                "resilinet_nn_requant_init.c", "resilinet_nn_dot_s8.c")
+                "resilinet_nn_mat_mult_kernel_s16w.c", "resilinet_nn_mat_mult_kernel_s16w_x4.c",
+                "resilinet_nn_requant_init.c", "resilinet_nn_dot_s8.c", "resilinet_nn_fully_connected_paired_s8.c")
 SEED = 1717
 CASES = 48
 
@@ -75,7 +75,8 @@ def _case(rng: np.random.Generator, i: int) -> str:
         f"{{{sw}, {sh}}}, {{{pw}, {ph}}}, {{{dw}, {dh}}}, {{{act[0]}, {act[1]}}}}};",
         f"  const cmsis_nn_dims in = {{1, {h}, {w}, {cin}}}, f = {{{cout}, {kh}, {kw}, {cin}}}, "
         f"b = {{1, 1, 1, {cout}}}, o = {{1, {oh}, {ow}, {cout}}};",
-        f"  return run(&p, &in, x{i}, &f, w{i}, v{i}, sizeof(v{i}), &b, b{i}, m{i}, s{i}, &o, {no_ctx}, {misalign});",
+        f"  return run(&p, &in, x{i}, &f, w{i}, v{i}, sizeof(v{i}), &b, b{i}, m{i}, s{i}, &o, {no_ctx}, {misalign}, "
+        f"{1 + i % 2});",
         "}",
     ])
 
@@ -90,11 +91,12 @@ static int8_t out_a[8192], out_b[8192];
 
 static int run(const cmsis_nn_conv_params *p, const cmsis_nn_dims *in, const int8_t *x, const cmsis_nn_dims *f,
                const int8_t *w, const int16_t *v, size_t v_bytes, const cmsis_nn_dims *b, const int32_t *bias,
-               const int32_t *mult, const int32_t *shift, const cmsis_nn_dims *o, int no_ctx, int misalign)
+               const int32_t *mult, const int32_t *shift, const cmsis_nn_dims *o, int no_ctx, int misalign, int wide_buf)
 {
     cmsis_nn_per_channel_quant_params q = {(int32_t *)mult, (int32_t *)shift};
     const int32_t need = arm_convolve_wrapper_s8_get_buffer_size(p, in, f, o);
-    cmsis_nn_context ca = {buf_a, need}, cb = {buf_b, need};
+    /* wide_buf 2: the four columns codegen plans for DSP builds (four pixels at a time), 1: the library's two */
+    cmsis_nn_context ca = {buf_a, need}, cb = {buf_b, wide_buf * need};
     const int32_t n = o->h * o->w * o->c;
     memset(out_a, 0x55, sizeof(out_a));
     memset(out_b, 0x2a, sizeof(out_b));
@@ -217,7 +219,8 @@ def _packed_case(rng: np.random.Generator, i: int) -> str:
         f"{{{s_}, {s_}}}, {{{pad}, {pad}}}, {{1, 1}}, {{-128, 127}}}};",
         f"  const cmsis_nn_dims in = {{1, {h}, {w}, {cin}}}, f = {{{cout}, {kh}, {kw}, {cin}}}, "
         f"b = {{1, 1, 1, {cout}}}, o = {{1, {oh}, {ow}, {cout}}};",
-        f"  return run(&p, &in, px{i}, &f, pw{i}, pv{i}, sizeof(pv{i}), &b, pb{i}, pm{i}, ps{i}, &o, 0, 0);",
+        f"  return run(&p, &in, px{i}, &f, pw{i}, pv{i}, sizeof(pv{i}), &b, pb{i}, pm{i}, ps{i}, &o, 0, 0, "
+        f"{1 if i % 5 == 4 else 2});",
         "}",
     ])
 

@@ -200,11 +200,13 @@ def _wide_fc_note(c: dict[str, Any], ml: dict[str, Any]) -> str:
     base = ml.get("ad_autoencoder_int8", {}).get("instructions_dsp")
     ratio = f" ({w['instructions_dsp'] / base:.2f}x the default build's {base:,})" if base else ""
     checked = "outputs == tflite_micro" if w.get("check") else "OUTPUTS DIFFER from tflite_micro"
+    cyc = f", est. cycles (0 WS) {w['cycles_0ws']:,}" if w.get("cycles_0ws") else ""
     return (f"\nFC autoencoder with `python -m codegen ... --wide-fc` (int16 FC weights, "
             f"firmware/cmsis_nn/README.md \"Weight layouts\"): {w['instructions_dsp']:,} instructions per inference on "
-            f"the DSP path{ratio}, {w['instructions_plain_c']:,} on the plain-C path ({w['instructions_dsp'] / w['macs']:.2f} "
-            f"instr/MAC; {checked}); weights {w['weight_bytes']:,} B of flash instead of {w['weight_bytes_int8']:,} B. "
-            f"Default build: int8 FC weights (the table above).\n\n")
+            f"the DSP path{ratio}{cyc}, {w['instructions_plain_c']:,} on the plain-C path "
+            f"({w['instructions_dsp'] / w['macs']:.2f} instr/MAC; {checked}); weights {w['weight_bytes']:,} B of flash "
+            f"instead of {w['weight_bytes_int8']:,} B. Default build: int8 FC weights in the paired-rows layout (the "
+            f"table above).\n\n")
 
 
 def md_compute(R: dict[str, Any]) -> str:

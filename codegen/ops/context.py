@@ -23,8 +23,9 @@ PADDING = {0: "SAME", 1: "VALID"}
 class LoweringOptions:
     """Choices a user makes for the whole module (CLI flags of ``python -m codegen generate`` / ``verify``)."""
 
-    #: FULLY_CONNECTED weights widened to int16 for our kernels (resilinet_fully_connected_s8_s16w): ~1.6x fewer
-    #: instructions per MAC on DSP cores, twice the flash of the FC weights, so opt-in.
+    #: FULLY_CONNECTED weights widened to int16 for our kernels (resilinet_fully_connected_s8_s16w) instead of the
+    #: int8 paired-rows layout (resilinet_fully_connected_s8_paired): twice the flash of the FC weights and slower,
+    #: so opt-in.
     wide_fc_weights: bool = False
 
 

@@ -16,16 +16,22 @@ from .common import dims, requant_arrays, spatial_padding, weight_and_bias_array
 from .context import OpContext
 
 
+#: int16 im2col columns the DSP build's convolutions get: four, so they take four output pixels at a time
+#: (resilinet_nn_mat_mult_kernel_s16w_x4); the C library's own size (arm_convolve_s8_get_buffer_size) is two.
+DSP_COLUMNS = 4
+
+
 def convolve_s8_buffer_size(input_dims: Dims, filter_dims: Dims, backend: str) -> int:
-    # Two int16 im2col columns (same for pure C and DSP builds).
-    del backend
-    return 2 * align4(filter_dims.w * filter_dims.h * input_dims.c) * 2
+    # Two int16 im2col columns for pure C (arm_convolve_s8_get_buffer_size), DSP_COLUMNS for DSP builds.
+    columns = DSP_COLUMNS if backend == "dsp" else 2
+    return columns * align4(filter_dims.w * filter_dims.h * input_dims.c) * 2
 
 
 def convolve_1x1_s8_buffer_size(input_dims: Dims, backend: str) -> int:
-    # CMSIS-NN's 1x1 kernels need no buffer; resilinet's DSP ones take two int16 columns of the input
-    # channels (firmware/cmsis_nn: resilinet_nn_conv_1x1_buffer_size_dsp in arm_nnsupportfunctions.h).
-    return 2 * align4(input_dims.c) * 2 if backend == "dsp" else 0
+    # CMSIS-NN's 1x1 kernels need no buffer; resilinet's DSP ones take int16 columns of the input channels: two
+    # at least (firmware/cmsis_nn: resilinet_nn_conv_1x1_buffer_size_dsp in arm_nnsupportfunctions.h), DSP_COLUMNS
+    # for four pixels at a time.
+    return DSP_COLUMNS * align4(input_dims.c) * 2 if backend == "dsp" else 0
 
 
 def convolve_wrapper_s8_buffer_size(pad_hw: tuple[int, int], stride_hw: tuple[int, int],
@@ -46,8 +52,9 @@ def conv_scratch(params: Mapping[str, Any], backend: str) -> int:
 
 
 # Every path of the convolution kernels (arm_convolve_s8.c, arm_convolve_1x1_s8.c, resilinet_nn_convolve_s8_s16w.c)
-# walks output pixels in raster order, two at a time (im2col of two columns, or
-# the 1x1 plain-C path re-reading one pixel's channels while writing it): two pixels in flight.
+# walks output pixels in raster order, two or four at a time (im2col of two or four columns, all read before any of
+# their outputs is written, or the 1x1 plain-C path re-reading one pixel's channels while writing it): the rule of
+# two pixels in flight holds for all of them.
 CONV = Kernel("conv", "ops/conv.c.j2", "arm_convolve_wrapper_s8.c", scratch=conv_scratch,
               overlap=RasterOverlap(pixels_in_flight=2))
 

@@ -32,6 +32,13 @@ def depthwise_conv_wrapper_s8_buffer_size(pad_hw: tuple[int, int], dilation_hw: 
 ROWS_MAX_KH, ROWS_MAX_KW, BAND_BYTES, WK_EXTRA = 16, 64, 8192, 4
 
 
+def rows_transposed(kh: int, kw: int, out_h: int, out_w: int) -> bool:
+    """dw_transposed of resilinet_nn_depthwise_rows_s8.c: the row-buffer kernel runs a 3x3 layer whose output is
+    taller than wide on the transposed tensors (columns as rows: DS-CNN's 25x5 rows of 5 outputs cost ~10
+    instructions of row overhead each), so its packed weights are transposed too and its band is sized that way."""
+    return kh == 3 and kw == 3 and out_h > out_w
+
+
 def depthwise_rows_buffer_size(stride_hw: tuple[int, int], pad_hw: tuple[int, int], dilation_hw: tuple[int, int],
                                ch_mult: int, input_dims: Dims, filter_dims: Dims, output_dims: Dims,
                                prepacked: bool = False) -> int | None:
@@ -44,13 +51,15 @@ def depthwise_rows_buffer_size(stride_hw: tuple[int, int], pad_hw: tuple[int, in
     kh, kw = filter_dims.h, filter_dims.w
     if dilation_hw != (1, 1) or not (1 <= kh <= ROWS_MAX_KH and 1 <= kw <= ROWS_MAX_KW):
         return None
+    (sh, sw), pw, iw, (oh, ow) = stride_hw, pad_hw[1], input_dims.w, (output_dims.h, output_dims.w)
+    if rows_transposed(kh, kw, oh, ow):
+        kh, kw, sh, sw, pw, iw, oh, ow = kw, kh, sw, sh, pad_hw[0], input_dims.h, ow, oh
     kwp = (kw + 1) // 2
-    sw, ow = stride_hw[1], output_dims.w
     # dw_geom_init's row length: the last column any path reads, plus one, rounded up to even.
-    last_col = max(pad_hw[1] + input_dims.w - 1, 2 * ((ow + 1) // 2) * sw + 1, (ow - 1) * sw + 2 * kwp - 1)
+    last_col = max(pw + iw - 1, 2 * ((ow + 1) // 2) * sw + 1, (ow - 1) * sw + 2 * kwp - 1)
     rw = (last_col + 2) & ~1
     group = 4 if input_dims.c % 4 == 0 else 1
-    all_rows = (output_dims.h - 1) * stride_hw[0] + kh
+    all_rows = (oh - 1) * sh + kh
     band_rows = max(kh, min(all_rows, BAND_BYTES // (group * rw * 2)))
     wk = 0 if prepacked else group * ch_mult * (kh * kwp + WK_EXTRA) * 4
     return 4 + group * band_rows * rw * 2 + wk
@@ -95,16 +104,20 @@ def rounding_word(output_offset: int, shift: int) -> int:
 
 
 def packed_depthwise_words(wdata: np.ndarray, bias: np.ndarray, mults: list[int], shifts: list[int],
-                           fast: bool, output_offset: int) -> np.ndarray:
+                           fast: bool, output_offset: int, transposed: bool = False) -> np.ndarray:
     """The layout resilinet_depthwise_conv_s8_packed streams (arm_nnfunctions.h): [fast], then per output channel
     its int16 weight pairs (3x3: [w0 | w1] [w1 | w2] per kernel row, the 3x3 loops' operands; otherwise
     [w(2t) | w(2t+1)], an odd row ending in a zero) and bias, multiplier, shift, rounding word. On the fast path
     the weights and the bias are doubled (the accumulator then holds the 2 * acc SMMLAR wants), the shift is
-    stored as ~shift and the rounding word is :func:`rounding_word` (else 0).
+    stored as ~shift and the rounding word is :func:`rounding_word` (else 0). ``transposed``
+    (:func:`rows_transposed`): the kernel's columns as its rows.
     Returned as int32 values (the words' bit patterns)."""
     _, kh, kw, cout = wdata.shape
     scale = 2 if fast else 1
     w = wdata.reshape(kh, kw, cout).astype(np.int64) * scale
+    if transposed:
+        w = w.transpose(1, 0, 2)
+        kh, kw = kw, kh
     if (kh, kw) == (3, 3):
         lo, hi = w[:, [0, 1], :], w[:, [1, 2], :]
     else:
@@ -153,7 +166,7 @@ def lower_depthwise_conv(ctx: OpContext) -> Step:
             a.build = "cmsis_nn"
         consts.append(ConstArray(ctx.key("packed"), "int32_t",
                                  packed_depthwise_words(wdata, consts[1].values, mults, shifts, fast,
-                                                        y.quant.zero_point),
+                                                        y.quant.zero_point, rows_transposed(kh, kw, oh, ow)),
                                  f"filter {list(w.shape)}, bias and requantization, packed "
                                  f"({'fast' if fast else 'exact'} requantization)", build="resilinet"))
     return Step(

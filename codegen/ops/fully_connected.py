@@ -1,4 +1,6 @@
-"""FULLY_CONNECTED -> ``arm_fully_connected_s8`` / ``_per_channel_s8`` (firmware/cmsis_nn/arm_fully_connected_s8.c)."""
+"""FULLY_CONNECTED -> ``resilinet_fully_connected_s8_paired`` on int8 weights in pairs of rows (our kernels;
+``_s8_s16w`` on int16 weights with ``--wide-fc``), ``arm_fully_connected_s8`` / ``_per_channel_s8`` on the model's
+weights with Arm's CMSIS-NN (firmware/cmsis_nn/arm_fully_connected_s8.c, resilinet_nn_fully_connected_paired_s8.c)."""
 from __future__ import annotations
 
 from typing import Any, Mapping
@@ -41,6 +43,27 @@ def widened_fc_weights_s16w(wdata: np.ndarray) -> np.ndarray:
     return np.concatenate([interleaved, groups[4 * blocks:].reshape(-1)])
 
 
+def paired_fc_weights_s8(wdata: np.ndarray) -> np.ndarray:
+    """The int8 weight layout of ``resilinet_fully_connected_s8_paired`` (firmware/cmsis_nn/
+    resilinet_nn_fully_connected_paired_s8.c): rows zero-padded to a multiple of 4 and to k4 = align4(depth) entries;
+    per block of four rows and group of four entries, the words (rows r0, r1) then (rows r2, r3), each
+    [r0 e0 + 128, r1 e0, r0 e2 + 128, r1 e2] [r0 e1 + 128, r1 e1, r0 e3 + 128, r1 e3]: as int16 lanes
+    256 * w(r1) + w(r0) + 128, so one SMLAD covers two rows (the kernel separates them). Same flash as int8
+    weights apart from the padding."""
+    rows = wdata.reshape(wdata.shape[0], -1).astype(np.int16)
+    cout4, k4 = align4(rows.shape[0]), align4(rows.shape[1])
+    padded = np.zeros((cout4, k4), dtype=np.int16)
+    padded[:rows.shape[0], :rows.shape[1]] = rows
+    # [block, pair, row in pair, group, entry] -> [block, group, pair, entry order (0, 1, 2, 3 -> words e0 e2 | e1 e3)]
+    w = padded.reshape(cout4 // 4, 2, 2, k4 // 4, 4)
+    lo = w[:, :, 0] + 128  # row r0 of each pair, biased to 0..255 (the low byte of the lane)
+    hi = w[:, :, 1]
+    lanes = np.stack([lo, hi], axis=-1)  # [block, pair, group, entry, (lo, hi)]
+    lanes = lanes[:, :, :, [0, 2, 1, 3], :]  # words [e0|e2] then [e1|e3]
+    ordered = lanes.transpose(0, 2, 1, 3, 4)  # [block, group, pair, entry, byte]
+    return (ordered.reshape(-1).astype(np.int16) & 0xFF).astype(np.uint8).view(np.int8)
+
+
 def lower_fully_connected(ctx: OpContext) -> Step:
     x, w, y = ctx.t(0), ctx.t(1), ctx.t(0, outputs=True)
     ctx.int8_activation(x, "input")
@@ -62,11 +85,15 @@ def lower_fully_connected(ctx: OpContext) -> Step:
     per_channel = w.quant is not None and w.quant.per_channel
     consts = weight_and_bias_arrays(ctx, w, wdata, cout, "weights")
     wide = ctx.options.wide_fc_weights
+    # Our kernels read a layout of their own (int16 with --wide-fc, else int8 in pairs of rows); a build against
+    # Arm's CMSIS-NN the plain int8 weights (only one of the arrays is compiled).
+    consts[0].build = "cmsis_nn"
     if wide:
-        # Our kernels read int16 weights; a build against Arm's CMSIS-NN the int8 ones (only one is compiled).
-        consts[0].build = "cmsis_nn"
         consts.insert(1, ConstArray(ctx.key("weights16"), "int16_t", widened_fc_weights_s16w(wdata),
                                     f"weights {list(w.shape)}, int16 s16w layout", build="resilinet"))
+    else:
+        consts.insert(1, ConstArray(ctx.key("weights_paired"), "int8_t", paired_fc_weights_s8(wdata),
+                                    f"weights {list(w.shape)}, int8 paired-rows layout", build="resilinet"))
     params: dict[str, Any] = dict(
         input=x.index, output=y.index, per_channel=per_channel, wide=wide,
         input_offset=-x.quant.zero_point, output_offset=y.quant.zero_point, act_min=act_min, act_max=act_max,

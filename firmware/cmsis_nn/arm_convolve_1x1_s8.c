@@ -53,13 +53,32 @@ static void convolve_1x1_dsp(const cmsis_nn_context *ctx,
     int32_t packed[RESILINET_NN_REQUANT_PACK_WORDS];
     const int32_t use_packed =
         w16 != NULL && resilinet_nn_requant_pack(&rq, out_c, packed, RESILINET_NN_REQUANT_PACK_WORDS);
+    /* Four pixels at a time when the scratch holds four columns (codegen plans them for the DSP build). */
+    const int32_t k4 = (in_c + 3) & ~3;
+    const int32_t x4 = w16 != NULL && (in_c & 3) == 0 && rq.fast && rq.full_range && rq.q_stride == 1 &&
+        out_c >= 2 && ctx->size >= 4 * k4 * (int32_t)sizeof(int16_t);
     for (int32_t b = 0; b < input_dims->n; b++)
     {
         const int8_t *in = input_data + b * input_dims->h * input_dims->w * in_c;
         int8_t *out = output_data + b * out_hw * out_c;
         int32_t pix = 0;
         int32_t oy = 0, ox = 0;
-        const int8_t *x[2];
+        const int8_t *x[4];
+        for (; x4 && pix + 4 <= out_hw; pix += 4)
+        {
+            for (int32_t i = 0; i < 4; i++)
+            {
+                x[i] = in + ((oy * p->stride.h) * input_dims->w + ox * p->stride.w) * in_c;
+                if (++ox == out_w)
+                {
+                    ox = 0;
+                    oy++;
+                }
+            }
+            (void)resilinet_nn_s8_to_s16_pair_with_offset(cols, x[0], x[1], in_c, off2, 8);
+            (void)resilinet_nn_s8_to_s16_pair_with_offset(cols + 2, x[2], x[3], in_c, off2, 8);
+            resilinet_nn_mat_mult_kernel_s16w_x4(cols, k4, w16, out_c, &rq, packed, use_packed, out + pix * out_c);
+        }
         for (; pix < out_hw; pix += 2)
         {
             const int32_t two = pix + 1 < out_hw;
@@ -74,7 +93,7 @@ static void convolve_1x1_dsp(const cmsis_nn_context *ctx,
             }
             if (two && (in_c & 3) == 0)
             {
-                (void)resilinet_nn_s8_to_s16_pair_with_offset(cols, x[0], x[1], in_c, off2);
+                (void)resilinet_nn_s8_to_s16_pair_with_offset(cols, x[0], x[1], in_c, off2, 4);
             }
             else
             {

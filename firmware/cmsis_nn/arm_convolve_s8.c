@@ -101,22 +101,29 @@ static int32_t conv_geom(conv_geom_t *g,
 #define STAGE_OPAQUE(v) ((void)0)
 #endif
 
-/* n int8 values from src to q (either unaligned). */
+/* n int8 values from src to q (either unaligned): whole words, the last one overlapping the one before when n is
+ * not a multiple of 4 (same bytes written twice; nothing read or written outside the n), bytes only when n < 4. */
 static inline void stage_copy(int8_t *q, const int8_t *src, int32_t n)
 {
-    int32_t i = 0;
-    for (; i + 4 <= n; i += 4)
+    if (n < 4)
+    {
+        for (int32_t i = 0; i < n; i++)
+        {
+            int32_t v = src[i];
+            STAGE_OPAQUE(v);
+            q[i] = (int8_t)v;
+        }
+        return;
+    }
+    for (int32_t i = 0; i + 4 < n; i += 4)
     {
         uint32_t v = resilinet_read_u32(src + i);
         STAGE_OPAQUE(v);
         memcpy(q + i, &v, sizeof(v));
     }
-    for (; i < n; i++)
-    {
-        int32_t v = src[i];
-        STAGE_OPAQUE(v);
-        q[i] = (int8_t)v;
-    }
+    uint32_t v = resilinet_read_u32(src + n - 4);
+    STAGE_OPAQUE(v);
+    memcpy(q + n - 4, &v, sizeof(v));
 }
 
 /* Entries k..align4(k) - 1 of a staged column (at most 3) = pad. */
@@ -142,14 +149,14 @@ static inline resilinet_u32a *col_zero(resilinet_u32a *dst, int32_t groups, int3
     for (; groups > 0; groups--)
     {
         dst[0] = 0;
-        dst[1] = 0;
+        dst[resilinet_nn_col_hi(step)] = 0;
         dst += step;
     }
     return dst;
 }
 
 /* Column words (layout: resilinet_nn_mat_mult_kernel_s8_s16) for output pixel (oy, ox); step = 4 for one column of an
- * interleaved pair, 2 for a single column. */
+ * interleaved pair, 8 of a four-column block (resilinet_nn_mat_mult_kernel_s16w_x4), 2 for a single column. */
 #if defined(__GNUC__)
 __attribute__((always_inline))
 #endif
@@ -244,6 +251,10 @@ static void im2col_dsp(const int8_t *input, const conv_geom_t *geom, int32_t oy,
     {
         im2col_body(input, geom, oy, ox, dst, 4);
     }
+    else if (step == 8)
+    {
+        im2col_body(input, geom, oy, ox, dst, 8);
+    }
     else
     {
         im2col_body(input, geom, oy, ox, dst, 2);
@@ -262,7 +273,8 @@ static void im2col_pair_staged(const int8_t *a,
                                const conv_geom_t *g,
                                int32_t run,
                                int32_t step,
-                               resilinet_u32a *dst)
+                               resilinet_u32a *dst,
+                               int32_t gstep)
 {
     int8_t sa[IM2COL_STAGE], sb[IM2COL_STAGE];
     int8_t *qa = sa, *qb = sb;
@@ -277,10 +289,18 @@ static void im2col_pair_staged(const int8_t *a,
     }
     stage_pad(sa, g->k, (int8_t)(-g->input_offset));
     stage_pad(sb, g->k, (int8_t)(-g->input_offset));
-    (void)resilinet_nn_s8_to_s16_pair_with_offset(dst, sa, sb, (g->k + 3) & ~3, g->off2);
+    /* a constant group step, so that the widening's store offsets are immediates */
+    if (gstep == 8)
+    {
+        (void)resilinet_nn_s8_to_s16_pair_with_offset(dst, sa, sb, (g->k + 3) & ~3, g->off2, 8);
+    }
+    else
+    {
+        (void)resilinet_nn_s8_to_s16_pair_with_offset(dst, sa, sb, (g->k + 3) & ~3, g->off2, 4);
+    }
 }
 
-/* Both columns of a pixel pair (interleaved, as im2col_dsp with step 4 writes them) when both windows lie inside
+/* Both columns of a pixel pair (interleaved, as im2col_dsp with step gstep = 4 or 8 writes them) when both windows lie inside
  * the input and there is no horizontal dilation: every kernel row of a window is then one contiguous run, and one
  * loop widens the two columns' runs together (C_in % 4 != 0: through int8 copies, im2col_pair_staged). im2col_dsp
  * costs ~70 instructions of set-up and ~50 per kernel row per column. Returns 0, writing nothing, for any other
@@ -291,7 +311,8 @@ static int32_t im2col_pair_inside(const int8_t *input,
                                   int32_t ox0,
                                   int32_t oy1,
                                   int32_t ox1,
-                                  resilinet_u32a *dst)
+                                  resilinet_u32a *dst,
+                                  int32_t gstep)
 {
     const int32_t y0 = oy0 * g->stride_h - g->pad_h, x0 = ox0 * g->stride_w - g->pad_w;
     const int32_t y1 = oy1 * g->stride_h - g->pad_h, x1 = ox1 * g->stride_w - g->pad_w;
@@ -308,12 +329,13 @@ static int32_t im2col_pair_inside(const int8_t *input,
     const int8_t *b = input + y1 * row_in + x1 * g->in_c;
     if (g->in_c & 3)
     {
-        im2col_pair_staged(a, b, g, run, step, dst);
+        im2col_pair_staged(a, b, g, run, step, dst, gstep);
         return 1;
     }
     for (int32_t ky = g->kh; ky > 0; ky--)
     {
-        dst = resilinet_nn_s8_to_s16_pair_with_offset(dst, a, b, run, g->off2);
+        dst = gstep == 8 ? resilinet_nn_s8_to_s16_pair_with_offset(dst, a, b, run, g->off2, 8)
+                         : resilinet_nn_s8_to_s16_pair_with_offset(dst, a, b, run, g->off2, 4);
         a += step;
         b += step;
     }
@@ -348,12 +370,39 @@ static void convolve_dsp(const cmsis_nn_context *ctx,
     int32_t packed[RESILINET_NN_REQUANT_PACK_WORDS];
     const int32_t use_packed =
         w16 != NULL && resilinet_nn_requant_pack(&rq, out_c, packed, RESILINET_NN_REQUANT_PACK_WORDS);
+    /* Four pixels at a time when the scratch holds four columns (codegen plans them for the DSP build). */
+    const int32_t x4 = w16 != NULL && rq.fast && rq.full_range && rq.q_stride == 1 && out_c >= 2 &&
+        ctx->size >= 4 * ((n + 3) & ~3) * (int32_t)sizeof(int16_t);
     for (int32_t b = 0; b < input_dims->n; b++)
     {
         const int8_t *in = input_data + b * input_dims->h * input_dims->w * input_dims->c;
         int8_t *out = output_data + b * out_hw * out_c;
         int32_t oy = 0, ox = 0;
         int32_t pix = 0;
+        for (; x4 && pix + 4 <= out_hw; pix += 4)
+        {
+            int32_t py[4], px[4];
+            for (int32_t j = 0; j < 4; j++)
+            {
+                py[j] = oy;
+                px[j] = ox;
+                if (++ox == out_w)
+                {
+                    ox = 0;
+                    oy++;
+                }
+            }
+            for (int32_t j = 0; j < 4; j += 2)
+            {
+                if (!im2col_pair_inside(in, &geom, py[j], px[j], py[j + 1], px[j + 1], cols + j, 8))
+                {
+                    im2col_dsp(in, &geom, py[j], px[j], cols + j, 8);
+                    im2col_dsp(in, &geom, py[j + 1], px[j + 1], cols + j + 1, 8);
+                }
+            }
+            resilinet_nn_mat_mult_kernel_s16w_x4(cols, (n + 3) & ~3, w16, out_c, &rq, packed, use_packed,
+                                                 out + pix * out_c);
+        }
         for (; pix + 2 <= out_hw; pix += 2)
         {
             const int32_t oy0 = oy, ox0 = ox;
@@ -362,7 +411,7 @@ static void convolve_dsp(const cmsis_nn_context *ctx,
                 ox = 0;
                 oy++;
             }
-            if (!im2col_pair_inside(in, &geom, oy0, ox0, oy, ox, cols))
+            if (!im2col_pair_inside(in, &geom, oy0, ox0, oy, ox, cols, 4))
             {
                 im2col_dsp(in, &geom, oy0, ox0, cols, 4);
                 im2col_dsp(in, &geom, oy, ox, cols + 2, 4);

@@ -546,4 +546,28 @@ arm_cmsis_nn_status resilinet_fully_connected_s8_s16w(const cmsis_nn_context *ct
     return ARM_CMSIS_NN_SUCCESS;
 }
 
+/* resilinet_fully_connected_s8_paired: the int8 weights in pairs of rows (the default layout of our kernels,
+ * codegen/ops/fully_connected.py: paired_fc_weights_s8); the body and the layout's arithmetic:
+ * resilinet_nn_fully_connected_paired_s8.c. */
+arm_cmsis_nn_status resilinet_fully_connected_s8_paired(const cmsis_nn_context *ctx,
+                                                        const cmsis_nn_fc_params *fc_params,
+                                                        const int32_t *mult,
+                                                        const int32_t *shift,
+                                                        int32_t per_channel,
+                                                        const cmsis_nn_dims *input_dims,
+                                                        const int8_t *input_data,
+                                                        const cmsis_nn_dims *filter_dims,
+                                                        const int8_t *filter_data,
+                                                        const cmsis_nn_dims *bias_dims,
+                                                        const int32_t *bias_data,
+                                                        const cmsis_nn_dims *output_dims,
+                                                        int8_t *output_data)
+{
+    (void)ctx;
+    (void)bias_dims;
+    resilinet_nn_fully_connected_paired_s8(fc_params, mult, shift, per_channel, input_dims->n, filter_dims->n,
+                                           input_data, filter_data, bias_data, output_dims->c, output_data);
+    return ARM_CMSIS_NN_SUCCESS;
+}
+
 #endif /* RESILINET_USE_CMSIS_NN */

@@ -596,6 +596,23 @@ arm_cmsis_nn_status resilinet_fully_connected_s8_s16w(const cmsis_nn_context *ct
                                                       const cmsis_nn_dims *output_dims,
                                                       int8_t *output_data);
 
+/* Not CMSIS-NN: arm_fully_connected_s8 / _per_channel_s8 with the int8 weights codegen re-ordered in pairs of rows
+ * (layout in resilinet_nn_fully_connected_paired_s8.c; align4(out_c) * align4(depth) bytes, 4-byte aligned for the
+ * DSP path); mult/shift: one value (per_channel = 0) or one per output row. No scratch. */
+arm_cmsis_nn_status resilinet_fully_connected_s8_paired(const cmsis_nn_context *ctx,
+                                                        const cmsis_nn_fc_params *fc_params,
+                                                        const int32_t *mult,
+                                                        const int32_t *shift,
+                                                        int32_t per_channel,
+                                                        const cmsis_nn_dims *input_dims,
+                                                        const int8_t *input_data,
+                                                        const cmsis_nn_dims *filter_dims,
+                                                        const int8_t *filter_data,
+                                                        const cmsis_nn_dims *bias_dims,
+                                                        const int32_t *bias_data,
+                                                        const cmsis_nn_dims *output_dims,
+                                                        int8_t *output_data);
+
 #ifdef __cplusplus
 }
 #endif

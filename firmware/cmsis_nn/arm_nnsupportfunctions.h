@@ -307,6 +307,20 @@ int32_t resilinet_nn_dot_s8_s16(const int16_t *col, const int8_t *w, int32_t n);
  * resilinet_nn_dot_s16.c). */
 int64_t resilinet_nn_dot_s8_s16_wide(const int8_t *w, const int16_t *x, int32_t n);
 
+/* The body of resilinet_fully_connected_s8_paired (arm_nnfunctions.h) on its int8 paired-rows weights, batches rows
+ * of depth inputs to out_c outputs each (resilinet_nn_fully_connected_paired_s8.c). */
+void resilinet_nn_fully_connected_paired_s8(const cmsis_nn_fc_params *p,
+                                            const int32_t *mult,
+                                            const int32_t *shift,
+                                            int32_t per_channel,
+                                            int32_t batches,
+                                            int32_t depth,
+                                            const int8_t *input_data,
+                                            const int8_t *filter_data,
+                                            const int32_t *bias_data,
+                                            int32_t out_c,
+                                            int8_t *output_data);
+
 /* Two such columns against one weight row. */
 void resilinet_nn_dot_2x_s8_s16(const int16_t *col0,
                                 const int16_t *col1,
@@ -443,6 +457,19 @@ void resilinet_nn_mat_mult_kernel_s16w_packed(const resilinet_u32a *cols,
                                               int8_t *out0,
                                               int8_t *out1);
 
+/* The same for four columns (resilinet_nn_mat_mult_kernel_s16w_x4.c): column j's two words of group n at
+ * cols[8n + j], cols[8n + 4 + j] (step 8 of the widening helpers below); pixel j's out_c outputs at out + j * out_c. The fast requantization without
+ * clamp must hold (resilinet_nn_requant_pack returns 1 for these rq); packed: table holds every pair already,
+ * otherwise the kernel packs into it (RESILINET_NN_REQUANT_PACK_WORDS words) a part at a time. */
+void resilinet_nn_mat_mult_kernel_s16w_x4(const resilinet_u32a *cols,
+                                          int32_t k4,
+                                          const resilinet_u32a *w,
+                                          int32_t out_c,
+                                          const resilinet_nn_requant_params *rq,
+                                          int32_t *table,
+                                          int32_t packed,
+                                          int8_t *out);
+
 /* Requantize (either path, activation clamp) and store channel oc's accumulators: a0 to out0[oc] and, when out1
  * is not NULL, a1 to out1[oc] (resilinet_nn_mat_mult_kernel_s8_s16.c; the matrix kernels' odd channels). */
 void resilinet_nn_mat_mult_store(const resilinet_nn_requant_params *rq,
@@ -456,8 +483,17 @@ void resilinet_nn_mat_mult_store(const resilinet_nn_requant_params *rq,
  * (resilinet_nn_dot_s8.c). */
 void resilinet_nn_dot_4x_s8(const int8_t *x, const int8_t *w, int32_t d, int32_t g, uint32_t off2, int32_t *acc);
 
+/* Word offset of a column's [e1|e3] word from its [e0|e2] word for a group step of step words: 1, except in a
+ * four-column block (step 8, resilinet_nn_mat_mult_kernel_s16w_x4): there a group holds the four columns' [e0|e2]
+ * words, then their [e1|e3] words, so that one LDRD loads two columns' words. */
+static inline int32_t resilinet_nn_col_hi(int32_t step)
+{
+    return step == 8 ? 4 : 1;
+}
+
 /* Column words of n int8 values (x + offset), n a multiple of 4, src may be unaligned; step = words from
- * one group to the next (2 for a single column, 4 for interleaved pairs). Returns the next group's slot. */
+ * one group to the next (2 for a single column, 4 for interleaved pairs, 8 in a four-column block). Returns the
+ * next group's slot. */
 #if defined(__GNUC__)
 __attribute__((always_inline))
 #endif
@@ -473,7 +509,7 @@ static inline resilinet_u32a *resilinet_nn_s8_to_s16_unordered_with_offset(resil
         const uint32_t v = resilinet_read_u32(src);
         src += 4;
         dst[0] = resilinet_sxtab16(off2, v);
-        dst[1] = resilinet_sxtab16_ror8(off2, v);
+        dst[resilinet_nn_col_hi(step)] = resilinet_sxtab16_ror8(off2, v);
         dst += step;
     }
     while (src != end)
@@ -482,49 +518,56 @@ static inline resilinet_u32a *resilinet_nn_s8_to_s16_unordered_with_offset(resil
         const uint32_t u = resilinet_read_u32(src + 4);
         src += 8;
         dst[0] = resilinet_sxtab16(off2, v);
-        dst[1] = resilinet_sxtab16_ror8(off2, v);
+        dst[resilinet_nn_col_hi(step)] = resilinet_sxtab16_ror8(off2, v);
         dst[step] = resilinet_sxtab16(off2, u);
-        dst[step + 1] = resilinet_sxtab16_ror8(off2, u);
+        dst[step + resilinet_nn_col_hi(step)] = resilinet_sxtab16_ror8(off2, u);
         dst += 2 * step;
     }
     return dst;
 }
 /* Both columns of an interleaved pair at once: n values (a multiple of 4) of a and of b (int8, unaligned), + offset,
- * into dst as the matrix kernel reads a pair (per group: a's two words, then b's). Returns the next group's slot. */
+ * into dst as the matrix kernel reads a pair (per group: a's two words, then b's); step = words from one group to
+ * the next: 4 for a pair, 8 for two neighbouring columns of a four-column block (b's words one after a's, the
+ * [e1|e3] words at resilinet_nn_col_hi(8)). Returns the next group's slot. */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
 static inline resilinet_u32a *resilinet_nn_s8_to_s16_pair_with_offset(resilinet_u32a *dst,
                                                                       const int8_t *a,
                                                                       const int8_t *b,
                                                                       int32_t n,
-                                                                      uint32_t off2)
+                                                                      uint32_t off2,
+                                                                      int32_t step)
 {
     const int8_t *const end = a + n;
+    const int32_t h = resilinet_nn_col_hi(step), c = step == 8 ? 1 : 2; /* [e1|e3] word, column b */
     if (n & 4)
     {
         const uint32_t va = resilinet_read_u32(a), vb = resilinet_read_u32(b);
         dst[0] = resilinet_sxtab16(off2, va);
-        dst[1] = resilinet_sxtab16_ror8(off2, va);
-        dst[2] = resilinet_sxtab16(off2, vb);
-        dst[3] = resilinet_sxtab16_ror8(off2, vb);
+        dst[h] = resilinet_sxtab16_ror8(off2, va);
+        dst[c] = resilinet_sxtab16(off2, vb);
+        dst[c + h] = resilinet_sxtab16_ror8(off2, vb);
         a += 4;
         b += 4;
-        dst += 4;
+        dst += step;
     }
     while (a != end)
     {
         /* one group's loads, then its words (fewer live registers than loading both groups first) */
         const uint32_t va = resilinet_read_u32(a), vb = resilinet_read_u32(b);
         dst[0] = resilinet_sxtab16(off2, va);
-        dst[1] = resilinet_sxtab16_ror8(off2, va);
-        dst[2] = resilinet_sxtab16(off2, vb);
-        dst[3] = resilinet_sxtab16_ror8(off2, vb);
+        dst[h] = resilinet_sxtab16_ror8(off2, va);
+        dst[c] = resilinet_sxtab16(off2, vb);
+        dst[c + h] = resilinet_sxtab16_ror8(off2, vb);
         const uint32_t ua = resilinet_read_u32(a + 4), ub = resilinet_read_u32(b + 4);
-        dst[4] = resilinet_sxtab16(off2, ua);
-        dst[5] = resilinet_sxtab16_ror8(off2, ua);
-        dst[6] = resilinet_sxtab16(off2, ub);
-        dst[7] = resilinet_sxtab16_ror8(off2, ub);
+        dst[step] = resilinet_sxtab16(off2, ua);
+        dst[step + h] = resilinet_sxtab16_ror8(off2, ua);
+        dst[step + c] = resilinet_sxtab16(off2, ub);
+        dst[step + c + h] = resilinet_sxtab16_ror8(off2, ub);
         a += 8;
         b += 8;
-        dst += 8;
+        dst += 2 * step;
     }
     return dst;
 }

@@ -17,21 +17,20 @@
 
 #if RESILINET_HAS_DSP && RESILINET_DSP_ASM
 
-/* 13 registers: the weights and requantization words are re-read per pair (LDRD), the kernel rows are rs bytes
- * apart, and after each row x and o move on by x_step and o_step bytes (dw_pack_geometry); those, the pairs'
- * output bytes are memory operands (stack slots: no register left). Per pair at stride 1: 3 x (LDRD inputs +
- * LDRD weights + 4 multiplies) + 12 requantization (LDRD, LDR of K, 2 x 5) + 7 = 37 instructions for 18 MACs.
- * An odd row ends with one output alone (DW_SINGLE: 3 x (LDRD + LDRD + 2 multiplies) + 7 + 4). */
+/* 14 registers: LR holds the channel's doubled bias (the first multiplies of a pair accumulate onto it), x0, x1, x2
+ * walk the window's three kernel rows (post-indexed loads: no address arithmetic per pair); the weights and
+ * requantization words are re-read per pair (LDRD), and after each row the pointers and o move on by x_step
+ * and o_step bytes (dw_pack_geometry); those, the pairs' output bytes and o's end are memory operands
+ * (stack slots: no register left). Per pair at stride 1: 3 x (LDRD inputs + LDRD weights + 4 multiplies) + 12
+ * requantization (LDRD, LDR of K, 2 x 5) + 3 = 33 instructions for 18 MACs. An odd row ends with one output
+ * alone (DW_SINGLE: 3 x (LDRD + LDRD + 2 multiplies) + 8). */
 
 /* Start of a row: the end of its pairs. */
 #define DW_ROW_HEAD                       \
     "2:\n\t"                              \
     "ldr    %[oend], %[nb]\n\t"           \
     "add    %[oend], %[oend], %[o]\n\t"   \
-    "1:\n\t"                              \
-    "ldr    %[a0], [%[wk], #24]\n\t"      \
-    "add    %[t], %[x], %[rs]\n\t"        \
-    "mov    %[a1], %[a0]\n\t"
+    "1:\n\t"
 
 /* The pair's requantization and stores, then the pair loop's end. */
 #define DW_PAIR_TAIL                                 \
@@ -51,21 +50,19 @@
     "cmp    %[o], %[oend]\n\t"                       \
     "bne    1b\n\t"
 
-/* One kernel row of the single output of an odd row. */
-#define DW_SINGLE_ROW(LOAD, WOFF)                    \
-    LOAD                                             \
-    "ldrd   %[P], %[Q], [%[wk], #" WOFF "]\n\t"      \
-    "smlad  %[a0], %[A], %[P], %[a0]\n\t"            \
+/* One kernel row of the single output of an odd row (ACC: what the first multiply adds to); the row pointer
+ * moves on as after a pair (XINC bytes). */
+#define DW_SINGLE_ROW(X, XINC, WOFF, ACC)                  \
+    "ldrd   %[A], %[B], [%[" X "]], #" XINC "\n\t"         \
+    "ldrd   %[P], %[Q], [%[wk], #" WOFF "]\n\t"            \
+    "smlad  %[a0], %[A], %[P], " ACC "\n\t"                \
     "smlabt %[a0], %[B], %[Q], %[a0]\n\t"
 
-/* The last output of an odd row (the same words at either stride); x and o then move on as after a pair. */
+/* The last output of an odd row (the same words at either stride); o then moves on as after a pair. */
 #define DW_SINGLE(XINC)                                                         \
-    "ldr    %[a0], [%[wk], #24]\n\t"                                            \
-    "add    %[t], %[x], %[rs]\n\t"                                              \
-    DW_SINGLE_ROW("ldrd   %[A], %[B], [%[x]], #" XINC "\n\t", "0")             \
-    DW_SINGLE_ROW("ldrd   %[A], %[B], [%[t]]\n\t"                               \
-                  "add    %[t], %[t], %[rs]\n\t", "8")                          \
-    DW_SINGLE_ROW("ldrd   %[A], %[B], [%[t]]\n\t", "16")                        \
+    DW_SINGLE_ROW("x0", XINC, "0", "%[bias]")                                   \
+    DW_SINGLE_ROW("x1", XINC, "8", "%[a0]")                                     \
+    DW_SINGLE_ROW("x2", XINC, "16", "%[a0]")                                    \
     "ldrd   %[P], %[Q], [%[wk], #28]\n\t"                                       \
     "ldr    %[A], [%[wk], #36]\n\t"                                             \
     "smmlar %[A], %[a0], %[P], %[A]\n\t"                                        \
@@ -77,63 +74,63 @@
 
 /* End of a row: on to the next row's start. */
 #define DW_ROW_TAIL                       \
-    "ldr    %[A], %[xs]\n\t"              \
-    "ldr    %[B], %[os]\n\t"              \
-    "add    %[x], %[x], %[A]\n\t"         \
+    "ldrd   %[A], %[B], %[st]\n\t"        \
+    "add    %[x0], %[x0], %[A]\n\t"       \
+    "add    %[x1], %[x1], %[A]\n\t"       \
+    "add    %[x2], %[x2], %[A]\n\t"       \
     "add    %[o], %[o], %[B]\n\t"         \
-    "ldr    %[A], %[rows]\n\t"            \
-    "subs   %[A], %[A], #1\n\t"           \
-    "str    %[A], %[rows]\n\t"            \
+    "ldr    %[A], %[olast]\n\t"           \
+    "cmp    %[o], %[A]\n\t"               \
     "bne    2b\n\t"
 
-#define DW_S1_ROW(LOAD, WOFF)                        \
-    LOAD                                             \
+#define DW_S1_ROW(X, WOFF, ACC0, ACC1)               \
+    "ldrd   %[A], %[B], [%[" X "]], #4\n\t"          \
     "ldrd   %[P], %[Q], [%[wk], #" WOFF "]\n\t"      \
-    "smlad  %[a0], %[A], %[P], %[a0]\n\t"            \
-    "smlatb %[a1], %[A], %[P], %[a1]\n\t"            \
+    "smlad  %[a0], %[A], %[P], " ACC0 "\n\t"         \
+    "smlatb %[a1], %[A], %[P], " ACC1 "\n\t"         \
     "smlabt %[a0], %[B], %[Q], %[a0]\n\t"            \
     "smlad  %[a1], %[B], %[Q], %[a1]\n\t"
 #define DW_S1_PAIR                                                              \
-    DW_S1_ROW("ldrd   %[A], %[B], [%[x]], #4\n\t", "0")                         \
-    DW_S1_ROW("ldrd   %[A], %[B], [%[t]]\n\t"                                   \
-              "add    %[t], %[t], %[rs]\n\t", "8")                              \
-    DW_S1_ROW("ldrd   %[A], %[B], [%[t]]\n\t", "16")
+    DW_S1_ROW("x0", "0", "%[bias]", "%[bias]")                                  \
+    DW_S1_ROW("x1", "8", "%[a0]", "%[a1]")                                      \
+    DW_S1_ROW("x2", "16", "%[a0]", "%[a1]")
 
-#define DW_S2_ROW(LOAD, NEXT, WOFF)                  \
-    LOAD                                             \
+/* Stride 2: the third word of a row is the one after the LDRD's pair (its pointer already moved on by 8). */
+#define DW_S2_ROW(X, WOFF, ACC0, ACC1)               \
+    "ldrd   %[A], %[B], [%[" X "]], #8\n\t"          \
     "ldrd   %[P], %[Q], [%[wk], #" WOFF "]\n\t"      \
-    "smlad  %[a0], %[A], %[P], %[a0]\n\t"            \
+    "smlad  %[a0], %[A], %[P], " ACC0 "\n\t"         \
     "smlabt %[a0], %[B], %[Q], %[a0]\n\t"            \
-    "smlad  %[a1], %[B], %[P], %[a1]\n\t"            \
-    NEXT                                             \
+    "smlad  %[a1], %[B], %[P], " ACC1 "\n\t"         \
+    "ldr    %[A], [%[" X "]]\n\t"                    \
     "smlabt %[a1], %[A], %[Q], %[a1]\n\t"
 #define DW_S2_PAIR                                                              \
-    DW_S2_ROW("ldrd   %[A], %[B], [%[x]], #8\n\t", "ldr    %[A], [%[x]]\n\t", "0") \
-    DW_S2_ROW("ldrd   %[A], %[B], [%[t]]\n\t", "ldr    %[A], [%[t], #8]\n\t"    \
-              "add    %[t], %[t], %[rs]\n\t", "8")                              \
-    DW_S2_ROW("ldrd   %[A], %[B], [%[t]]\n\t", "ldr    %[A], [%[t], #8]\n\t", "16")
+    DW_S2_ROW("x0", "0", "%[bias]", "%[bias]")                                  \
+    DW_S2_ROW("x1", "8", "%[a0]", "%[a1]")                                      \
+    DW_S2_ROW("x2", "16", "%[a0]", "%[a1]")
 
 #define DW_ROWS_ASM(CODE)                                                                                       \
     __asm__ volatile(CODE                                                                                       \
-                     : [x] "+r"(x), [o] "+r"(o), [t] "=&r"(t), [A] "=&r"(A), [B] "=&r"(B), [P] "=&r"(P),         \
-                       [Q] "=&r"(Q), [a0] "=&r"(a0), [a1] "=&r"(a1), [oend] "=&r"(oend), [rows] "+m"(rows_left) \
-                     : [rs] "r"(rs), [wk] "r"(wk), [cn] "r"(cn), [nb] "m"(n_bytes), [xs] "m"(x_step),          \
-                       [os] "m"(o_step)                                                                         \
+                     : [x0] "+r"(x0), [x1] "+r"(x1), [x2] "+r"(x2), [o] "+r"(o), [A] "=&r"(A), [B] "=&r"(B),      \
+                       [P] "=&r"(P), [Q] "=&r"(Q), [a0] "=&r"(a0), [a1] "=&r"(a1), [oend] "=&r"(oend)            \
+                     : [wk] "r"(wk), [cn] "r"(cn), [bias] "r"(bias), [nb] "m"(n_bytes), [st] "m"(steps),         \
+                       [olast] "m"(o_last)                                                                      \
                      : "cc", "memory")
 
-/* One channel's rows: x = its plane's band row of the first window's top, rs = bytes per band row, wk = its
- * words, o = its first output, n_rows rows; the other words from q (dw_pack_geometry). */
+/* One channel's rows: x0 = its plane's band row of the first window's top (x1, x2 the next two band rows), wk =
+ * its words, o = its first output, nb rows (o then ends at o_last); the other words from q (dw_pack_geometry). */
 #define DW_CHANNEL_ROWS(CODE)                                                                                   \
     for (int32_t j = 0; j < n_oc; j++)                                                                          \
     {                                                                                                           \
-        const int16_t *x = planes + (mult == 1 ? j : j / mult) * plane_entries;                                 \
+        const int16_t *x0 = planes + (mult == 1 ? j : j / mult) * plane_entries;                                \
+        const int16_t *x1 = x0 + rw, *x2 = x0 + 2 * rw;                                                         \
         const uint32_t *wk = wk0 + j * wk_words;                                                                \
+        register int32_t bias __asm__("lr") = (int32_t)wk[6]; /* the 14th register */                           \
         int8_t *o = o0 + j;                                                                                     \
-        int32_t rows_left = nb;                                                                                 \
+        const int8_t *const o_last = o + rows_bytes;                                                            \
         int8_t *oend;                                                                                           \
         uint32_t A, B, P, Q;                                                                                    \
         int32_t a0, a1;                                                                                         \
-        const int16_t *t;                                                                                       \
         DW_ROWS_ASM(CODE);                                                                                      \
     }
 
@@ -142,9 +139,10 @@ void resilinet_dw_rows_3x3_asm(const dw_geom *g, const int16_t *planes, int32_t 
 {
     /* The loop over the group's output channels is here, around each variant's asm, so that a channel costs a
      * few instructions besides its rows (small outputs with many channels). */
-    const int32_t n_bytes = q->pairs_bytes, x_step = q->x_step, o_step = q->o_step;
-    const int32_t rs = g->rw * (int32_t)sizeof(int16_t), cn = g->out_c, mult = g->mult;
-    const int32_t n_oc = g->group * mult, wk_words = DW_WK_WORDS(g);
+    const int32_t n_bytes = q->pairs_bytes;
+    const int32_t steps[2] = {q->x_step, q->o_step}; /* one LDRD at the end of a row */
+    const int32_t rw = g->rw, cn = g->opx, mult = g->mult;
+    const int32_t n_oc = g->group * mult, wk_words = DW_WK_WORDS(g), rows_bytes = nb * g->orow;
     if (g->sw == 1 && !(g->out_w & 1))
     {
         DW_CHANNEL_ROWS(DW_ROW_HEAD DW_S1_PAIR DW_PAIR_TAIL DW_ROW_TAIL)

@@ -15,7 +15,7 @@
 DW_INLINE void dw_row_generic(const dw_geom *g, const int16_t *r, const uint32_t *wk, const dw_out *q, int8_t *o,
                               const int32_t mode, const int32_t kwp, const int32_t sw)
 {
-    const int32_t cn = g->out_c, kh = g->kh, rw = g->rw;
+    const int32_t cn = g->opx, kh = g->kh, rw = g->rw;
     /* Local copies: the int8 output stores may alias anything, so GCC would reload the words per output. */
     const uint32_t qk[DW_WK_EXTRA] = {wk[kh * kwp], wk[kh * kwp + 1], wk[kh * kwp + 2], wk[kh * kwp + 3]};
     const dw_out ql = *q;
@@ -185,7 +185,7 @@ DW_INLINE const int16_t *dw_pairs_3x3(const int16_t *x, int32_t rs, const uint32
 DW_INLINE void dw_row_3x3(const dw_geom *g, const int16_t *r, const uint32_t *wk, const dw_out *q, int8_t *o,
                           const int32_t mode, const int32_t stride)
 {
-    const int32_t cn = g->out_c, rw = g->rw;
+    const int32_t cn = g->opx, rw = g->rw;
     const int32_t n2 = g->out_w / 2;
     const int16_t *x = dw_pairs_3x3(r, rw * (int32_t)sizeof(int16_t), wk, o, cn, n2, q, mode, stride);
     if (g->out_w & 1)
@@ -268,7 +268,7 @@ __attribute__((noinline))
 static void dw_out_rows(const dw_geom *g, int32_t path, const int16_t *plane, int32_t nb, const uint32_t *wk,
                         const dw_out *q, int8_t *o)
 {
-    const int32_t row_step = g->sh * g->rw, out_step = g->out_w * g->out_c;
+    const int32_t row_step = g->sh * g->rw, out_step = g->orow;
     for (int32_t oy = 0; oy < nb; oy++, plane += row_step, o += out_step)
     {
 #if RESILINET_HAS_DSP
@@ -300,7 +300,7 @@ static void dw_out_rows(const dw_geom *g, int32_t path, const int16_t *plane, in
                     a = resilinet_smlad(resilinet_read_u32(x), wk[2 * ky], a);
                     a = resilinet_smlabt(resilinet_read_u32(x + 2), wk[2 * ky + 1], a);
                 }
-                o[ox * g->out_c] = dw_rq(a, wk + 6, q, q->mode);
+                o[ox * g->opx] = dw_rq(a, wk + 6, q, q->mode);
             }
             continue;
         }

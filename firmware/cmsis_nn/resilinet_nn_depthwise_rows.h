@@ -34,6 +34,14 @@ typedef struct
     int32_t kh, kw, kwp;    /* kernel; kwp = int16 pairs per kernel row (KW rounded up to even, halved) */
     int32_t sh, sw, ph, pw; /* stride, padding (top / left) */
     int32_t in_h, in_w, in_c, out_h, out_w, out_c, mult;
+    /* Bytes from an input pixel to the next along a band row and from a band row's first pixel to the next row's;
+     * the same for the output; filter entries from a tap to the next along a kernel row and to the next row. The
+     * tensors' own rows and columns, or (transposed, dw_geom_init) their columns and rows. */
+    int32_t ipx, irow, opx, orow, fpx, frow;
+    /* The widening's loop (DW_WIDEN_*, four channels at a time on DSP cores) and its words, once per call: the
+     * source bytes of a row's quads (pairs for the pair loops), w % 4, the gaps after a row in the band (bytes)
+     * and in the source. */
+    int32_t w_loop, wq_bytes, w_rem, w_gap, w_sgap;
     int32_t rw;        /* int16 entries per row: pw zero columns, the input row, zero columns to the right */
     int32_t group;     /* channels widened together */
     int32_t band_rows; /* input rows per band */
@@ -97,6 +105,13 @@ static inline int32_t dw_rounding_word(int32_t out_offset, int32_t e1, int32_t *
     *k = (int32_t)v;
     return 1;
 }
+
+/* The widening loops: pairs only (rows under 4 pixels, or under 8 whose stores are unaligned: fewer instructions
+ * per row), with a last odd pixel; quads with STRD (rows start word-aligned: even pw) or with STR pairs. */
+#define DW_WIDEN_PAIRS 0
+#define DW_WIDEN_PAIRS_ODD 1
+#define DW_WIDEN_QUADS_ALIGNED 2
+#define DW_WIDEN_QUADS 3
 
 /* Which output-row loop a geometry takes. */
 #define DW_PATH_GENERIC 0

@@ -27,6 +27,58 @@
 
 #include "resilinet_nn_depthwise_rows.h"
 
+/* Whether the kernel runs on the transposed tensors (columns as band rows): 3x3 outputs taller than wide, e.g.
+ * DS-CNN's 25 x 5, whose rows of 5 outputs (two pairs and one alone, ~10 instructions of row overhead) become
+ * rows of 25 (2.74 -> 2.18 instructions/MAC with the other changes). codegen/ops/depthwise.py (rows_transposed)
+ * packs the weights of those transposed at generate time: keep the two rules the same. */
+static int32_t dw_transposed(int32_t kh, int32_t kw, int32_t out_h, int32_t out_w)
+{
+    return kh == 3 && kw == 3 && out_h > out_w;
+}
+
+#define DW_SWAP(a, b)          \
+    do                         \
+    {                          \
+        const int32_t t_ = a;  \
+        a = b;                 \
+        b = t_;                \
+    } while (0)
+
+/* Columns as rows: every height and width swapped, the steps of dw_geom taken down the columns. */
+static void dw_transpose(dw_geom *g)
+{
+    DW_SWAP(g->kh, g->kw);
+    DW_SWAP(g->sh, g->sw);
+    DW_SWAP(g->ph, g->pw);
+    DW_SWAP(g->in_h, g->in_w);
+    DW_SWAP(g->out_h, g->out_w);
+    DW_SWAP(g->ipx, g->irow);
+    DW_SWAP(g->opx, g->orow);
+    DW_SWAP(g->fpx, g->frow);
+    g->kwp = (g->kw + 1) / 2;
+}
+#undef DW_SWAP
+
+/* dw_geom's widening words (the planes start word-aligned and rows hold an even count of entries, so a row's
+ * first input column is word-aligned when pw is even). */
+static void dw_widen_words(dw_geom *g)
+{
+    const int32_t w = g->in_w, aligned = (g->pw & 1) == 0;
+    if (w < (aligned ? 4 : 8))
+    {
+        g->w_loop = w & 1 ? DW_WIDEN_PAIRS_ODD : DW_WIDEN_PAIRS;
+        g->wq_bytes = w / 2 * 2 * g->ipx;
+    }
+    else
+    {
+        g->w_loop = aligned ? DW_WIDEN_QUADS_ALIGNED : DW_WIDEN_QUADS;
+        g->wq_bytes = w / 4 * 4 * g->ipx;
+    }
+    g->w_rem = w % 4;
+    g->w_gap = (g->rw - w) * (int32_t)sizeof(int16_t);
+    g->w_sgap = g->irow - w * g->ipx;
+}
+
 /* The geometry, or 0 when this path does not apply (dilation, very tall or wide kernels, bad shapes). */
 static int32_t dw_geom_init(dw_geom *g,
                             const cmsis_nn_dw_conv_params *p,
@@ -48,6 +100,16 @@ static int32_t dw_geom_init(dw_geom *g,
     g->out_w = output_dims->w;
     g->out_c = output_dims->c;
     g->mult = p->ch_mult;
+    g->ipx = g->in_c;
+    g->irow = g->in_w * g->in_c;
+    g->opx = g->out_c;
+    g->orow = g->out_w * g->out_c;
+    g->fpx = g->out_c;
+    g->frow = g->kw * g->out_c;
+    if (dw_transposed(g->kh, g->kw, g->out_h, g->out_w))
+    {
+        dw_transpose(g);
+    }
     /* The last column any path reads (from the padded row's start): the input's own last column; the 3x3 pair
      * loops read words up to column 2 * n2 * sw + 1 for n2 = ceil(out_w / 2) (an odd row's last output counted
      * as a pair); a lone or generic output reads its kernel row as pairs up to (out_w - 1) * sw + 2 * kwp - 1.
@@ -56,6 +118,7 @@ static int32_t dw_geom_init(dw_geom *g,
     const int32_t last_col = MAX(MAX(g->pw + g->in_w - 1, 2 * ((g->out_w + 1) / 2) * g->sw + 1),
                                  (g->out_w - 1) * g->sw + 2 * g->kwp - 1);
     g->rw = (last_col + 2) & ~1;
+    dw_widen_words(g);
     g->group = g->in_c % 4 == 0 ? 4 : 1;
     const int32_t all_rows = (g->out_h - 1) * g->sh + g->kh;
     g->band_rows = MAX(g->kh, MIN(all_rows, DW_BAND_BYTES / (g->group * g->rw * (int32_t)sizeof(int16_t))));
@@ -104,18 +167,18 @@ static void dw_pack_weights(const dw_geom *g, const int8_t *filter, int32_t oc, 
 {
     for (int32_t ky = 0; ky < g->kh; ky++)
     {
-        const int8_t *f = filter + ky * g->kw * g->out_c + oc;
+        const int8_t *f = filter + ky * g->frow + oc;
         if (g->kh == 3 && g->kw == 3) /* every 3x3 path, DSP or not, reads this layout */
         {
-            const int32_t w0 = f[0] * scale, w1 = f[g->out_c] * scale, w2 = f[2 * g->out_c] * scale;
+            const int32_t w0 = f[0] * scale, w1 = f[g->fpx] * scale, w2 = f[2 * g->fpx] * scale;
             wk[2 * ky] = (uint32_t)(uint16_t)w0 | ((uint32_t)(uint16_t)w1 << 16);
             wk[2 * ky + 1] = (uint32_t)(uint16_t)w1 | ((uint32_t)(uint16_t)w2 << 16);
             continue;
         }
         for (int32_t t = 0; t < g->kwp; t++)
         {
-            const int32_t w0 = f[2 * t * g->out_c] * scale;
-            const int32_t w1 = 2 * t + 1 < g->kw ? f[(2 * t + 1) * g->out_c] * scale : 0;
+            const int32_t w0 = f[2 * t * g->fpx] * scale;
+            const int32_t w1 = 2 * t + 1 < g->kw ? f[(2 * t + 1) * g->fpx] * scale : 0;
             wk[ky * g->kwp + t] = (uint32_t)(uint16_t)w0 | ((uint32_t)(uint16_t)w1 << 16);
         }
     }
@@ -125,9 +188,9 @@ static void dw_pack_weights(const dw_geom *g, const int8_t *filter, int32_t oc, 
 static void dw_pack_geometry(const dw_geom *g, dw_out *q)
 {
     const int32_t n2 = (g->out_w + 1) / 2;
-    q->pairs_bytes = (g->out_w / 2) * 2 * g->out_c;
+    q->pairs_bytes = (g->out_w / 2) * 2 * g->opx;
     q->x_step = (g->sh * g->rw - n2 * 2 * g->sw) * (int32_t)sizeof(int16_t);
-    q->o_step = (g->out_w - n2 * 2) * g->out_c;
+    q->o_step = g->orow - n2 * 2 * g->opx;
 }
 
 /* The requantization words of output channel oc (DW_WK_EXTRA). */
@@ -155,7 +218,7 @@ static void dw_fill_band(const dw_geom *g, const int8_t *in_b, int32_t c, int32_
     const int32_t lo = MAX(0, -yb), hi = MAX(lo, MIN(n, g->in_h - yb)); /* rows inside the input: [lo, hi) */
     if (hi > lo)
     {
-        resilinet_dw_widen(g, in_b + (yb + lo) * g->in_w * g->in_c + c, planes + lo * g->rw + g->pw, plane_entries,
+        resilinet_dw_widen(g, in_b + (yb + lo) * g->irow + c, planes + lo * g->rw + g->pw, plane_entries,
                            hi - lo, off);
     }
     if (one_band)
@@ -175,6 +238,52 @@ static void dw_fill_band(const dw_geom *g, const int8_t *in_b, int32_t c, int32_
     }
 }
 
+/* The entries of the band that no widening writes: the padding columns of every row and, when one band holds
+ * every row (the padding rows are then never rewritten), the rows above and below the input. Only those (zeroing
+ * the whole band cost ~0.08 instructions/MAC at 48x48x8 stride 2), unless the padding is a large part of a row. */
+static void dw_zero_pads(const dw_geom *g, int16_t *planes, int32_t one_band)
+{
+    const int32_t rw = g->rw, right = g->pw + g->in_w;
+    if ((rw - g->in_w) * 4 > rw)
+    {
+        /* Padding over a quarter of each row (narrow inputs): one memset of the band (word stores) is fewer. */
+        memset(planes, 0, (size_t)(g->group * g->band_rows * rw) * sizeof(int16_t));
+        return;
+    }
+    /* The rows the widening writes: every band row, or with one band those inside the input (the rest whole). */
+    const int32_t lo = one_band ? MIN(g->ph, g->band_rows) : 0;
+    const int32_t hi = one_band ? MIN(g->band_rows, g->ph + g->in_h) : g->band_rows;
+    for (int32_t j = 0; j < g->group; j++)
+    {
+        int16_t *plane = planes + j * g->band_rows * rw;
+        if (lo > 0)
+        {
+            memset(plane, 0, (size_t)(lo * rw) * sizeof(int16_t));
+        }
+        if (hi < g->band_rows)
+        {
+            memset(plane + hi * rw, 0, (size_t)((g->band_rows - hi) * rw) * sizeof(int16_t));
+        }
+        for (int32_t x = 0; x < rw; x++)
+        {
+            if (x == g->pw)
+            {
+                x = right; /* past the input's columns (widened later) */
+                if (x >= rw)
+                {
+                    break;
+                }
+            }
+            /* Down the column: strided stores, where a loop along each row would become a memset call per row. */
+            int16_t *e = plane + lo * rw + x;
+            for (int32_t r = lo; r < hi; r++, e += rw)
+            {
+                *e = 0;
+            }
+        }
+    }
+}
+
 /* Weights of one call: prepacked (packed: every output channel's words, in order) or packed here per channel
  * group into wk_scratch from the int8 filter and the quantization arrays. */
 typedef struct
@@ -187,6 +296,38 @@ typedef struct
     int32_t scale;
 } dw_weights;
 
+/* Prepacked weights and one band holding every row (small spatial extents, many channels): per channel group only
+ * the widening of its rows inside the input and its output rows, the rest hoisted (the general loop of dw_drive
+ * spent ~100 instructions per group: 0.3 instructions/MAC on 3x3x256). */
+static void dw_drive_one_band(const dw_geom *g, int32_t path, const dw_out *q, const uint32_t *wk, int16_t *planes,
+                              int32_t plane_entries, int32_t input_offset, const int8_t *in_b, int8_t *out_b)
+{
+    const int32_t lo = MIN(g->ph, g->band_rows), hi = MIN(g->band_rows, g->ph + g->in_h);
+    const int32_t wk_step = g->group * g->mult * DW_WK_WORDS(g), o_step = g->group * g->mult;
+    int16_t *dst = planes + lo * g->rw + g->pw;
+    const int8_t *src = in_b + (lo - g->ph) * g->irow;
+#if RESILINET_HAS_DSP && RESILINET_DSP_ASM
+    /* The assembly rows directly when resilinet_dw_out_group would take them (its checks once per call). */
+    const int32_t asm_rows = q->mode == DW_FAST && (path == DW_PATH_3X3_S1 || path == DW_PATH_3X3_S2) &&
+                             g->out_w >= 2;
+#endif
+    for (int32_t c = 0; c < g->in_c; c += g->group, src += g->group, out_b += o_step, wk += wk_step)
+    {
+        if (hi > lo)
+        {
+            resilinet_dw_widen(g, src, dst, plane_entries, hi - lo, input_offset);
+        }
+#if RESILINET_HAS_DSP && RESILINET_DSP_ASM
+        if (asm_rows)
+        {
+            resilinet_dw_rows_3x3_asm(g, planes, plane_entries, g->out_h, wk, q, out_b);
+            continue;
+        }
+#endif
+        resilinet_dw_out_group(g, path, planes, plane_entries, g->out_h, wk, q, out_b);
+    }
+}
+
 /* The bands and channel groups of a call whose geometry, output mode and weights are set; buf: the scratch. */
 static void dw_drive(const dw_geom *g, const dw_out *q, const dw_weights *wt, int8_t *buf, int32_t n_batch,
                      int32_t input_offset, const int8_t *input_data, int8_t *output_data)
@@ -195,15 +336,19 @@ static void dw_drive(const dw_geom *g, const dw_out *q, const dw_weights *wt, in
     buf += (4 - ((uintptr_t)buf & 3u)) & 3u;
     const int32_t plane_entries = g->band_rows * g->rw;
     int16_t *planes = (int16_t *)(void *)buf;
-    /* The padding columns are never written: zero once. */
-    memset(planes, 0, (size_t)(g->group * plane_entries) * sizeof(int16_t));
     const int32_t wk_words = DW_WK_WORDS(g);
     const int32_t n_oc = g->group * g->mult; /* output channels per channel group */
     const int32_t band_out = (g->band_rows - g->kh) / g->sh + 1;
+    dw_zero_pads(g, planes, band_out >= g->out_h);
     for (int32_t b = 0; b < n_batch; b++)
     {
         const int8_t *in_b = input_data + b * g->in_h * g->in_w * g->in_c;
         int8_t *out_b = output_data + b * g->out_h * g->out_w * g->out_c;
+        if (wt->packed != NULL && band_out >= g->out_h)
+        {
+            dw_drive_one_band(g, path, q, wt->packed, planes, plane_entries, input_offset, in_b, out_b);
+            continue;
+        }
         for (int32_t c = 0; c < g->in_c; c += g->group)
         {
             const uint32_t *wk = wt->packed != NULL ? wt->packed + c * g->mult * wk_words : wt->wk_scratch;
@@ -219,7 +364,7 @@ static void dw_drive(const dw_geom *g, const dw_out *q, const dw_weights *wt, in
                 dw_fill_band(g, in_b, c, ob * g->sh - g->ph, (nb - 1) * g->sh + g->kh, planes, plane_entries,
                              input_offset, band_out >= g->out_h);
                 resilinet_dw_out_group(g, path, planes, plane_entries, nb, wk, q,
-                                       out_b + ob * g->out_w * g->out_c + c * g->mult);
+                                       out_b + ob * g->orow + c * g->mult);
             }
         }
     }
