@@ -28,7 +28,7 @@ pytest.importorskip("tflite_micro")
 
 import codegen  # noqa: E402
 from boards import load_board  # noqa: E402
-from host.deploy.checks import check_graph  # noqa: E402
+from host.deploy.checks import BuildInputError, check_graph  # noqa: E402
 from host.deploy.int8_nodes import build_int8_nodes, int8_zero, quantized_sensor_inputs  # noqa: E402
 from host.deploy.pipeline import BuildRequest, load_data, train_stage  # noqa: E402
 from host.deploy.quantize import tflm_runner  # noqa: E402
@@ -117,6 +117,10 @@ def test_preset_builds_trains_and_is_bit_exact(preset, partition, scheme, reques
                        epochs=1, max_train=TRAIN, max_test=TEST, use_cache=False, progress=False)
     key = json.dumps(topo.dataset, sort_keys=True)
     ds = _DATA[key] = _DATA.get(key) or load_data(req).dataset  # read once per data set, not per scheme
+    if not topo.distillation and _passthrough(topo, scheme):  # refused before training, naming the node
+        with pytest.raises(BuildInputError, match="node 'iot' computes nothing"):
+            check_graph(topo, scheme, ds, epochs=1)
+        return
     check_graph(topo, scheme, ds, epochs=1)  # the build's check before training: the links' shapes agree
     trained = train_stage(req, ds)
     section = trained.section

@@ -69,7 +69,7 @@ def check_graph(topo: Topology, scheme: str, ds: Dataset, *, epochs: int | None 
         x = np.zeros((1, *ds.x_train.shape[1:]), np.float32)
         model({"x": x, "alive": np.ones((1, len(topo.failure_order)), np.float32)})
         check_imported_nodes(model, topo, scheme, ds, cfg.skips)
-        check_group_bits(model, topo, scheme, ds)
+        check_group_bits(model, topo.with_skips(cfg.skips), scheme, ds)
     except BuildInputError:
         raise
     except Exception as err:  # noqa: BLE001
@@ -81,14 +81,17 @@ def check_graph(topo: Topology, scheme: str, ds: Dataset, *, epochs: int | None 
 
 
 def check_group_bits(model: Any, topo: Topology, scheme: str, ds: Dataset) -> None:
-    """Links deployed with one int8 scale/zero point (mux partners, a concatenation's or an average's inputs,
+    """``topo`` with the skips the network was built with (Topology.with_skips). Links deployed with one int8 scale/zero point (mux partners, a concatenation's or an average's inputs,
     one tensor sent twice: host/deploy/quantize.link_groups) share one code space on the boards, the fewest bits
     of the group; trained with different bits, a link would run on the boards with codes it never saw."""
     from host.deploy.quantize import link_groups
     from host.ml.link_codes import trained_bits
-    from host.ml.split import plan_partition
+    from host.ml.split import PartitionError, plan_partition
 
-    plans = plan_partition(topo, scheme, feature_groups=ds.feature_groups)
+    try:
+        plans = plan_partition(topo, scheme, feature_groups=ds.feature_groups)
+    except PartitionError as err:  # e.g. a node left with nothing to compute: refused before training, not after
+        raise BuildInputError(f"{_where(topo, scheme)}: {err}") from None
     names = [l for p in plans.values() for o in p.outputs for l in o.links]
     for group in link_groups(plans, names):
         bits = {l: trained_bits(model, *l.split("->")) for l in group}
