@@ -3,8 +3,9 @@
 * Bit-exact with tflite_micro on every activation, on the portable C path, the emulated DSP path (host-dsp) and
   the real Cortex-M4 (QEMU mps2-an386, where the assembly loops run), over shapes chosen to reach every branch:
   odd output widths (a row's last output alone), inputs too wide for one band of rows, stride 2, channel
-  multipliers 2 and 8 (the audio 10x8 shape on one input channel), channels not a multiple of 4, 5x5 and
-  VALID padding.
+  multipliers 2 and 8 (the audio 10x8 shape on one input channel), channels not a multiple of 4, 5x5,
+  VALID padding, and MobileNet's stride-2 rows of 12, 6 and 3 outputs (the four-output and rows-of-three
+  assembly).
 * The planner's scratch formula is the C library's own ``arm_depthwise_conv_wrapper_s8_get_buffer_size``, and
   the wrapper gives the same bytes when it gets less scratch (the older kernels then run).
 * bench/vww_model.py builds the MobileNet v1 0.25 VWW model deterministically, and it is bit-exact.
@@ -58,7 +59,7 @@ def _convert(model, shape: tuple[int, ...], out: Path, seed: int = 0) -> Path:
 
 @pytest.fixture(scope="module")
 def dw_models(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    """Three small models whose depthwise layers cover the kernel's branches (see the module docstring)."""
+    """Four small models whose depthwise layers cover the kernel's branches (see the module docstring)."""
     import keras
     from keras import layers
 
@@ -86,7 +87,15 @@ def dw_models(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     y = layers.DepthwiseConv2D((3, 7), strides=(2, 1), padding="valid", bias_initializer=bias)(y)
     y = layers.DepthwiseConv2D((1, 1), depth_multiplier=3, bias_initializer=bias)(y)
     odd = _convert(keras.Model(x, y), (9, 7, 6), d / "dw_odd.tflite")
-    return [bands, audio, odd]
+    # MobileNet's stride-2 chain on 8 channels: rows of 12 outputs (the four-output assembly), of 6 (four, then
+    # a pair), then 3x3 outputs (the rows-of-three assembly) at stride 2 and at stride 1.
+    x = keras.Input((24, 24, 8), batch_size=1)
+    y = layers.DepthwiseConv2D(3, strides=2, padding="same", activation="relu", bias_initializer=bias)(x)
+    y = layers.DepthwiseConv2D(3, strides=2, padding="same", activation="relu", bias_initializer=bias)(y)
+    y = layers.DepthwiseConv2D(3, strides=2, padding="same", activation="relu", bias_initializer=bias)(y)
+    y = layers.DepthwiseConv2D(3, padding="same", bias_initializer=bias)(y)
+    tiles = _convert(keras.Model(x, y), (24, 24, 8), d / "dw_tiles.tflite")
+    return [bands, audio, odd, tiles]
 
 
 @pytest.mark.parametrize("target", sorted(TARGETS))
