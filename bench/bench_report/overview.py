@@ -88,14 +88,16 @@ def md_not_measured(R: dict[str, Any], T: list[dict[str, Any]]) -> str:
                          + ("real MHEALTH data absent (float rows are on synthetic stand-in data)"
                             if preset == "health" else "not built by default (`--all-schemes`)"))
     items += [
-        "cycles: QEMU counts instructions, not cycles (no pipeline, wait states or caches); DWT->CYCCNT is not "
-        "emulated. Real-board cycles need a board.",
+        "cycles on silicon: QEMU counts instructions exactly; the cycles beside them are estimates from the "
+        "Cortex-M4 TRM's timings (our QEMU plugin, docs/cycle-estimate.md), and DWT->CYCCNT is not emulated. "
+        "Measured cycles need a board.",
         "stack: only its reserved size is reported, not its peak use.",
         "energy: not measured.",
         "latency on real UARTs and boards: projected only (section 3); the emulated latencies are host-time "
         "figures, and the per-node cycle counts the harness reports (SysTick of QEMU netduinoplus2 without "
         "`-icount`) follow host time, so they are not used.",
-        "VWW (MobileNetV1) MLPerf model: not in /work/shared/models/mlperf_tiny.",
+        "MLPerf's own VWW model (its weights): not in /work/shared/models/mlperf_tiny; the VWW rows use the same "
+        "architecture with our weights (bench/vww_model.py).",
     ]
     return "## Not measured\n\n" + "\n".join(f"* {i}" for i in items) + "\n\n"
 
