@@ -131,7 +131,7 @@ def machine_info() -> dict[str, Any]:
     except OSError:
         pass
     return {
-        "date_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date_utc": utc_stamp(),
         "nproc": os.cpu_count(), "cpu_model": cpu, "platform": platform.platform(),
         "load_average_start": list(os.getloadavg()),
         "python": platform.python_version(),
@@ -141,6 +141,11 @@ def machine_info() -> dict[str, Any]:
         "qemu": first_line(["qemu-system-arm", "--version"]),
         **git_state(),
     }
+
+
+def utc_stamp() -> str:
+    """Now, to the minute, as BENCHMARKS.md writes dates."""
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def git_state() -> dict[str, Any]:
@@ -159,7 +164,7 @@ def git_state() -> dict[str, Any]:
 def section_provenance(command: str) -> dict[str, Any]:
     """When, at which commit and by which command a section was measured: with ``--only``, sections of one
     BENCHMARKS.md can come from different runs, and the file must say so."""
-    return {"date_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "command": command,
+    return {"date_utc": utc_stamp(), "command": command,
             **git_state()}
 
 

@@ -44,14 +44,11 @@ def md_header(R: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-SECTION_ORDER = SECTIONS
-
-
 def md_sections_measured(R: dict[str, Any]) -> str:
     """One row per section: ``--only`` keeps the other sections of the previous BENCHMARKS.json, so a file can
     mix runs; each section says when, at which commit and by which command it was measured."""
     rows = ["| section | measured | commit | command | wall s |", "|---|---|---|---|---:|"]
-    for k in SECTION_ORDER:
+    for k in SECTIONS:
         sec = R.get(k)
         if not isinstance(sec, dict):
             continue

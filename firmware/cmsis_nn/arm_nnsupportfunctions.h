@@ -395,6 +395,25 @@ static inline int32_t resilinet_nn_requant_fast(int32_t acc, int32_t mult, int32
     return resilinet_ssat8_asr1(t + c);
 }
 
+/* The accumulators of a 2 channel x 2 pixel block of the matrix kernels: aCP = channel C, pixel P. */
+typedef struct
+{
+    int32_t a00, a01, a10, a11;
+} resilinet_acc_2x2_t;
+
+/* A 2x2 block on the fast path: channels 0, 1 (mult[0..1], shift[0..1]) of pixel 0 to out0[0..1], of pixel 1
+ * to out1[0..1]. */
+static inline void resilinet_nn_store_2x2_fast(const resilinet_acc_2x2_t *acc, const int32_t *mult,
+                                               const int32_t *shift, int32_t c, int8_t *out0, int8_t *out1)
+{
+    const int32_t m0 = mult[0], m1 = mult[1];
+    const int32_t e0 = ~shift[0], e1 = ~shift[1];
+    out0[0] = (int8_t)resilinet_nn_requant_fast(acc->a00, m0, e0, c);
+    out0[1] = (int8_t)resilinet_nn_requant_fast(acc->a10, m1, e1, c);
+    out1[0] = (int8_t)resilinet_nn_requant_fast(acc->a01, m0, e0, c);
+    out1[1] = (int8_t)resilinet_nn_requant_fast(acc->a11, m1, e1, c);
+}
+
 /* Requantize accumulator acc of channel ch through either path, with the activation clamp. */
 static inline int8_t resilinet_nn_requant_one(const resilinet_nn_requant_params *rq, int32_t acc, int32_t ch)
 {

@@ -10,18 +10,13 @@
 #include "arm_nnsupportfunctions.h"
 
 #if RESILINET_HAS_DSP
-typedef struct
-{
-    int32_t a00, a01, a10, a11;
-} acc_2x2_t;
-
 static const int32_t zero_bias[2] = {0, 0};
 
 /* The 2x2 inner loop over g groups: per group 4 LDRD + 8 SMLAD for 16 MACs. */
 #if defined(__GNUC__)
 __attribute__((always_inline))
 #endif
-static inline void w16_2x2_loop(const resilinet_u32a **pp, const resilinet_u32a **pw, int32_t g, acc_2x2_t *acc)
+static inline void w16_2x2_loop(const resilinet_u32a **pp, const resilinet_u32a **pw, int32_t g, resilinet_acc_2x2_t *acc)
 {
     const resilinet_u32a *p = *pp;
     const resilinet_u32a *w = *pw;
@@ -103,18 +98,13 @@ static void w16_2x2(const resilinet_u32a *cols,
         const int32_t c = rq->c;
         for (; oc + 2 <= out_c; oc += 2)
         {
-            acc_2x2_t acc = {bias[0], bias[0], bias[1], bias[1]};
+            resilinet_acc_2x2_t acc = {bias[0], bias[0], bias[1], bias[1]};
             bias += bstep;
             const resilinet_u32a *p = cols;
             w16_2x2_loop(&p, &w, groups, &acc);
-            const int32_t m0 = mult[0], m1 = mult[1];
-            const int32_t e0 = ~shift[0], e1 = ~shift[1];
+            resilinet_nn_store_2x2_fast(&acc, mult, shift, c, out0, out1);
             mult += 2;
             shift += 2;
-            out0[0] = (int8_t)resilinet_nn_requant_fast(acc.a00, m0, e0, c);
-            out0[1] = (int8_t)resilinet_nn_requant_fast(acc.a10, m1, e1, c);
-            out1[0] = (int8_t)resilinet_nn_requant_fast(acc.a01, m0, e0, c);
-            out1[1] = (int8_t)resilinet_nn_requant_fast(acc.a11, m1, e1, c);
             out0 += 2;
             out1 += 2;
         }
@@ -128,7 +118,7 @@ static void w16_2x2(const resilinet_u32a *cols,
         {
             const int32_t b0 = bias != NULL ? bias[oc] : 0;
             const int32_t b1 = bias != NULL ? bias[oc + 1] : 0;
-            acc_2x2_t acc = {b0, b0, b1, b1};
+            resilinet_acc_2x2_t acc = {b0, b0, b1, b1};
             const resilinet_u32a *p = cols;
             w16_2x2_loop(&p, &w, groups, &acc);
             resilinet_nn_mat_mult_store(rq, oc, acc.a00, acc.a01, out0, out1);

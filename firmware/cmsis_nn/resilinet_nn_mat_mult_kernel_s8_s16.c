@@ -70,11 +70,6 @@ void resilinet_nn_mat_mult_store(const resilinet_nn_requant_params *rq,
  * pair p. Per group: two LDR and four SXTB16 widen one word of each row, two LDRD fetch the two columns,
  * eight SMLAD make 16 MACs. It needs 14 registers; GCC spills at that pressure, so on the target it is
  * written out (the C below is the same computation, used by the host DSP emulation). */
-typedef struct
-{
-    int32_t a00, a01, a10, a11;
-} acc_2x2_t;
-
 #if defined(__GNUC__)
 __attribute__((always_inline))
 #endif
@@ -82,7 +77,7 @@ static inline void mat_mult_2x2_loop(const resilinet_u32a **pp,
                                      const int8_t **pw0,
                                      const int8_t **pw1,
                                      int32_t g,
-                                     acc_2x2_t *acc)
+                                     resilinet_acc_2x2_t *acc)
 {
 #if !RESILINET_DSP_ASM
     const resilinet_u32a *p = *pp;
@@ -171,7 +166,7 @@ static inline void mat_mult_2x2_loop(const resilinet_u32a **pp,
 
 /* The last partial group (r = k % 4 entries) of rows w0, w1 against the column pair at p. */
 static inline void mat_mult_2x2_tail(const resilinet_u32a *p, const int8_t *w0, const int8_t *w1, int32_t r, int32_t k,
-                                     acc_2x2_t *acc)
+                                     resilinet_acc_2x2_t *acc)
 {
     const uint32_t wv0 = tail_word(w0, r, k);
     const uint32_t wv1 = tail_word(w1, r, k);
@@ -220,7 +215,7 @@ static void mat_mult_2x2_s8_s16(const resilinet_u32a *cols,
         for (; oc < 2 * npairs; oc += 2)
         {
             const int8_t *w1 = w0 + k;
-            acc_2x2_t acc = {bias[0], bias[0], bias[1], bias[1]};
+            resilinet_acc_2x2_t acc = {bias[0], bias[0], bias[1], bias[1]};
             bias += bstep;
             const resilinet_u32a *p = cols;
             if (oc < 2 * nfull)
@@ -237,14 +232,9 @@ static void mat_mult_2x2_s8_s16(const resilinet_u32a *cols,
                 w1 += 4; /* as if the last group had been read whole */
             }
             w0 = w1 + adj;
-            const int32_t m0 = mult[0], m1 = mult[1];
-            const int32_t e0 = ~shift[0], e1 = ~shift[1];
+            resilinet_nn_store_2x2_fast(&acc, mult, shift, c, out0, out1);
             mult += 2;
             shift += 2;
-            out0[0] = (int8_t)resilinet_nn_requant_fast(acc.a00, m0, e0, c);
-            out0[1] = (int8_t)resilinet_nn_requant_fast(acc.a10, m1, e1, c);
-            out1[0] = (int8_t)resilinet_nn_requant_fast(acc.a01, m0, e0, c);
-            out1[1] = (int8_t)resilinet_nn_requant_fast(acc.a11, m1, e1, c);
             out0 += 2;
             out1 += 2;
         }
@@ -260,7 +250,7 @@ static void mat_mult_2x2_s8_s16(const resilinet_u32a *cols,
             const int8_t *w1 = w0 + k;
             const int32_t b0 = bias != NULL ? bias[oc] : 0;
             const int32_t b1 = bias != NULL ? bias[oc + 1] : 0;
-            acc_2x2_t acc = {b0, b0, b1, b1};
+            resilinet_acc_2x2_t acc = {b0, b0, b1, b1};
             const resilinet_u32a *p = cols;
             if (groups > 0)
             {
